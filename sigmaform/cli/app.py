@@ -1,0 +1,86 @@
+"""The click group, its global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sigmaform import __version__
+from sigmaform.errors import EXIT_ERROR, SigmaformError
+
+
+@dataclass(frozen=True)
+class Globals:
+    """Options every command shares (set before the command name)."""
+
+    project_dir: Path
+    env: str | None
+    color: bool
+    verbose: int
+
+
+class SigmaformGroup(click.Group):
+    """Turns a SigmaformError into its message on stderr and its exit code: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SigmaformError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except OSError as error:
+            # A file we could not read or write: the message names it; no traceback.
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+def _use_color(no_color: bool) -> bool:
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+@click.group(cls=SigmaformGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory holding sigmaform.yaml.",
+)
+@click.option(
+    "-e",
+    "--env",
+    envvar="SIGMAFORM_ENV",
+    help="Environment to use (or SIGMAFORM_ENV); required when the project has several.",
+)
+@click.option("--no-color", is_flag=True, help="Never colour output (also NO_COLOR).")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
+@click.version_option(__version__, prog_name="sigmaform")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path, env: str | None, no_color: bool, verbose: int) -> None:
+    """Config-as-code for SigmaMind AI agents.
+
+    \b
+    Example:
+      sigmaform -C examples validate
+      sigmaform -C examples -e local plan
+    """
+    ctx.obj = Globals(
+        project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose
+    )
+
+
+def get_globals(ctx: click.Context) -> Globals:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Globals)
+    return obj

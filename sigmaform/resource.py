@@ -1,0 +1,79 @@
+"""The records a loaded project hands to the core: environments and rendered resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigmaform.kinds import KINDS, Kind
+
+LOCAL_SCHEME = "local:"
+DEFAULT_BASE_URL = "https://api.sigmamind.ai"
+
+
+@dataclass(frozen=True)
+class Safety:
+    max_change_percent: float | None = None
+    allow_delete: bool = True
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment of sigmaform.yaml."""
+
+    name: str
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    secret_defaults: dict[str, str] = field(default_factory=dict, repr=False)
+    promote_from: str | None = None
+    safety: Safety = Safety()
+
+    @property
+    def is_local(self) -> bool:
+        return self.base_url.startswith(LOCAL_SCHEME)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource rendered for one environment.
+
+    `spec` is plain data (dict/list/str/int/float/bool/None) except that secrets are
+    `Sensitive` instances; references (`inboundAgent: support`) are still logical names.
+    """
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    source: str  # file path relative to the project root
+    line: int = 0
+    protect: bool = False
+
+    @property
+    def kind_info(self) -> Kind:
+        return KINDS[self.kind]
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind_info.prefix}.{self.name}"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    backend: str = "local"
+    path: str = ".sigmaform/state/{environment}.json"
+
+
+@dataclass(frozen=True)
+class Project:
+    """sigmaform.yaml plus the resources rendered for the selected environment."""
+
+    root: Path
+    environments: dict[str, Environment]
+    environment: Environment
+    resources: tuple[Resource, ...]
+    state: StateSettings = StateSettings()
+
+    def state_path(self) -> Path:
+        return self.root / self.state.path.replace("{environment}", self.environment.name)
