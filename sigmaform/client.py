@@ -1,0 +1,633 @@
+"""The SigmaMind API client: the only module that speaks HTTP (auth, retries, paging, errors).
+
+Assumptions about the service that its docs leave open (design.md section 9), kept here:
+
+* Pagination: list endpoints take zero-based `page` and `size` and answer
+  `{data, page, size, hasNext, ...}`; we ask for `size=100` and follow `hasNext` (or
+  `totalPages`, or a short page) to the end. A bare JSON array is taken as the whole list.
+  Items seen twice while paging (the list moved under us) are kept once.
+* Retries: 429 honours `Retry-After` (seconds or HTTP-date), spending time but not
+  attempts; 502/503/504, connection errors and timeouts retry with full-jitter exponential
+  backoff, bounded by `RetryPolicy.max_attempts` and `max_elapsed_s`. Every other status
+  (400, 401, 404, 409, 500, ...) fails at once with the server's `message`. Redirects are
+  not followed: the key header would go wherever the redirect points.
+* Reads, PATCH and DELETE are idempotent and retried as they are. A DELETE whose earlier
+  attempt acted answers 404 on the retry: treated as gone.
+* Creates are not idempotent and the API offers no idempotency key. A create whose
+  outcome is unknown -- 502/503/504, a timeout or a connection dropped after the request
+  went out -- is never blindly repeated: the agents are listed and looked up by
+  `agentName`. Exactly one with the instructions we sent, or else exactly one created
+  after we started (server `createdAt`), is taken as ours and returned; none means the
+  create did not happen and it is sent again. 503 is treated the same way even though
+  the emulator promises it is "before acting": a real server does not say so.
+* A create refused with 429, or a connection that was never established, did not act:
+  repeated directly.
+* The Create Agent page names post-conversation analysis differently from Update/GET;
+  bodies are translated on create only (`kinds.to_create_names`) and every agent the
+  client returns uses the canonical names (`kinds.to_canonical_names`).
+* Phone numbers have no documented GET; we try `GET /v1/phone-numbers/{number}` and fall
+  back to scanning the list on 404/405.
+
+The API key lives only in the `X-API-Key` header of the underlying httpx client; it never
+appears in `repr(client)`, log lines (method, path, status, time only) or error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from sigmaform import __version__
+from sigmaform.endpoint import normalise_base_url, resolve
+from sigmaform.errors import ApiError
+from sigmaform.kinds import to_canonical_names, to_create_names
+from sigmaform.resource import Environment
+from sigmaform.retry import DEFAULT_RETRY, Budget, RetryPolicy, parse_retry_after
+from sigmaform.sensitive import MASK, Sensitive, reveal_tree
+
+__all__ = ["Client", "RequestStats", "RetryPolicy"]
+
+log = logging.getLogger("sigmaform.client")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+AGENTS = "/v1/agents"
+PHONE_NUMBERS = "/v1/phone-numbers"
+CHATS = "/v1/chats"
+PAGE_SIZE = 100
+_MAX_PAGES = 100_000  # a server that always says hasNext must not loop us forever
+_RETRY_STATUSES = frozenset({502, 503, 504})
+# Failures that prove the request never reached the server: safe to repeat any request.
+_UNSENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+# Failures after which the request may or may not have been acted on.
+_UNCERTAIN_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+
+@dataclass
+class RequestStats:
+    """Counters for benchmarks and tests; updated from worker threads under a lock."""
+
+    requests: int = 0
+    retries: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    bytes_sent: int = 0
+    recovered_creates: int = 0  # lost create responses resolved by finding the agent
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_request(self, method: str, size: int) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_method[method] = self.by_method.get(method, 0) + 1
+            self.bytes_sent += size
+
+    def record_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def record_recovered_create(self) -> None:
+        with self._lock:
+            self.recovered_creates += 1
+
+
+class Client:
+    """A SigmaMind API session: one httpx connection pool, shared by `map_concurrent` workers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout_s: float = 30.0,
+        parallelism: int = 10,
+        user_agent: str = f"sigmaform/{__version__}",
+        key_label: str = "the configured API key",
+    ) -> None:
+        # An in-process transport never touches a network, so plain http:// is harmless there.
+        in_process = isinstance(transport, httpx.WSGITransport | httpx.MockTransport)
+        self._base_url = normalise_base_url(base_url, allow_plain_http=in_process)
+        self._key = Sensitive(api_key, source=key_label) if api_key else None
+        self._key_label = key_label
+        self._retry = retry
+        self._parallelism = max(1, parallelism)
+        self.stats = RequestStats()
+        headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        if self._key is not None:
+            headers["X-API-Key"] = self._key.reveal()
+        self._http = httpx.Client(
+            base_url=self._base_url,
+            transport=transport,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=max(10, self._parallelism),
+                max_keepalive_connections=max(10, self._parallelism),
+            ),
+        )
+
+    @classmethod
+    def for_environment(
+        cls,
+        env: Environment,
+        project_root: Path,
+        *,
+        environ: Mapping[str, str] | None = None,
+        parallelism: int = 10,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> Client:
+        """A client for one environment of sigmaform.yaml (`local:DIR` runs the emulator here)."""
+        import os
+
+        endpoint = resolve(env, project_root, os.environ if environ is None else environ)
+        key = endpoint.api_key.reveal() if endpoint.api_key else None
+        label = f"{endpoint.key_label} (environment `{env.name}`)"
+        transport: httpx.BaseTransport | None = None
+        if endpoint.local_dir is not None:
+            # Imported here: only `local:` environments pay for loading the emulator.
+            from sigmaform.emulator import EmulatorApp
+
+            transport = httpx.WSGITransport(app=EmulatorApp(data_dir=endpoint.local_dir))
+        return cls(
+            endpoint.base_url,
+            key,
+            transport=transport,
+            retry=retry,
+            parallelism=parallelism,
+            key_label=label,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def parallelism(self) -> int:
+        return self._parallelism
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        key = f"{MASK} from {self._key_label}" if self._key is not None else "none"
+        return f"Client({self._base_url!r}, api_key={key}, parallelism={self._parallelism})"
+
+    # -- agents ------------------------------------------------------------------------
+
+    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an agent; a lost response is resolved by looking the agent up, not resent."""
+        started = datetime.now(UTC)
+        name = reveal_tree(body.get("agentName"))
+        instructions = reveal_tree(body.get("instructions"))
+
+        def recover() -> dict[str, Any] | None:
+            if not isinstance(name, str):
+                return None
+            found = self._find_created_agent(name, instructions, started)
+            if found is not None:
+                self.stats.record_recovered_create()
+                log.debug(
+                    "create of agent %r had a lost response; found it as %s",
+                    name,
+                    found.get("agentId"),
+                )
+            return found
+
+        result = self._call("POST", AGENTS, body=to_create_names(body), recover=recover)
+        return to_canonical_names(_as_object(result, "POST", AGENTS))
+
+    def get_agent(self, agent_id: str) -> dict[str, Any] | None:
+        path = f"{AGENTS}/{_segment(agent_id)}"
+        result = self._call("GET", path, missing_ok=True)
+        return None if result is _MISSING else to_canonical_names(_as_object(result, "GET", path))
+
+    def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        path = f"{AGENTS}/{_segment(agent_id)}"
+        result = self._call("PATCH", path, body=patch)
+        return to_canonical_names(_as_object(result, "PATCH", path))
+
+    def delete_agent(self, agent_id: str) -> None:
+        self._call("DELETE", f"{AGENTS}/{_segment(agent_id)}", missing_ok=True)
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        return [to_canonical_names(agent) for agent in self._list_all(AGENTS, "agentId")]
+
+    def find_agents_by_name(self, agent_name: str) -> list[dict[str, Any]]:
+        return [a for a in self.list_agents() if a.get("agentName") == agent_name]
+
+    def _find_created_agent(
+        self, name: str, instructions: Any, started: datetime
+    ) -> dict[str, Any] | None:
+        candidates = self.find_agents_by_name(name)
+        same = [a for a in candidates if a.get("instructions") == instructions]
+        fresh = [a for a in (same or candidates) if _created_since(a, started)]
+        if len(same) == 1:
+            chosen = same[0]
+        elif len(fresh) == 1:
+            chosen = fresh[0]
+        elif len(fresh) > 1:
+            raise ApiError(
+                "POST",
+                AGENTS,
+                None,
+                f"the response to creating agent {name!r} was lost and {len(fresh)} agents with"
+                " that name appeared since; refusing to create another. Remove the extra ones"
+                " or import them",
+            )
+        else:
+            return None
+        # A list item may be a summary; the caller expects the full record.
+        agent_id = chosen.get("agentId")
+        full = self.get_agent(agent_id) if isinstance(agent_id, str) else None
+        return full if full is not None else chosen
+
+    # -- phone numbers and chats -------------------------------------------------------
+
+    def get_phone_number(self, number: str) -> dict[str, Any] | None:
+        path = f"{PHONE_NUMBERS}/{_segment(number)}"
+        try:
+            result = self._call("GET", path, missing_ok=True)
+        except ApiError as error:
+            if error.status != 405:
+                raise
+            result = _MISSING
+        if result is not _MISSING:
+            return _as_object(result, "GET", path)
+        # No GET for one number in the docs: a 404 may mean "no such route", so scan the list.
+        for item in self.list_phone_numbers():
+            if number in (item.get("phoneNumber"), item.get("sipPhoneNumber")):
+                return item
+        return None
+
+    def list_phone_numbers(self) -> list[dict[str, Any]]:
+        return self._list_all(PHONE_NUMBERS, "phoneNumber")
+
+    def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]:
+        path = f"{PHONE_NUMBERS}/{_segment(number)}"
+        return _as_object(self._call("PATCH", path, body=patch), "PATCH", path)
+
+    def create_chat(
+        self, agent_id: str, input_text: str, dynamic_variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a chat session. Not idempotent and not findable: a lost response is an error."""
+        body: dict[str, Any] = {"agentId": agent_id, "input": input_text}
+        if dynamic_variables is not None:
+            body["dynamicVariables"] = dynamic_variables
+        return _as_object(self._call("POST", CHATS, body=body, repeatable=False), "POST", CHATS)
+
+    def get_chat(self, chat_id: str) -> dict[str, Any] | None:
+        path = f"{CHATS}/{_segment(chat_id)}"
+        result = self._call("GET", path, missing_ok=True)
+        return None if result is _MISSING else _as_object(result, "GET", path)
+
+    def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        path = f"{CHATS}/{_segment(chat_id)}"
+        return _as_object(self._call("PATCH", path, body=patch), "PATCH", path)
+
+    # -- concurrency -------------------------------------------------------------------
+
+    def map_concurrent(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R | BaseException]:
+        """`fn` over `items` on up to `parallelism` threads; results (or exceptions) in order."""
+        if not items:
+            return []
+        workers = min(self._parallelism, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigmaform") as pool:
+            futures = [pool.submit(fn, item) for item in items]
+            results: list[R | BaseException] = []
+            for future in futures:
+                # exception() waits without raising, so Ctrl-C in this thread still interrupts.
+                error = future.exception()
+                results.append(error if error is not None else future.result())
+        return results
+
+    # -- the request loop --------------------------------------------------------------
+
+    def _list_all(self, path: str, id_field: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for page in range(_MAX_PAGES):
+            result = self._call("GET", path, params={"page": page, "size": PAGE_SIZE})
+            if isinstance(result, list):  # an unpaginated server answered with everything
+                chunk, has_next = result, False
+            else:
+                wrapper = _as_object(result, "GET", path)
+                chunk = wrapper.get("data") or []
+                has_next = _has_next(wrapper, page, len(chunk))
+            for item in chunk:
+                if not isinstance(item, dict):
+                    continue
+                key = item.get(id_field)
+                if key is not None and key in seen:
+                    continue
+                seen.add(key)
+                items.append(item)
+            if not has_next or not chunk:
+                break
+        return items
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        missing_ok: bool = False,
+        recover: Callable[[], Any] | None = None,
+        repeatable: bool | None = None,
+    ) -> Any:
+        """Send one logical request, retrying what is safe; the parsed JSON body, or _MISSING.
+
+        `repeatable` defaults to True except for POST. A non-repeatable request whose
+        outcome is unknown is retried only after `recover()` found no trace of it; without
+        `recover` it fails.
+        """
+        if repeatable is None:
+            repeatable = method != "POST"
+        content = None
+        headers: dict[str, str] = {}
+        if body is not None:
+            content = json.dumps(reveal_tree(body), separators=(",", ":")).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        budget = Budget(self._retry)
+        while True:
+            budget.attempted()
+            self.stats.record_request(method, len(content or b""))
+            sent_at = time.monotonic()
+            try:
+                response = self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                log.debug(
+                    "%s %s -> %s (%.0f ms)",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    (time.monotonic() - sent_at) * 1000,
+                )
+                delay = self._after_transport_error(exc, method, path, budget, repeatable, recover)
+                if isinstance(delay, _Recovered):
+                    return delay.value
+            else:
+                status = response.status_code
+                log.debug(
+                    "%s %s -> %d (%.0f ms)",
+                    method,
+                    path,
+                    status,
+                    (time.monotonic() - sent_at) * 1000,
+                )
+                if status < 300:
+                    return _parse(response, method, path)
+                if status == 404 and missing_ok:
+                    return _MISSING
+                outcome = self._after_status(response, method, path, budget, repeatable, recover)
+                if isinstance(outcome, _Recovered):
+                    return outcome.value
+                delay = outcome
+            self.stats.record_retry()
+            log.debug(
+                "retrying %s %s in %.2f s (attempt %d)", method, path, delay, budget.attempts + 1
+            )
+            time.sleep(delay)
+
+    def _after_status(
+        self,
+        response: httpx.Response,
+        method: str,
+        path: str,
+        budget: Budget,
+        repeatable: bool,
+        recover: Callable[[], Any] | None,
+    ) -> float | _Recovered:
+        status = response.status_code
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            delay = budget.next_delay(retry_after=wait) if wait is not None else budget.next_delay()
+            if delay is None:
+                raise self._status_error(response, method, path, budget)
+            return delay
+        if status not in _RETRY_STATUSES:
+            raise self._status_error(response, method, path, budget)
+        if not repeatable:
+            found = self._recover_or_fail(
+                method, path, recover, lambda: self._status_error(response, method, path, budget)
+            )
+            if found is not None:
+                return found
+        delay = budget.next_delay()
+        if delay is None:
+            raise self._status_error(response, method, path, budget)
+        return delay
+
+    def _after_transport_error(
+        self,
+        exc: httpx.TransportError,
+        method: str,
+        path: str,
+        budget: Budget,
+        repeatable: bool,
+        recover: Callable[[], Any] | None,
+    ) -> float | _Recovered:
+        if not isinstance(exc, _UNSENT_ERRORS + _UNCERTAIN_ERRORS):
+            raise self._transport_error(exc, method, path, budget)  # e.g. a bad URL: no retry
+        if not repeatable and isinstance(exc, _UNCERTAIN_ERRORS):
+            found = self._recover_or_fail(
+                method, path, recover, lambda: self._transport_error(exc, method, path, budget)
+            )
+            if found is not None:
+                return found
+        delay = budget.next_delay()
+        if delay is None:
+            raise self._transport_error(exc, method, path, budget)
+        return delay
+
+    @staticmethod
+    def _recover_or_fail(
+        method: str, path: str, recover: Callable[[], Any] | None, error: Callable[[], ApiError]
+    ) -> _Recovered | None:
+        if recover is None:
+            failure = error()
+            raise ApiError(
+                failure.method,
+                failure.path,
+                failure.status,
+                failure.message + "; it may or may not have taken effect, so it was not repeated",
+            )
+        value = recover()
+        return _Recovered(value) if value is not None else None
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _status_error(
+        self, response: httpx.Response, method: str, path: str, budget: Budget
+    ) -> ApiError:
+        status = response.status_code
+        payload: dict[str, Any] = {}
+        try:
+            parsed = response.json()
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        if isinstance(parsed, dict):
+            payload = parsed
+            message = str(parsed.get("message") or parsed.get("error") or "")
+        else:
+            message = response.text.strip().replace("\n", " ")[:200]
+        message = message or response.reason_phrase or f"HTTP {status}"
+        if status == 401:
+            message = (
+                f"the API key from {self._key_label} was rejected ({message}); check that it"
+                " is current and belongs to the right workspace"
+            )
+        elif status == 429:
+            message = f"rate limited ({message})"
+        elif 300 <= status < 400:
+            message = f"unexpected redirect ({message}); check the base URL"
+        return ApiError(
+            method,
+            path,
+            status,
+            self._scrub(message + _tries(budget)),
+            body=self._scrub_tree(payload),
+        )
+
+    def _transport_error(
+        self, exc: httpx.TransportError, method: str, path: str, budget: Budget
+    ) -> ApiError:
+        reason = _describe(exc)
+        return ApiError(
+            method,
+            path,
+            None,
+            self._scrub(f"could not reach {self._base_url}: {reason}" + _tries(budget)),
+        )
+
+    def _scrub(self, text: str) -> str:
+        """Defence in depth: a server that echoes our key back must not put it in an error."""
+        if self._key is not None:
+            text = text.replace(self._key.reveal(), MASK)
+        return text
+
+    def _scrub_tree(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._scrub(value)
+        if isinstance(value, dict):
+            return {k: self._scrub_tree(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub_tree(v) for v in value]
+        return value
+
+
+@dataclass(frozen=True)
+class _Recovered:
+    """A lost create that recovery found: the value to return instead of retrying."""
+
+    value: Any
+
+
+_MISSING: Any = object()  # a 404 the caller said it expects
+
+
+def _segment(value: str) -> str:
+    """A path segment with everything reserved escaped: `+1415...` -> `%2B1415...`."""
+    return quote(value, safe="")
+
+
+def _parse(response: httpx.Response, method: str, path: str) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            method, path, response.status_code, "the server answered with something not JSON"
+        ) from None
+
+
+def _as_object(value: Any, method: str, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ApiError(method, path, None, "the server answered without the expected object")
+    return value
+
+
+def _has_next(wrapper: dict[str, Any], page: int, count: int) -> bool:
+    if isinstance(wrapper.get("hasNext"), bool):
+        return bool(wrapper["hasNext"])
+    total_pages = wrapper.get("totalPages")
+    if isinstance(total_pages, int):
+        return page + 1 < total_pages
+    return count >= PAGE_SIZE
+
+
+def _created_since(agent: dict[str, Any], started: datetime) -> bool:
+    text = agent.get("createdAt")
+    if not isinstance(text, str):
+        return False
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when >= started
+
+
+def _tries(budget: Budget) -> str:
+    if budget.attempts <= 1:
+        return ""
+    return f" (after {budget.attempts} attempts over {budget.elapsed:.1f} s)"
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+            return "host name not found"
+        return f"could not connect ({exc})" if str(exc) else "could not connect"
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return "timed out waiting for the server"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "the connection was dropped"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
