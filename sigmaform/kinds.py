@@ -35,7 +35,7 @@ def to_create_names(body: dict[str, Any]) -> dict[str, Any]:
                 else item
                 for item in value
             ]
-        renamed[CREATE_SETTINGS_NAMES.get(key, key)] = value
+        renamed[CREATE_SETTINGS_NAMES.get(key) or key] = value
     return {**body, "agentSettings": renamed}
 
 
@@ -51,7 +51,9 @@ def to_canonical_names(body: dict[str, Any]) -> dict[str, Any]:
         key = back.get(key, key)
         if key == "postConversationAnalysis" and isinstance(value, list):
             value = [
-                {item_back.get(k, k): v for k, v in item.items()} if isinstance(item, dict) else item
+                {item_back.get(k, k): v for k, v in item.items()}
+                if isinstance(item, dict)
+                else item
                 for item in value
             ]
         renamed[key] = value

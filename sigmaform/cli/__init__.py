@@ -5,7 +5,7 @@ from __future__ import annotations
 from sigmaform.cli.app import cli
 
 # Importing a command module registers its command on `cli`.
-from sigmaform.cli import commands  # noqa: F401,E402  isort: skip
+from sigmaform.cli import commands  # noqa: F401  isort: skip
 
 
 def main() -> None:

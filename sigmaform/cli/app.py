@@ -12,6 +12,7 @@ import click
 
 from sigmaform import __version__
 from sigmaform.errors import EXIT_ERROR, SigmaformError
+from sigmaform.resource import Project
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def _use_color(no_color: bool) -> bool:
 @click.option("-v", "--verbose", count=True, help="More detail on stderr.")
 @click.version_option(__version__, prog_name="sigmaform")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: Path, env: str | None, no_color: bool, verbose: int) -> None:
+def cli(
+    ctx: click.Context, project_dir: Path, env: str | None, no_color: bool, verbose: int
+) -> None:
     """Config-as-code for SigmaMind AI agents.
 
     \b
@@ -75,12 +78,34 @@ def cli(ctx: click.Context, project_dir: Path, env: str | None, no_color: bool, 
       sigmaform -C examples validate
       sigmaform -C examples -e local plan
     """
-    ctx.obj = Globals(
-        project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose
-    )
+    ctx.obj = Globals(project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose)
 
 
 def get_globals(ctx: click.Context) -> Globals:
     obj = ctx.find_root().obj
     assert isinstance(obj, Globals)
     return obj
+
+
+def load_project_for(ctx: click.Context, *, secrets: str = "required") -> Project:
+    """The project of `-C` rendered for `-e`; "placeholder" secrets when nothing is sent."""
+    from sigmaform.operations import open_project
+
+    g = get_globals(ctx)
+    return open_project(g.project_dir, g.env, secrets=secrets)
+
+
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=10,
+    show_default=True,
+    help="Resources refreshed or applied at once.",
+)
+target_option = click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="KIND.NAME",
+    help="Limit to this resource (repeatable), e.g. Agent.support.",
+)

@@ -1,0 +1,393 @@
+"""Execute a Plan: order, bounded parallelism, minimal bodies, verify, state after each.
+
+Safety rails are checked before anything is sent (`check_safety`). Each resource is
+written to state as soon as it succeeds, so an apply that dies halfway loses nothing;
+a resource that fails does not stop the others that do not depend on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
+from sigmaform.errors import ApiError, RefusedError, SigmaformError
+from sigmaform.kinds import KINDS, Kind
+from sigmaform.plan import Action, Plan, ResourcePlan
+from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
+from sigmaform.resource import Environment, Resource
+from sigmaform.state import ResourceState, State, StateBackend, utc_now
+
+
+class ApiClient(Protocol):
+    """What apply needs from sigmaform.client.Client (a Protocol keeps apply testable)."""
+
+    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    def get_agent(self, agent_id: str) -> dict[str, Any] | None: ...
+    def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    def delete_agent(self, agent_id: str) -> None: ...
+    def get_phone_number(self, number: str) -> dict[str, Any] | None: ...
+    def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    def get_chat(self, chat_id: str) -> dict[str, Any] | None: ...
+    def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    allow_delete: bool = False
+    force: bool = False
+    parallelism: int = 10
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one resource."""
+
+    address: str
+    action: Action
+    status: str  # created | updated | adopted | deleted | forgotten | skipped | failed
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    outcomes: tuple[Outcome, ...]
+    state: State
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed]
+
+
+def check_safety(
+    plan: Plan, state: State, env: Environment, options: ApplyOptions, desired_count: int
+) -> None:
+    """Refuse (exit 3) what the safety rails forbid, before any request is sent."""
+    deletes = [r for r in plan.resources if r.action is Action.DELETE]
+    if deletes and options.allow_delete:
+        protected = [r.address for r in deletes if r.protect]
+        if protected:
+            raise RefusedError(
+                "refusing to delete protected resources: "
+                + ", ".join(protected)
+                + ". Set `protect: false` in the file and apply before removing it, "
+                "or stop managing it with `sigmaform state rm`."
+            )
+        if state.resources and desired_count == 0 and len(deletes) == len(state.resources):
+            raise RefusedError(
+                "refusing to delete every managed resource: no resource files matched; "
+                "check `resources:` in sigmaform.yaml"
+            )
+        if not env.safety.allow_delete and not options.force:
+            raise RefusedError(
+                f"environment `{env.name}` has safety.allowDelete: false; "
+                f"{len(deletes)} resource(s) would be deleted (use --force to override)"
+            )
+    limit = env.safety.max_change_percent
+    existing = len(state.resources)
+    if limit is not None and existing >= 10 and not options.force:
+        touched = sum(
+            1
+            for r in plan.resources
+            if r.action is Action.UPDATE or (r.action is Action.DELETE and options.allow_delete)
+        )
+        share = 100.0 * touched / existing
+        if share > limit:
+            raise RefusedError(
+                f"{touched} of {existing} managed resources would change ({share:.0f}%), "
+                f"over safety.maxChangePercent {limit:g}% for `{env.name}`; "
+                "review the plan and use --force if intended"
+            )
+
+
+class StateRecorder:
+    """Serialises state writes from concurrent workers; each success is saved at once."""
+
+    def __init__(self, backend: StateBackend, state: State) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self.state = state
+
+    def record(self, address: str, resource: ResourceState) -> None:
+        with self._lock:
+            self.state = self._backend.write(self.state.with_resource(address, resource))
+
+    def forget(self, address: str) -> None:
+        with self._lock:
+            self.state = self._backend.write(self.state.without(address))
+
+    def resolve(self, kind: str, name: str) -> str | None:
+        with self._lock:
+            found = self.state.resources.get(f"{KINDS[kind].prefix}.{name}")
+        return found.id if found else None
+
+    def id_to_name(self) -> dict[str, str]:
+        with self._lock:
+            return {
+                r.id: addr.split(".", 1)[1]
+                for addr, r in self.state.resources.items()
+                if r.kind == "Agent"
+            }
+
+
+class _ResourceFailed(SigmaformError):
+    pass
+
+
+def _request_body(
+    resource: Resource,
+    units: Sequence[Unit],
+    recorder: StateRecorder,
+    known_ids: Mapping[str, Mapping[str, str]],
+) -> dict[str, Any]:
+    """The API body carrying `units` of the resource's spec (secrets still wrapped)."""
+    kind = resource.kind_info
+    body: dict[str, Any] = {}
+    for unit in units:
+        top = unit[0]
+        if top == kind.identity_field:
+            continue
+        value = get_unit(resource.spec, unit)
+        if value is MISSING:
+            continue
+        if top in kind.references:
+            target_kind, api_field = kind.references[top]
+            ref_id = None
+            if value is not None:
+                ref_id = recorder.resolve(target_kind, str(value))
+                if ref_id is None:
+                    raise _ResourceFailed(
+                        f"{top}: {target_kind} `{value}` has no id (it was not applied)"
+                    )
+            body[api_field] = ref_id
+            continue
+        if len(unit) == 1:
+            body[top] = value
+        else:
+            body.setdefault(top, {})[unit[1]] = value
+    hooks = body.get("agentSettings", {}).get("webhooks") if kind.name == "Agent" else None
+    if isinstance(hooks, list):
+        by_name = known_ids.get("webhooks", {})
+        body["agentSettings"]["webhooks"] = [
+            {**item, "webhookId": by_name[item["name"]]}
+            if isinstance(item, dict) and item.get("name") in by_name and "webhookId" not in item
+            else item
+            for item in hooks
+        ]
+    return body
+
+
+def _remote_id(resource: Resource, plan: ResourcePlan) -> str:
+    kind = resource.kind_info
+    if kind.identity_field:
+        return str(resource.spec[kind.identity_field])
+    assert plan.id is not None
+    return plan.id
+
+
+def _write(
+    client: ApiClient, kind: Kind, remote_id: str | None, body: dict[str, Any]
+) -> dict[str, Any]:
+    if kind.name == "Agent":
+        if remote_id is None:
+            return client.create_agent(body)
+        return client.update_agent(remote_id, body)
+    assert remote_id is not None
+    if kind.name == "PhoneNumber":
+        return client.update_phone_number(remote_id, body)
+    return client.update_chat(remote_id, body)
+
+
+def _read(client: ApiClient, kind: Kind, remote_id: str) -> dict[str, Any] | None:
+    if kind.name == "Agent":
+        return client.get_agent(remote_id)
+    if kind.name == "PhoneNumber":
+        return client.get_phone_number(remote_id)
+    return client.get_chat(remote_id)
+
+
+class Executor:
+    """Applies one plan; `on_outcome` is called as each resource finishes."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        resources: Sequence[Resource],
+        recorder: StateRecorder,
+        client: ApiClient,
+        options: ApplyOptions,
+        on_outcome: Callable[[Outcome], None] = lambda _: None,
+    ) -> None:
+        self.plan = plan
+        self.resources = {r.address: r for r in resources}
+        self.recorder = recorder
+        self.client = client
+        self.options = options
+        self.on_outcome = on_outcome
+        self.key = recorder.state.fingerprint_key
+        self._outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def run(self) -> ApplyReport:
+        pending = self.plan.pending()
+        # Writes in dependency order (agents before what references them), then deletes
+        # in reverse; within one level, resources are independent and run concurrently.
+        levels: dict[tuple[int, int], list[ResourcePlan]] = {}
+        for rp in pending:
+            order = KINDS[rp.kind].order
+            level = (1, -order) if rp.action is Action.DELETE else (0, order)
+            levels.setdefault(level, []).append(rp)
+        workers = max(1, self.options.parallelism)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for level in sorted(levels):
+                list(pool.map(self._run_one, levels[level]))
+        outcomes = tuple(self._outcomes[rp.address] for rp in pending)
+        return ApplyReport(outcomes, self.recorder.state)
+
+    def _finish(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._outcomes[outcome.address] = outcome
+        self.on_outcome(outcome)
+
+    def _run_one(self, rp: ResourcePlan) -> None:
+        try:
+            blocked = [d for d in rp.depends_on if d in self._outcomes and self._outcomes[d].failed]
+            if blocked:
+                raise _ResourceFailed("not applied: it depends on " + ", ".join(blocked))
+            outcome = self._delete(rp) if rp.action is Action.DELETE else self._upsert(rp)
+        except (SigmaformError, OSError) as error:
+            outcome = Outcome(rp.address, rp.action, "failed", str(error))
+        self._finish(outcome)
+
+    def _delete(self, rp: ResourcePlan) -> Outcome:
+        kind = KINDS[rp.kind]
+        if not self.options.allow_delete:
+            return Outcome(rp.address, rp.action, "skipped", "left alone: run with --allow-delete")
+        if rp.protect:  # check_safety refuses this first; kept as a second guard
+            return Outcome(rp.address, rp.action, "skipped", "protected")
+        if kind.deletable and rp.id:
+            self.client.delete_agent(rp.id)
+            self.recorder.forget(rp.address)
+            return Outcome(rp.address, rp.action, "deleted")
+        self.recorder.forget(rp.address)
+        return Outcome(rp.address, rp.action, "forgotten", "no longer managed; left as is")
+
+    def _upsert(self, rp: ResourcePlan) -> Outcome:
+        resource = self.resources.get(rp.address)
+        if resource is None:
+            raise _ResourceFailed("the plan names a resource that is no longer in the files")
+        kind = resource.kind_info
+        merged = MERGED_OBJECTS[kind.name]
+        desired = comparable_desired(resource.spec, self.key)
+        all_units = [u for u, _ in iter_units(desired, merged)]
+        previous = self.recorder.state.resources.get(rp.address)
+        known_ids = previous.nested_ids if previous else {}
+        creating = rp.action is Action.CREATE and kind.creatable
+        adopting = rp.action is Action.CREATE and not kind.creatable
+
+        if creating:
+            units = all_units
+            remote_id: str | None = None
+        else:
+            remote_id = _remote_id(resource, rp)
+            units = all_units if adopting else [c.unit for c in rp.changes]
+            # State keeps nested ids (webhooks) from every response, so only an object
+            # we have never written needs a read first.
+            if adopting:
+                current = _read(self.client, kind, remote_id)
+                if current is None:
+                    raise _ResourceFailed(
+                        f"{kind.name} {remote_id} does not exist remotely"
+                        + ("; create or import it in the workspace first" if adopting else "")
+                    )
+                known_ids = nested_ids(kind, current) or known_ids
+
+        response: dict[str, Any] | None = None
+        if units:
+            body = _request_body(resource, units, self.recorder, known_ids)
+            response = _write(self.client, kind, remote_id, body)
+            if remote_id is None:
+                remote_id = str(response[kind.id_field])
+        else:  # only `protect` changed: nothing to send
+            assert remote_id is not None
+            response = _read(self.client, kind, remote_id)
+            if response is None:
+                raise _ResourceFailed(f"{kind.name} {remote_id} does not exist remotely")
+        known_ids = nested_ids(kind, response) or known_ids
+
+        mismatched = self._mismatches(kind, response, desired, all_units)
+        if mismatched:
+            # The server did not keep what we sent (e.g. it replaced a partial
+            # agentSettings instead of merging): resend each whole declared object once.
+            resend = sorted({(u[0],) for u in mismatched})
+            body = _request_body(resource, resend, self.recorder, known_ids)
+            _write(self.client, kind, remote_id, body)
+            fresh = _read(self.client, kind, remote_id)
+            response = fresh if fresh is not None else response
+            known_ids = nested_ids(kind, response) or known_ids
+            mismatched = self._mismatches(kind, response, desired, all_units)
+
+        held = observed(kind, response, desired, self.key, self.recorder.id_to_name())
+        self.recorder.record(
+            rp.address,
+            ResourceState(
+                kind=kind.name,
+                id=remote_id,
+                applied=held,
+                # An unverified apply records no digest, so promotion will not trust it.
+                config_digest="" if mismatched else rp.config_digest,
+                applied_at=utc_now(),
+                protect=resource.protect,
+                nested_ids=known_ids,
+            ),
+        )
+        if mismatched:
+            fields = ", ".join(unit_name(u) for u in mismatched)
+            return Outcome(
+                rp.address,
+                rp.action,
+                "failed",
+                f"the server did not keep {fields} after a resend; state records what it holds",
+            )
+        status = "created" if creating else "adopted" if adopting else "updated"
+        return Outcome(rp.address, rp.action, status)
+
+    def _mismatches(
+        self,
+        kind: Kind,
+        response: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        units: Sequence[Unit],
+    ) -> list[Unit]:
+        held = observed(kind, response, desired, self.key, self.recorder.id_to_name())
+        return [d.unit for d in changed_units(held, desired, MERGED_OBJECTS[kind.name], only=units)]
+
+
+def execute(
+    plan: Plan,
+    resources: Sequence[Resource],
+    backend: StateBackend,
+    state: State,
+    client: ApiClient,
+    options: ApplyOptions,
+    on_outcome: Callable[[Outcome], None] = lambda _: None,
+) -> ApplyReport:
+    recorder = StateRecorder(backend, state)
+    return Executor(plan, resources, recorder, client, options, on_outcome).run()
+
+
+__all__ = [
+    "ApiError",
+    "ApplyOptions",
+    "ApplyReport",
+    "Outcome",
+    "check_safety",
+    "execute",
+]

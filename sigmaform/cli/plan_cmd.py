@@ -1,0 +1,77 @@
+"""`sigmaform plan`: show what apply would change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sigmaform.cli.app import (
+    cli,
+    get_globals,
+    load_project_for,
+    parallelism_option,
+    target_option,
+)
+from sigmaform.errors import EXIT_CHANGES, EXIT_OK
+from sigmaform.operations import backend_for, client_for, make_plan, read_state, save_plan
+from sigmaform.render import render_plan
+
+
+@cli.command()
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read each managed resource from the API first (drift detection).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE for `sigmaform apply FILE`.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes, 0 when none, 1 on error.",
+)
+@target_option
+@parallelism_option
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    refresh: bool,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    parallelism: int,
+) -> None:
+    """Compare the files with state (and the live API) and print what would change.
+
+    \b
+    Examples:
+      sigmaform -e staging plan
+      sigmaform -e staging plan --format markdown --out plan.json
+      sigmaform -e prod plan --no-refresh --detailed-exitcode
+    """
+    project = load_project_for(ctx)
+    state = read_state(backend_for(project), project.environment.name)
+    if refresh:
+        with client_for(project, parallelism) as client:
+            result = make_plan(project, state, client, targets)
+    else:
+        result = make_plan(project, state, None, targets)
+    if out is not None:
+        save_plan(result, out)
+    click.echo(render_plan(result, fmt, color=get_globals(ctx).color), nl=False)
+    if out is not None and fmt == "text":
+        click.echo(f"Saved the plan to {out}; apply it with: sigmaform apply {out}")
+    ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)

@@ -1,0 +1,121 @@
+"""`sigmaform state ...`: inspect and repair state."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from sigmaform.cli.app import cli, load_project_for
+from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
+from sigmaform.kinds import BY_PREFIX
+from sigmaform.operations import backend_for, read_state
+from sigmaform.sensitive import mask_tree
+from sigmaform.state import LocalBackend, LockInfo
+
+
+@cli.group()
+def state() -> None:
+    """Inspect and repair state (list, show, rm, mv, unlock)."""
+
+
+@state.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def state_list(ctx: click.Context, fmt: str) -> None:
+    """List managed resources: address, id, last applied.
+
+    \b
+    Example:
+      sigmaform -e staging state list --format json
+    """
+    project = load_project_for(ctx, secrets="placeholder")
+    current = read_state(backend_for(project), project.environment.name)
+    rows = [
+        {"address": a, "kind": r.kind, "id": r.id, "appliedAt": r.applied_at, "protect": r.protect}
+        for a, r in sorted(current.resources.items())
+    ]
+    if fmt == "json":
+        click.echo(json.dumps({"serial": current.serial, "resources": rows}, indent=2))
+        return
+    for row in rows:
+        flag = "  (protected)" if row["protect"] else ""
+        click.echo(f"{row['address']}\t{row['id']}\t{row['appliedAt']}{flag}")
+
+
+@state.command("show")
+@click.argument("address")
+@click.pass_context
+def state_show(ctx: click.Context, address: str) -> None:
+    """Show one resource's state (secrets appear only as `(sensitive)`)."""
+    project = load_project_for(ctx, secrets="placeholder")
+    current = read_state(backend_for(project), project.environment.name)
+    found = current.resources.get(address)
+    if found is None:
+        raise ConfigError(f"no resource `{address}` in state (see `sigmaform state list`)")
+    click.echo(json.dumps(mask_tree(found.to_dict()), indent=2, sort_keys=True))
+
+
+def _check_address(address: str) -> None:
+    prefix, _, name = address.partition(".")
+    if prefix not in BY_PREFIX or not name:
+        known = ", ".join(sorted(BY_PREFIX))
+        raise ConfigError(
+            f"`{address}` is not an address (expected PREFIX.NAME, PREFIX one of {known})"
+        )
+
+
+@state.command("rm")
+@click.argument("address")
+@click.pass_context
+def state_rm(ctx: click.Context, address: str) -> None:
+    """Stop managing ADDRESS: remove it from state; the remote object is left alone."""
+    project = load_project_for(ctx, secrets="placeholder")
+    backend = backend_for(project)
+    with backend.lock(LockInfo("state rm")):
+        current = read_state(backend, project.environment.name)
+        if address not in current.resources:
+            raise ConfigError(f"no resource `{address}` in state (see `sigmaform state list`)")
+        backend.write(current.without(address))
+    click.echo(f"Removed {address} from state; the remote object was not touched.")
+
+
+@state.command("mv")
+@click.argument("source")
+@click.argument("destination")
+@click.pass_context
+def state_mv(ctx: click.Context, source: str, destination: str) -> None:
+    """Rename a resource's address (after renaming `name:` in its file)."""
+    _check_address(destination)
+    project = load_project_for(ctx, secrets="placeholder")
+    backend = backend_for(project)
+    with backend.lock(LockInfo("state mv")):
+        current = read_state(backend, project.environment.name)
+        if source not in current.resources:
+            raise ConfigError(f"no resource `{source}` in state (see `sigmaform state list`)")
+        if destination in current.resources:
+            raise ConfigError(f"`{destination}` is already in state")
+        if source.split(".")[0] != destination.split(".")[0]:
+            raise ConfigError("state mv cannot change a resource's kind")
+        moved = current.resources[source]
+        backend.write(current.without(source).with_resource(destination, moved))
+    click.echo(f"Moved {source} to {destination}.")
+
+
+@state.command("unlock")
+@click.option("--force", is_flag=True, help="Remove the lock even if its holder looks alive.")
+@click.pass_context
+def state_unlock(ctx: click.Context, force: bool) -> None:
+    """Remove a stale apply lock left by a process that is gone."""
+    project = load_project_for(ctx, secrets="placeholder")
+    backend = backend_for(project)
+    holder = backend.lock_holder()
+    if isinstance(backend, LocalBackend) and backend.is_locked() and not force:
+        who = holder.describe() if holder else "a running process"
+        raise RefusedError(f"the lock is held by {who}, which is still running (use --force)")
+    removed = backend.force_unlock()
+    if removed is None:
+        click.echo("No lock information found; state is not locked.")
+    else:
+        click.echo(f"Removed the lock of {removed.describe()}.")
+    ctx.exit(EXIT_OK)

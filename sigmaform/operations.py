@@ -1,0 +1,199 @@
+"""What the project commands do, between parsing options and echoing results.
+
+Each function takes the loaded project and returns values (plans, reports); the CLI
+renders them. Interaction (confirmation, progress) comes in as callbacks so that this
+module never prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
+from sigmaform.client import Client, RetryPolicy
+from sigmaform.errors import ConfigError, Problem, StalePlanError
+from sigmaform.files import write_atomic
+from sigmaform.kinds import KINDS
+from sigmaform.plan import Plan, build_plan, normalise_targets, plan_digest
+from sigmaform.project import load_project
+from sigmaform.render import plan_json
+from sigmaform.resource import Project, Resource
+from sigmaform.state import LocalBackend, LockInfo, State, StateBackend
+
+
+def open_project(
+    root: Path,
+    env: str | None,
+    *,
+    secrets: str = "required",
+    environ: Mapping[str, str] | None = None,
+) -> Project:
+    return load_project(root, env, secrets=secrets, environ=environ)  # type: ignore[arg-type]
+
+
+def backend_for(project: Project) -> StateBackend:
+    if project.state.backend != "local":
+        raise ConfigError(f"state backend `{project.state.backend}` is not supported yet")
+    path = project.state_path()
+    try:
+        display = str(path.relative_to(project.root))
+    except ValueError:
+        display = str(path)
+    return LocalBackend(path, display)
+
+
+def read_state(backend: StateBackend, environment: str) -> State:
+    state = backend.read()
+    if state is None:
+        return State.new(environment)
+    if state.environment != environment:
+        raise ConfigError(
+            f"state {backend.describe()} belongs to environment `{state.environment}`, "
+            f"not `{environment}`: check `state.path` in sigmaform.yaml"
+        )
+    return state
+
+
+def client_for(project: Project, parallelism: int, retry: RetryPolicy | None = None) -> Client:
+    kwargs: dict[str, Any] = {"parallelism": parallelism}
+    if retry is not None:
+        kwargs["retry"] = retry
+    return Client.for_environment(project.environment, project.root, **kwargs)
+
+
+def fetch_remote(
+    resources: Sequence[Resource],
+    state: State,
+    client: Client,
+    targets: Sequence[str] = (),
+) -> dict[str, Mapping[str, Any] | None]:
+    """GET every managed resource that the plan will look at, concurrently."""
+    wanted = {r.address for r in resources}
+    items = [
+        (address, rs)
+        for address, rs in sorted(state.resources.items())
+        if address in wanted and (not targets or address in targets)
+    ]
+
+    def fetch(item: tuple[str, Any]) -> Mapping[str, Any] | None:
+        _, rs = item
+        kind = KINDS[rs.kind]
+        if kind.name == "Agent":
+            return client.get_agent(rs.id)
+        if kind.name == "PhoneNumber":
+            return client.get_phone_number(rs.id)
+        return client.get_chat(rs.id)
+
+    results = client.map_concurrent(fetch, items)
+    remote: dict[str, Mapping[str, Any] | None] = {}
+    for (address, _), result in zip(items, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        remote[address] = result
+    return remote
+
+
+def make_plan(
+    project: Project,
+    state: State,
+    client: Client | None,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Plan the project against state, refreshing from the API when a client is given."""
+    wanted = normalise_targets(targets)
+    remote = fetch_remote(project.resources, state, client, wanted) if client else None
+    return build_plan(project.resources, state, remote, targets=wanted)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, plan_json(plan))
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(Problem(str(path), message="plan file not found")) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(Problem(str(path), message=f"not a plan file: {error}")) from None
+    return Plan.from_dict(data, str(path))
+
+
+def ensure_plan_current(plan: Plan, state: State | None, project: Project) -> State:
+    """Refuse (exit 3) a saved plan that no longer matches state or config."""
+    env = project.environment.name
+    if plan.environment != env:
+        raise StalePlanError(
+            f"this plan was made for environment `{plan.environment}`, not `{env}`"
+        )
+    if state is None:
+        if plan.serial != 0:
+            raise StalePlanError("the state this plan was made against no longer exists")
+        # No state yet: the plan's lineage becomes the new state's, so fingerprints match.
+        state = State(environment=env, lineage=plan.lineage)
+    if state.lineage != plan.lineage or state.serial != plan.serial:
+        raise StalePlanError(
+            f"state changed since this plan was made (serial {plan.serial} -> {state.serial}"
+            + ("" if state.lineage == plan.lineage else ", different lineage")
+            + "): run `sigmaform plan` again"
+        )
+    if plan_digest(project.resources, state.fingerprint_key) != plan.config_digest:
+        raise StalePlanError(
+            "the configuration changed since this plan was made: run `sigmaform plan` again"
+        )
+    return state
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    plan_file: Path | None = None
+    targets: tuple[str, ...] = ()
+    refresh: bool = True
+    options: ApplyOptions = field(default_factory=ApplyOptions)
+
+
+def apply_project(
+    project: Project,
+    request: ApplyRequest,
+    *,
+    confirm: Callable[[Plan], bool],
+    on_outcome: Callable[[Outcome], None],
+    retry: RetryPolicy | None = None,
+) -> tuple[Plan, ApplyReport | None]:
+    """Lock, plan (or load the saved plan), confirm, check safety, execute. None: nothing done."""
+    backend = backend_for(project)
+    with (
+        backend.lock(LockInfo("apply")),
+        client_for(project, request.options.parallelism, retry) as client,
+    ):
+        if request.plan_file is not None:
+            plan = load_plan(request.plan_file)
+            state = ensure_plan_current(plan, backend.read(), project)
+        else:
+            state = read_state(backend, project.environment.name)
+            plan = make_plan(project, state, client if request.refresh else None, request.targets)
+        if not plan.has_changes or not confirm(plan):
+            return plan, None
+        check_safety(plan, state, project.environment, request.options, len(project.resources))
+        report = execute(
+            plan, project.resources, backend, state, client, request.options, on_outcome
+        )
+        return plan, report
+
+
+__all__ = [
+    "ApplyRequest",
+    "apply_project",
+    "backend_for",
+    "ensure_plan_current",
+    "load_plan",
+    "make_plan",
+    "open_project",
+    "read_state",
+    "save_plan",
+]

@@ -1,0 +1,448 @@
+"""The plan: a value computed without side effects from desired, state and remote.
+
+    build_plan(resources, state, remote) -> Plan
+
+`remote` is None without refresh (state is trusted), or a mapping from address to the
+remote object (None when it is gone). The plan records, per resource, the action and the
+field units that change; values of secrets are never in it, only `(sensitive)` marks.
+Apply re-renders the same config, checks its digest against the plan's, and sends
+exactly the recorded units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sigmaform.diff import (
+    MISSING,
+    Detail,
+    UnitDelta,
+    changed_units,
+    details,
+    iter_units,
+    project,
+    union_shape,
+    unit_name,
+)
+from sigmaform.errors import ConfigError, Problem
+from sigmaform.kinds import KINDS, Kind
+from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
+from sigmaform.resource import Resource
+from sigmaform.sensitive import MASK, is_fingerprint, source_tree
+from sigmaform.state import State
+
+PLAN_FORMAT_VERSION = 1
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One unit that changes (or drifted). Values are masked when sensitive."""
+
+    path: str
+    before: Any  # MISSING when the field is new
+    after: Any  # MISSING when the field is gone
+    sensitive: bool = False
+    details: tuple[Detail, ...] = ()
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        return tuple(self.path.split("."))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "sensitive": self.sensitive}
+        if self.before is not MISSING:
+            out["before"] = self.before
+        if self.after is not MISSING:
+            out["after"] = self.after
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldChange:
+        return cls(
+            path=str(data["path"]),
+            before=data.get("before", MISSING),
+            after=data.get("after", MISSING),
+            sensitive=bool(data.get("sensitive", False)),
+        )
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    address: str
+    kind: str
+    name: str
+    action: Action
+    id: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+    drift: tuple[FieldChange, ...] = ()
+    unmanaged: tuple[str, ...] = ()  # fields removed from YAML: no longer managed, left alone
+    notes: tuple[str, ...] = ()
+    protect: bool = False
+    depends_on: tuple[str, ...] = ()
+    config_digest: str = ""
+    source: str = ""
+
+    @property
+    def kind_info(self) -> Kind:
+        return KINDS[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action.value,
+            "id": self.id,
+            "changes": [c.to_dict() for c in self.changes],
+            "drift": [c.to_dict() for c in self.drift],
+            "unmanaged": list(self.unmanaged),
+            "notes": list(self.notes),
+            "protect": self.protect,
+            "dependsOn": list(self.depends_on),
+            "configDigest": self.config_digest,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResourcePlan:
+        return cls(
+            address=str(data["address"]),
+            kind=str(data["kind"]),
+            name=str(data["name"]),
+            action=Action(data["action"]),
+            id=data.get("id"),
+            changes=tuple(FieldChange.from_dict(c) for c in data.get("changes", ())),
+            drift=tuple(FieldChange.from_dict(c) for c in data.get("drift", ())),
+            unmanaged=tuple(data.get("unmanaged", ())),
+            notes=tuple(data.get("notes", ())),
+            protect=bool(data.get("protect", False)),
+            depends_on=tuple(data.get("dependsOn", ())),
+            config_digest=str(data.get("configDigest", "")),
+            source=str(data.get("source", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    unchanged: int = 0
+    drifted: int = 0
+
+    def line(self) -> str:
+        return (
+            f"Plan: {self.create} to create, {self.update} to update, "
+            f"{self.delete} to delete, {self.unchanged} unchanged."
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "create": self.create,
+            "update": self.update,
+            "delete": self.delete,
+            "unchanged": self.unchanged,
+            "drifted": self.drifted,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    environment: str
+    lineage: str
+    serial: int
+    config_digest: str
+    refreshed: bool
+    resources: tuple[ResourcePlan, ...]
+    targets: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> Summary:
+        count = {a: 0 for a in Action}
+        for r in self.resources:
+            count[r.action] += 1
+        return Summary(
+            create=count[Action.CREATE],
+            update=count[Action.UPDATE],
+            delete=count[Action.DELETE],
+            unchanged=count[Action.NOOP],
+            drifted=sum(1 for r in self.resources if r.drift),
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        return any(r.action is not Action.NOOP for r in self.resources)
+
+    def pending(self) -> list[ResourcePlan]:
+        return [r for r in self.resources if r.action is not Action.NOOP]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "formatVersion": PLAN_FORMAT_VERSION,
+            "environment": self.environment,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "configDigest": self.config_digest,
+            "refreshed": self.refreshed,
+            "targets": list(self.targets),
+            "summary": self.summary.to_dict(),
+            "resources": [r.to_dict() for r in self.resources],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str) -> Plan:
+        if not isinstance(data, Mapping) or data.get("formatVersion") != PLAN_FORMAT_VERSION:
+            raise ConfigError(
+                Problem(source, message="not a sigmaform plan file (formatVersion 1)")
+            )
+        try:
+            return cls(
+                environment=str(data["environment"]),
+                lineage=str(data["lineage"]),
+                serial=int(data["serial"]),
+                config_digest=str(data["configDigest"]),
+                refreshed=bool(data["refreshed"]),
+                targets=tuple(data.get("targets", ())),
+                resources=tuple(ResourcePlan.from_dict(r) for r in data["resources"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ConfigError(Problem(source, message=f"plan file is damaged: {error!r}")) from None
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_digest(resource: Resource) -> str:
+    """Digest of a resource's rendered config; secrets count by their source, not value.
+
+    This is what promotion compares across environments' states, so it must be computable
+    without the secret values of another environment.
+    """
+    return _digest(
+        {
+            "kind": resource.kind,
+            "name": resource.name,
+            "protect": resource.protect,
+            "spec": source_tree(resource.spec),
+        }
+    )
+
+
+def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
+    """Digest of everything apply would send, secrets by fingerprint: detects any edit."""
+    return _digest(
+        sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
+    )
+
+
+def _mask(value: Any) -> Any:
+    if value is MISSING:
+        return MISSING
+    if is_fingerprint(value):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _has_secret(value: Any) -> bool:
+    if is_fingerprint(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _field_change(delta: UnitDelta) -> FieldChange:
+    sensitive = _has_secret(delta.before) or _has_secret(delta.after)
+    before, after = _mask(delta.before), _mask(delta.after)
+    inner: tuple[Detail, ...] = ()
+    if isinstance(delta.after, (list, dict)) and isinstance(delta.before, (list, dict)):
+        inner = tuple(
+            Detail(d.path, _mask(d.before), _mask(d.after))
+            for d in details(delta.before, delta.after)
+        )
+    return FieldChange(unit_name(delta.unit), before, after, sensitive, inner)
+
+
+def _references(resource: Resource) -> tuple[str, ...]:
+    deps = []
+    for spec_field, (target_kind, _) in resource.kind_info.references.items():
+        name = resource.spec.get(spec_field)
+        if isinstance(name, str):
+            deps.append(f"{KINDS[target_kind].prefix}.{name}")
+    return tuple(sorted(set(deps)))
+
+
+def _matches_target(address: str, targets: Collection[str]) -> bool:
+    if not targets:
+        return True
+    return address in targets
+
+
+def normalise_targets(targets: Sequence[str]) -> tuple[str, ...]:
+    """Accept `Agent.support`, `agent.support` or `phone-number.x` / `PhoneNumber.x`."""
+    out = []
+    for target in targets:
+        kind, _, name = target.partition(".")
+        info = KINDS.get(kind) or next(
+            (
+                k
+                for k in KINDS.values()
+                if k.prefix == kind.lower() or k.name.lower() == kind.lower()
+            ),
+            None,
+        )
+        if info is None or not name:
+            known = ", ".join(f"{k.name}.NAME" for k in KINDS.values())
+            raise ConfigError(f"--target {target!r}: expected KIND.NAME ({known})")
+        out.append(f"{info.prefix}.{name}")
+    return tuple(sorted(set(out)))
+
+
+def build_plan(
+    resources: Sequence[Resource],
+    state: State,
+    remote: Mapping[str, Mapping[str, Any] | None] | None = None,
+    *,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Compare desired resources with state (and remote, when refreshed). Pure."""
+    key = state.fingerprint_key
+    id_to_name = {
+        r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
+    }
+    desired_addresses = {r.address for r in resources}
+    plans: list[ResourcePlan] = []
+
+    for resource in resources:
+        if not _matches_target(resource.address, targets):
+            continue
+        kind = resource.kind_info
+        merged = MERGED_OBJECTS[kind.name]
+        desired = comparable_desired(resource.spec, key)
+        applied_state = state.resources.get(resource.address)
+        notes: list[str] = []
+        remote_body = remote.get(resource.address) if remote is not None else None
+        refreshed = remote is not None and resource.address in remote
+        common = {
+            "address": resource.address,
+            "kind": resource.kind,
+            "name": resource.name,
+            "protect": resource.protect,
+            "depends_on": _references(resource),
+            "config_digest": config_digest(resource),
+            "source": resource.source,
+        }
+
+        if applied_state is None or (refreshed and remote_body is None):
+            if applied_state is not None:
+                notes.append("deleted outside sigmaform: it will be created again")
+            if not kind.creatable:
+                ident = resource.spec.get(kind.identity_field or "")
+                notes.append(f"adopts the existing {kind.name} {ident}; nothing is created")
+            changes = tuple(
+                _field_change(UnitDelta(unit, MISSING, value))
+                for unit, value in iter_units(desired, merged)
+            )
+            plans.append(
+                ResourcePlan(
+                    action=Action.CREATE,
+                    id=None
+                    if kind.creatable
+                    else str(resource.spec.get(kind.identity_field or "")),
+                    changes=changes,
+                    notes=tuple(notes),
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+            continue
+
+        applied = applied_state.applied
+        declared_units = [u for u, _ in iter_units(desired, merged)]
+        drift: list[FieldChange] = []
+        current = applied
+        if refreshed and remote_body is not None:
+            remote_spec = remote_to_spec(kind, remote_body, key, id_to_name)
+            current = observed(kind, remote_body, desired, key, id_to_name)
+            old_shape = project(remote_spec, union_shape(applied, {}, merged))
+            drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]
+        deltas = changed_units(current, desired, merged, only=declared_units)
+        unmanaged = sorted(
+            unit_name(u) for u, _ in iter_units(applied, merged) if u not in set(declared_units)
+        )
+        if protect_changed := (applied_state.protect != resource.protect):
+            notes.append("protect: " + ("on" if resource.protect else "off"))
+        action = Action.UPDATE if deltas or protect_changed else Action.NOOP
+        plans.append(
+            ResourcePlan(
+                action=action,
+                id=applied_state.id,
+                changes=tuple(_field_change(d) for d in deltas),
+                drift=tuple(drift),
+                unmanaged=tuple(unmanaged),
+                notes=tuple(notes),
+                **common,  # type: ignore[arg-type]
+            )
+        )
+
+    for address, gone in sorted(state.resources.items()):
+        if address in desired_addresses or not _matches_target(address, targets):
+            continue
+        kind = KINDS[gone.kind]
+        notes = []
+        if gone.protect:
+            notes.append("protected: it will not be deleted (protect: true is kept in state)")
+        if not kind.deletable:
+            notes.append(f"the {kind.name} itself is left as is; sigmaform stops managing it")
+        else:
+            notes.append("its file is gone; deleted only with --allow-delete")
+        plans.append(
+            ResourcePlan(
+                address=address,
+                kind=gone.kind,
+                name=address.split(".", 1)[1],
+                action=Action.DELETE,
+                id=gone.id,
+                notes=tuple(notes),
+                protect=gone.protect,
+                config_digest=gone.config_digest,
+            )
+        )
+
+    plans.sort(key=_apply_order)
+    return Plan(
+        environment=state.environment,
+        lineage=state.lineage,
+        serial=state.serial,
+        config_digest=plan_digest(resources, key),
+        refreshed=remote is not None,
+        resources=tuple(plans),
+        targets=tuple(targets),
+    )
+
+
+def _apply_order(plan: ResourcePlan) -> tuple[int, int, str]:
+    order = KINDS[plan.kind].order
+    if plan.action is Action.DELETE:
+        return (1, -order, plan.address)
+    return (0, order, plan.address)

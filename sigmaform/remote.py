@@ -1,0 +1,128 @@
+"""Turn API responses and rendered specs into one comparable, spec-shaped form.
+
+Comparison happens between three values per resource -- desired (files), applied
+(state) and remote (API) -- and they only compare equal if they are in the same form:
+field names canonical, references as logical names, secrets as keyed fingerprints,
+server-owned and undeclared fields left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sigmaform.diff import project
+from sigmaform.kinds import KINDS, SENSITIVE_KEYS, Kind, to_canonical_names
+from sigmaform.sensitive import Sensitive, fingerprint, fingerprint_tree, is_fingerprint
+
+# Objects the API merges key by key on PATCH (design.md section 9: an assumption, checked
+# by verify). Everything else is replaced whole.
+MERGED_OBJECTS: dict[str, frozenset[str]] = {
+    "Agent": frozenset({"agentSettings"}),
+    "PhoneNumber": frozenset(),
+    "Chat": frozenset(),
+}
+
+
+def comparable_desired(spec: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """The desired spec with secrets as fingerprints (references stay logical names)."""
+    out = fingerprint_tree(dict(spec), key)
+    assert isinstance(out, dict)
+    return out
+
+
+def _fingerprint_secrets(value: Any, key: bytes) -> Any:
+    """Fingerprint plain-text secrets the server returned (webhook `secret` fields)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if k in SENSITIVE_KEYS and isinstance(v, str) and not is_fingerprint(v):
+                out[k] = fingerprint(v, key)
+            elif isinstance(v, Sensitive):
+                out[k] = v.fingerprint(key)
+            else:
+                out[k] = _fingerprint_secrets(v, key)
+        return out
+    if isinstance(value, list):
+        return [_fingerprint_secrets(v, key) for v in value]
+    return value
+
+
+def remote_to_spec(
+    kind: Kind,
+    body: Mapping[str, Any],
+    key: bytes,
+    id_to_name: Mapping[str, str],
+) -> dict[str, Any]:
+    """An API object in spec form: canonical names, references by name, secrets fingerprinted.
+
+    `id_to_name` maps remote agent ids to logical names; an id we do not manage shows as
+    `id:<value>` so it never compares equal to a name.
+    """
+    data = dict(to_canonical_names(dict(body))) if kind.name == "Agent" else dict(body)
+    for owned in kind.server_owned:
+        data.pop(owned, None)
+    if kind.name == "Agent":
+        data.pop(kind.id_field, None)
+    for spec_field, (_, api_field) in kind.references.items():
+        if api_field in data:
+            ref = data.pop(api_field)
+            data[spec_field] = None if ref is None else id_to_name.get(str(ref), f"id:{ref}")
+    result = _fingerprint_secrets(data, key)
+    assert isinstance(result, dict)
+    return result
+
+
+def _fill_write_only(remote: Any, desired: Any) -> Any:
+    """Assume write-only fields hold what we declared when the server does not echo them.
+
+    A server may never return a webhook `secret`; without this, such a field could never
+    verify and would show as a change forever.
+    """
+    if isinstance(remote, dict) and isinstance(desired, Mapping):
+        out = dict(remote)
+        for k, v in desired.items():
+            if k in SENSITIVE_KEYS and k not in out:
+                out[k] = v
+            elif k in out:
+                out[k] = _fill_write_only(out[k], v)
+        return out
+    if isinstance(remote, list) and isinstance(desired, list):
+        return [_fill_write_only(r, d) for r, d in zip(remote, desired, strict=False)] + remote[
+            len(desired) :
+        ]
+    return remote
+
+
+def observed(
+    kind: Kind,
+    body: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    key: bytes,
+    id_to_name: Mapping[str, str],
+) -> dict[str, Any]:
+    """What the server holds for the fields declared in `desired` (comparable form)."""
+    spec = _fill_write_only(remote_to_spec(kind, body, key, id_to_name), desired)
+    out = project(spec, desired)
+    assert isinstance(out, dict)
+    return out
+
+
+def nested_ids(kind: Kind, body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Server ids of nested items we must echo back on PATCH: webhooks by name."""
+    if kind.name != "Agent":
+        return {}
+    settings = body.get("agentSettings")
+    if not isinstance(settings, Mapping):
+        return {}
+    hooks = settings.get("webhooks")
+    ids: dict[str, str] = {}
+    if isinstance(hooks, list):
+        for item in hooks:
+            if isinstance(item, Mapping) and item.get("name") and item.get("webhookId"):
+                ids[str(item["name"])] = str(item["webhookId"])
+    return {"webhooks": ids} if ids else {}
+
+
+def kind_of(name: str) -> Kind:
+    return KINDS[name]

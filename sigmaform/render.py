@@ -1,0 +1,233 @@
+"""Plan and apply results as text, JSON or markdown strings. Never prints."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sigmaform.diff import MISSING, Detail
+from sigmaform.plan import KNOWN_AFTER_APPLY, Action, FieldChange, Plan, ResourcePlan
+from sigmaform.sensitive import MASK
+
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
+_COLOR = {"+": "32", "~": "33", "-": "31", "!": "36", "dim": "2", "bold": "1"}
+LONG_TEXT = 80  # strings longer than this, or with newlines, are shown as a line diff
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\x1b[{_COLOR[style]}m{text}\x1b[0m" if color else text
+
+
+def _value(value: Any) -> str:
+    if value is MISSING:
+        return "(none)"
+    if value == MASK:
+        return MASK
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _is_long(value: Any) -> bool:
+    return isinstance(value, str) and value != MASK and ("\n" in value or len(value) > LONG_TEXT)
+
+
+def _text_diff(before: Any, after: Any) -> list[str]:
+    old = before.splitlines() if isinstance(before, str) else []
+    new = after.splitlines() if isinstance(after, str) else []
+    lines = list(difflib.unified_diff(old, new, lineterm="", n=2))
+    return lines[2:]  # drop the ---/+++ header: the field name says what it is
+
+
+def _reference_note(plan: Plan, rp: ResourcePlan, change: FieldChange) -> str:
+    creating = {r.address for r in plan.resources if r.action is Action.CREATE}
+    for dep in rp.depends_on:
+        if dep in creating and isinstance(change.after, str) and dep.endswith("." + change.after):
+            return f"  {KNOWN_AFTER_APPLY}"
+    return ""
+
+
+def _detail_line(detail: Detail) -> str:
+    if detail.before == MASK and detail.after == MASK:
+        return f"{detail.path}: (sensitive, changed)"
+    if detail.before is MISSING:
+        return f"{detail.path}: + {_value(detail.after)}"
+    if detail.after is MISSING:
+        return f"{detail.path}: - {_value(detail.before)}"
+    return f"{detail.path}: {_value(detail.before)} -> {_value(detail.after)}"
+
+
+def _change_lines(
+    plan: Plan, rp: ResourcePlan, change: FieldChange, color: bool, creating: bool
+) -> list[str]:
+    if change.sensitive and not isinstance(change.after, (list, dict)):
+        shown = MASK if creating else "(sensitive, changed)"
+        return [f"{change.path}: {shown}"]
+    if _is_long(change.before) or _is_long(change.after):
+        lines = [f"{change.path}:"]
+        for line in _text_diff(change.before, change.after):
+            style = "+" if line.startswith("+") else "-" if line.startswith("-") else "dim"
+            lines.append("  " + _paint(line, style, color))
+        return lines
+    if creating:
+        return [f"{change.path}: {_value(change.after)}{_reference_note(plan, rp, change)}"]
+    if change.details:
+        return [f"{change.path}:"] + ["  " + _detail_line(d) for d in change.details]
+    note = _reference_note(plan, rp, change)
+    return [f"{change.path}: {_value(change.before)} -> {_value(change.after)}{note}"]
+
+
+def _header(rp: ResourcePlan) -> str:
+    what = {
+        Action.CREATE: "create" if rp.kind_info.creatable else "adopt",
+        Action.UPDATE: "update",
+        Action.DELETE: "delete" if rp.kind_info.deletable else "stop managing",
+        Action.NOOP: "no changes",
+    }[rp.action]
+    ident = f", id {rp.id}" if rp.id and rp.action is not Action.CREATE else ""
+    return f"{rp.address}  ({what}{ident})"
+
+
+def plan_text(plan: Plan, *, color: bool = False) -> str:
+    """The human plan: drift first, then one block per changing resource, then a summary."""
+    out: list[str] = []
+    state = "refreshed from the API" if plan.refreshed else "from state only (--no-refresh)"
+    out.append(f"Environment: {plan.environment}  ({state})")
+    drifted = [r for r in plan.resources if r.drift]
+    if drifted:
+        out.append("")
+        out.append(_paint("Changed outside sigmaform (will be restored on apply):", "!", color))
+        for rp in drifted:
+            out.append(f"  {_paint('!', '!', color)} {rp.address}")
+            for change in rp.drift:
+                for line in _change_lines(plan, rp, change, color, creating=False):
+                    out.append("      " + line)
+    pending = plan.pending()
+    if pending:
+        out.append("")
+    for rp in pending:
+        symbol = SYMBOL[rp.action]
+        out.append(f"  {_paint(symbol, symbol, color)} {_header(rp)}")
+        for change in rp.changes:
+            for line in _change_lines(plan, rp, change, color, creating=rp.action is Action.CREATE):
+                out.append("      " + line)
+        for path in rp.unmanaged:
+            out.append(f"      {path}: no longer managed (removed from YAML; remote value kept)")
+        for note in rp.notes:
+            out.append("      " + _paint(f"note: {note}", "dim", color))
+    for rp in plan.resources:
+        if rp.action is Action.NOOP and rp.unmanaged:
+            out.append(f"    {rp.address}: no longer managed: {', '.join(rp.unmanaged)}")
+    out.append("")
+    if not plan.has_changes:
+        out.append("No changes. Remote matches the configuration.")
+    out.append(_paint(plan.summary.line(), "bold", color))
+    return "\n".join(out) + "\n"
+
+
+def plan_json(plan: Plan) -> str:
+    data = plan.to_dict()
+    for rp_data, rp in zip(data["resources"], plan.resources, strict=True):
+        for key, changes in (("changes", rp.changes), ("drift", rp.drift)):
+            for change_data, change in zip(rp_data[key], changes, strict=True):
+                if change.details:
+                    change_data["details"] = [
+                        {
+                            k: v
+                            for k, v in (
+                                ("path", d.path),
+                                ("before", d.before),
+                                ("after", d.after),
+                            )
+                            if v is not MISSING
+                        }
+                        for d in change.details
+                    ]
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_cell(value: Any) -> str:
+    shown = _value(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"`{_md_escape(shown)}`"
+
+
+def _md_block(plan: Plan, rp: ResourcePlan, changes: Iterable[FieldChange]) -> list[str]:
+    rows: list[str] = []
+    diffs: list[str] = []
+    for change in changes:
+        if change.sensitive and not isinstance(change.after, (list, dict)):
+            rows.append(f"| `{change.path}` | {MASK} | (sensitive, changed) |")
+        elif _is_long(change.before) or _is_long(change.after):
+            rows.append(f"| `{change.path}` | (text) | (text, see diff) |")
+            diffs += [f"`{change.path}`:", "", "```diff", *_text_diff(change.before, change.after)]
+            diffs += ["```", ""]
+        elif change.details:
+            for d in change.details:
+                before = "(sensitive)" if d.before == MASK else _md_cell(d.before)
+                after = "(sensitive, changed)" if d.after == MASK else _md_cell(d.after)
+                where = d.path if d.path.startswith("[") else "." + d.path
+                rows.append(f"| `{change.path}{where}` | {before} | {after} |")
+        else:
+            note = _reference_note(plan, rp, change)
+            rows.append(
+                f"| `{change.path}` | {_md_cell(change.before)} | {_md_cell(change.after)}{note} |"
+            )
+    lines = []
+    if rows:
+        lines += ["| field | before | after |", "|---|---|---|", *rows, ""]
+    return lines + diffs
+
+
+def plan_markdown(plan: Plan) -> str:
+    """For a pull-request comment: a summary table, one collapsible block per resource."""
+    s = plan.summary
+    out = [
+        f"### sigmaform plan: `{plan.environment}`",
+        "",
+        f"**{s.line()}**" + (f" {s.drifted} changed outside sigmaform." if s.drifted else ""),
+        "",
+    ]
+    pending = plan.pending()
+    drifted = [r for r in plan.resources if r.drift]
+    if not pending and not drifted:
+        return "\n".join([*out, "No changes. Remote matches the configuration.", ""])
+    out += ["| | resource | action | fields |", "|---|---|---|---|"]
+    for rp in pending:
+        out.append(
+            f"| {SYMBOL[rp.action]} | `{rp.address}` | {_header(rp).split('(')[1].rstrip(')')} "
+            f"| {len(rp.changes)} |"
+        )
+    out.append("")
+    for rp in drifted:
+        out += [
+            f"<details><summary>⚠️ <code>{rp.address}</code> changed outside sigmaform</summary>",
+            "",
+            *_md_block(plan, rp, rp.drift),
+            "</details>",
+            "",
+        ]
+    for rp in pending:
+        out += [
+            f"<details><summary><code>{SYMBOL[rp.action]} {_header(rp)}</code></summary>",
+            "",
+            *_md_block(plan, rp, rp.changes),
+            *[f"- note: {n}" for n in rp.notes],
+            *[f"- `{p}`: no longer managed (remote value kept)" for p in rp.unmanaged],
+            "</details>",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    if fmt == "json":
+        return plan_json(plan)
+    if fmt == "markdown":
+        return plan_markdown(plan)
+    return plan_text(plan, color=color)

@@ -1,0 +1,272 @@
+"""State: what sigmaform last applied per environment, its storage, and the apply lock.
+
+The planner sees only the `State` value; where it is kept is a `StateBackend`. The local
+backend is a JSON file written atomically (with a backup of the previous version) and a
+lock file held with `flock` for the whole apply, so a killed process never leaves a lock
+that blocks the next run: the kernel drops it with the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sigmaform.errors import ConfigError, LockHeldError, Problem
+from sigmaform.files import write_atomic
+
+STATE_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    """One managed resource as last applied."""
+
+    kind: str
+    id: str
+    applied: dict[str, Any]  # declared fields as the server holds them; secrets as fingerprints
+    config_digest: str
+    applied_at: str
+    protect: bool = False
+    # Server-assigned ids of nested items, e.g. {"webhooks": {"events": "wh_..."}} (by name).
+    nested_ids: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "applied": self.applied,
+            "configDigest": self.config_digest,
+            "appliedAt": self.applied_at,
+        }
+        if self.protect:
+            out["protect"] = True
+        if self.nested_ids:
+            out["nestedIds"] = self.nested_ids
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResourceState:
+        return cls(
+            kind=str(data["kind"]),
+            id=str(data["id"]),
+            applied=dict(data.get("applied") or {}),
+            config_digest=str(data.get("configDigest", "")),
+            applied_at=str(data.get("appliedAt", "")),
+            protect=bool(data.get("protect", False)),
+            nested_ids={k: dict(v) for k, v in (data.get("nestedIds") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class State:
+    """The whole state of one environment. Immutable: changes return a new value."""
+
+    environment: str
+    lineage: str
+    serial: int = 0
+    resources: Mapping[str, ResourceState] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, environment: str) -> State:
+        return cls(environment=environment, lineage=str(uuid.uuid4()))
+
+    @property
+    def fingerprint_key(self) -> bytes:
+        """HMAC key for secret fingerprints: derived from the lineage, fixed for this state."""
+        return hashlib.sha256(b"sigmaform-fingerprint:" + self.lineage.encode()).digest()
+
+    def with_resource(self, address: str, resource: ResourceState) -> State:
+        return replace(self, resources={**self.resources, address: resource})
+
+    def without(self, address: str) -> State:
+        return replace(self, resources={k: v for k, v in self.resources.items() if k != address})
+
+    def id_to_address(self) -> dict[tuple[str, str], str]:
+        return {(r.kind, r.id): addr for addr, r in self.resources.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "environment": self.environment,
+            "resources": {k: v.to_dict() for k, v in sorted(self.resources.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str) -> State:
+        if not isinstance(data, Mapping) or data.get("version") != STATE_VERSION:
+            raise ConfigError(
+                Problem(source, message=f"not a sigmaform state file (version {STATE_VERSION})")
+            )
+        try:
+            return cls(
+                environment=str(data["environment"]),
+                lineage=str(data["lineage"]),
+                serial=int(data["serial"]),
+                resources={
+                    str(k): ResourceState.from_dict(v) for k, v in data["resources"].items()
+                },
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ConfigError(
+                Problem(source, message=f"state file is damaged: {error!r}")
+            ) from None
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds the lock: shown to the one who is refused."""
+
+    operation: str
+    who: str = field(default_factory=lambda: _user())
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    created: str = field(default_factory=utc_now)
+
+    def describe(self) -> str:
+        return f"{self.who}@{self.host} (pid {self.pid}, {self.operation}, since {self.created})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "who": self.who,
+            "host": self.host,
+            "pid": self.pid,
+            "created": self.created,
+        }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class StateBackend(Protocol):
+    """Where a state is kept. Small on purpose, so a shared backend is one class."""
+
+    def describe(self) -> str: ...
+
+    def read(self) -> State | None: ...
+
+    def write(self, state: State) -> State:
+        """Persist `state` with the next serial; return what was written."""
+        ...
+
+    def lock(self, info: LockInfo) -> contextlib.AbstractContextManager[None]:
+        """Hold the apply lock; raise LockHeldError at once when someone else has it."""
+        ...
+
+    def lock_holder(self) -> LockInfo | None: ...
+
+    def force_unlock(self) -> LockInfo | None: ...
+
+
+class LocalBackend:
+    """State in a JSON file, lock in `<file>.lock` held with flock."""
+
+    def __init__(self, path: Path, display: str | None = None) -> None:
+        self.path = path
+        self.display = display or str(path)
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def describe(self) -> str:
+        return self.display
+
+    def read(self) -> State | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                Problem(
+                    self.display, error.lineno, error.colno, message=f"invalid JSON: {error.msg}"
+                )
+            ) from None
+        return State.from_dict(data, self.display)
+
+    def write(self, state: State) -> State:
+        written = replace(state, serial=state.serial + 1)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(written.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(self.path, text, backup=True)
+        return written
+
+    @contextlib.contextmanager
+    def lock(self, info: LockInfo) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self.lock_holder()
+                who = holder.describe() if holder else "another process"
+                raise LockHeldError(
+                    f"state {self.display} is locked by {who}; "
+                    "wait for it to finish (or, if it is gone, run `sigmaform state unlock`)"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(info.to_dict()).encode())
+            os.fsync(fd)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def lock_holder(self) -> LockInfo | None:
+        try:
+            data = json.loads(self.lock_path.read_text(encoding="utf-8") or "null")
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            return LockInfo(**data)
+        except TypeError:
+            return None
+
+    def is_locked(self) -> bool:
+        """True while a live process holds the lock (a dead holder's flock is gone)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def force_unlock(self) -> LockInfo | None:
+        holder = self.lock_holder()
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()
+        return holder
