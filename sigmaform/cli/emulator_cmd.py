@@ -1,0 +1,117 @@
+"""`sigmaform emulator`: serve the local SigmaMind API over HTTP until interrupted."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+from pathlib import Path
+
+import click
+
+from sigmaform.cli.app import cli
+from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.errors import EXIT_ERROR, EXIT_OK
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@cli.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: any."
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep workspaces in DIR (default: in memory).",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    help="Accept only this key (repeatable; default: any non-empty key).",
+)
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Delay per request.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of 503s.")
+@click.option(
+    "--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Share acted on, then 502."
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second per key; excess gets 429 with Retry-After.",
+)
+@click.option("--seed", type=int, default=None, help="Make faults and ids reproducible.")
+@click.option(
+    "--settings-patch",
+    type=click.Choice(["merge", "replace"]),
+    default="merge",
+    show_default=True,
+    help="How PATCH treats a partial agentSettings object.",
+)
+@click.option(
+    "--journal",
+    "journal_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each request as a JSON line to FILE.",
+)
+@click.pass_context
+def emulator(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    api_keys: tuple[str, ...],
+    latency_ms: float,
+    error_rate: float,
+    drop_rate: float,
+    rate_limit: float | None,
+    seed: int | None,
+    settings_patch: str,
+    journal_file: Path | None,
+) -> None:
+    """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it)."""
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        drop_rate=drop_rate,
+        rate_limit=rate_limit,
+        seed=seed,
+    )
+    app = EmulatorApp(
+        data_dir,
+        faults=faults,
+        settings_patch="replace" if settings_patch == "replace" else "merge",
+        api_keys=set(api_keys) if api_keys else None,
+        journal_file=journal_file,
+    )
+    try:
+        server = serve(host, port, app)
+    except OSError as error:
+        reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        click.echo(f"Error: cannot listen on {host}:{port}: {reason}", err=True)
+        ctx.exit(EXIT_ERROR)
+    if not _is_loopback(host):
+        click.echo(
+            f"Warning: listening on {host}, not loopback: anyone who can reach it can use it.",
+            err=True,
+        )
+    where = str(data_dir) if data_dir is not None else "memory"
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"SigmaMind emulator listening on http://{shown_host}:{server.server_port} (data: {where})"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Emulator stopped.")
+    finally:
+        server.server_close()
+    ctx.exit(EXIT_OK)

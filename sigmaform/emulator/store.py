@@ -1,0 +1,199 @@
+"""Workspace persistence: one workspace per API key, in memory or one JSON file per object.
+
+On disk a workspace is `<data_dir>/workspaces/<sha256(api key)>/<collection>/<id>.json`
+(the key itself is never written). Each object is its own file, written atomically (temp
+file + `os.replace`), so a read never sees half a write and a list of 1,000 agents rereads
+only files whose stat changed. Read-modify-write sequences run under `Workspace.locked()`:
+a thread lock plus `fcntl.flock` on the workspace's lock file, so several processes may
+share one data directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sigmaform.emulator.wire import JsonObject
+
+_order_lock = threading.Lock()
+_last_order = 0
+
+
+def _next_order() -> int:
+    """A creation order that increases within a process and roughly across processes."""
+    global _last_order
+    with _order_lock:
+        _last_order = max(time.time_ns(), _last_order + 1)
+        return _last_order
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class Workspace:
+    """The objects one API key can see, grouped in named collections."""
+
+    def __init__(self, digest: str) -> None:
+        self.workspace_id = "org_" + digest[:16]
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def get(self, collection: str, oid: str) -> JsonObject | None:
+        """A private copy of one object, or None."""
+        raise NotImplementedError
+
+    def exists(self, collection: str, oid: str) -> bool:
+        raise NotImplementedError
+
+    def all(self, collection: str) -> list[JsonObject]:
+        """Every object of a collection in creation order; shared objects: do not mutate."""
+        raise NotImplementedError
+
+    def put(self, collection: str, oid: str, obj: JsonObject) -> None:
+        raise NotImplementedError
+
+    def delete(self, collection: str, oid: str) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def _stamp(obj: JsonObject) -> JsonObject:
+        if "_order" not in obj:
+            obj["_order"] = _next_order()
+        return obj
+
+
+class MemoryWorkspace(Workspace):
+    def __init__(self, digest: str) -> None:
+        super().__init__(digest)
+        self._data: dict[str, dict[str, JsonObject]] = {}
+
+    def get(self, collection: str, oid: str) -> JsonObject | None:
+        obj = self._data.get(collection, {}).get(oid)
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def exists(self, collection: str, oid: str) -> bool:
+        return oid in self._data.get(collection, {})
+
+    def all(self, collection: str) -> list[JsonObject]:
+        with self._lock:
+            items = list(self._data.get(collection, {}).items())
+        items.sort(key=lambda pair: (pair[1].get("_order", 0), pair[0]))
+        return [obj for _, obj in items]
+
+    def put(self, collection: str, oid: str, obj: JsonObject) -> None:
+        stored = self._stamp(copy.deepcopy(obj))
+        with self._lock:
+            self._data.setdefault(collection, {})[oid] = stored
+
+    def delete(self, collection: str, oid: str) -> bool:
+        with self._lock:
+            return self._data.get(collection, {}).pop(oid, None) is not None
+
+
+class DiskWorkspace(Workspace):
+    def __init__(self, digest: str, root: Path) -> None:
+        super().__init__(digest)
+        self._root = root
+        # path -> (stat signature, object): reread a file only when its stat changed
+        self._cache: dict[str, tuple[tuple[int, int, int], JsonObject]] = {}
+        root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._lock, open(self._root / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _path(self, collection: str, oid: str) -> Path:
+        return self._root / collection / f"{oid}.json"
+
+    def _load(self, path: Path, stat: os.stat_result) -> JsonObject:
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        key = str(path)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        obj: JsonObject = json.loads(path.read_bytes())
+        self._cache[key] = (signature, obj)
+        return obj
+
+    def get(self, collection: str, oid: str) -> JsonObject | None:
+        path = self._path(collection, oid)
+        try:
+            return copy.deepcopy(self._load(path, path.stat()))
+        except FileNotFoundError:
+            return None
+
+    def exists(self, collection: str, oid: str) -> bool:
+        return self._path(collection, oid).exists()
+
+    def all(self, collection: str) -> list[JsonObject]:
+        items: list[tuple[int, str, JsonObject]] = []
+        try:
+            entries = list(os.scandir(self._root / collection))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                obj = self._load(Path(entry.path), entry.stat())
+            except FileNotFoundError:  # deleted by another process since the scan
+                continue
+            items.append((obj.get("_order", 0), entry.name, obj))
+        items.sort(key=lambda item: (item[0], item[1]))
+        return [obj for _, _, obj in items]
+
+    def put(self, collection: str, oid: str, obj: JsonObject) -> None:
+        stored = self._stamp(copy.deepcopy(obj))
+        path = self._path(collection, oid)
+        path.parent.mkdir(exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temp.write_text(json.dumps(stored, separators=(",", ":")))
+        os.replace(temp, path)
+
+    def delete(self, collection: str, oid: str) -> bool:
+        path = self._path(collection, oid)
+        self._cache.pop(str(path), None)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+class Store:
+    """Hands out the workspace of an API key; `data_dir=None` keeps everything in memory."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self._data_dir = data_dir
+        self._workspaces: dict[str, Workspace] = {}
+        self._lock = threading.Lock()
+
+    def workspace(self, api_key: str) -> Workspace:
+        digest = key_digest(api_key)
+        with self._lock:
+            found = self._workspaces.get(digest)
+            if found is None:
+                if self._data_dir is None:
+                    found = MemoryWorkspace(digest)
+                else:
+                    found = DiskWorkspace(digest, self._data_dir / "workspaces" / digest)
+                self._workspaces[digest] = found
+            return found
