@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,9 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _guard(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _guard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("SIGMA", "NO_COLOR")):
             monkeypatch.delenv(name, raising=False)
@@ -39,3 +44,75 @@ def _guard(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Project:
+    """A copy of a sigmaform project in a temp dir, driven through the real CLI."""
+
+    root: Path
+    env: str = "local"
+
+    def run(self, *args: str, env: str | None = None, input: str | None = None) -> Any:
+        from click.testing import CliRunner
+
+        from sigmaform.cli import cli
+
+        runner = CliRunner()
+        argv = ["-C", str(self.root), "-e", env or self.env, *args]
+        return runner.invoke(cli, argv, input=input, catch_exceptions=False)
+
+    @property
+    def emulator_dir(self) -> Path:
+        return self.root / ".sigmaform" / "emulator"
+
+    def journal(self) -> list[dict[str, Any]]:
+        path = self.emulator_dir / "journal.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        return [e for e in self.journal()[since:] if e["method"] in ("POST", "PATCH", "DELETE")]
+
+    def state(self, env: str | None = None) -> dict[str, Any]:
+        path = self.root / ".sigmaform" / "state" / f"{env or self.env}.json"
+        return dict(json.loads(path.read_text()))
+
+    def api(self, key: str = "local") -> Any:
+        """An httpx client on the same emulator data the CLI uses (another API client)."""
+        import httpx
+
+        from sigmaform.emulator import EmulatorApp
+
+        app = EmulatorApp(data_dir=self.emulator_dir)
+        return httpx.Client(
+            transport=httpx.WSGITransport(app=app),
+            base_url="http://sigmamind.local",
+            headers={"X-API-Key": key},
+        )
+
+    def agents(self) -> list[dict[str, Any]]:
+        with self.api() as api:
+            out: list[dict[str, Any]] = []
+            page = 0
+            while True:
+                body = api.get("/v1/agents", params={"page": page, "size": 100}).json()
+                out += body["data"]
+                if not body["hasNext"]:
+                    return out
+                page += 1
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.root / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def example(tmp_path: Path, repo_root: Path) -> Project:
+    """The examples/ project copied to a temp dir (no .sigmaform/ data)."""
+    root = tmp_path / "project"
+    shutil.copytree(repo_root / "examples", root, ignore=shutil.ignore_patterns(".sigmaform"))
+    return Project(root)
