@@ -1,0 +1,218 @@
+"""`${...}` values, `!file` contents and secret wrapping: a document rendered for one env."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sigmaform.errors import Problem
+from sigmaform.files import Document, FileRef, JsonPath, Mark, format_path
+from sigmaform.kinds import SENSITIVE_KEYS
+from sigmaform.resource import Environment
+from sigmaform.sensitive import Sensitive
+
+SecretsMode = Literal["required", "placeholder"]
+
+# `$${` escapes, `${...}` is an expression, and a `${` with no `}` is a mistake.
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_EXPRESSION = re.compile(r"(var|env|secret)\.([A-Za-z_][A-Za-z0-9_-]*)")
+_USAGE = "use ${var.NAME}, ${env.NAME}, ${secret.NAME} or ${environment}; $${ writes ${"
+
+
+def suggest(word: str, candidates: list[str] | set[str] | Mapping[str, Any]) -> str:
+    """` (did you mean `x`?)` when a candidate is close, else ``."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+@dataclass
+class Renderer:
+    """Renders values for one environment, collecting problems instead of stopping.
+
+    `files` caches `!file` contents across documents and environments.
+    """
+
+    root: Path
+    environment: Environment
+    environ: Mapping[str, str]
+    secrets: SecretsMode = "required"
+    problems: list[Problem] = field(default_factory=list)
+    files: dict[Path, str | Problem] = field(default_factory=dict)
+
+    def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
+        """A copy of `value` with expressions replaced, files read and secrets wrapped."""
+        if isinstance(value, str):
+            return self._string(doc, value, path)
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for key, child in value.items():
+                rendered = self.render(doc, child, (*path, key), in_spec)
+                if in_spec and key in SENSITIVE_KEYS and isinstance(rendered, str):
+                    # A webhook secret is sensitive even when written literally
+                    # (validation warns about that).
+                    rendered = Sensitive(rendered, source="literal")
+                out[key] = rendered
+            return out
+        if isinstance(value, list):
+            return [self.render(doc, child, (*path, i), in_spec) for i, child in enumerate(value)]
+        if isinstance(value, FileRef):
+            return self._file(doc, value, path)
+        return value
+
+    def _problem(self, doc: Document, path: JsonPath, message: str) -> None:
+        self.problems.append(doc.problem(path, message))
+
+    def _file(self, doc: Document, ref: FileRef, path: JsonPath) -> str:
+        # File contents are NOT interpolated: prompts are prose full of `{{var}}` and may
+        # mention `${` literally; a prompt that needs a value can use SigmaMind's own
+        # `{{variables}}` instead.
+        target = (doc.path.parent / ref.path).resolve()
+        cached = self.files.get(target)
+        if cached is None:
+            cached = self._read(doc, ref, target, path)
+            self.files[target] = cached
+        if isinstance(cached, Problem):
+            self.problems.append(cached)
+            return ""
+        return cached
+
+    def _read(self, doc: Document, ref: FileRef, target: Path, path: JsonPath) -> str | Problem:
+        def problem(message: str) -> Problem:
+            return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
+
+        if not target.is_relative_to(self.root.resolve()):
+            return problem(f"`!file {ref.path}` leaves the project directory; refused")
+        try:
+            return target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return problem(f"`!file {ref.path}`: file not found")
+        except IsADirectoryError:
+            return problem(f"`!file {ref.path}`: is a directory")
+        except UnicodeDecodeError:
+            return problem(f"`!file {ref.path}`: not UTF-8 text")
+        except OSError as error:
+            return problem(f"`!file {ref.path}`: cannot read ({error.strerror})")
+
+    def _string(self, doc: Document, text: str, path: JsonPath) -> Any:
+        if "${" not in text:
+            return text
+        whole = _TOKEN.fullmatch(text)
+        if whole and whole.group(1) is not None:
+            found = _EXPRESSION.fullmatch(whole.group(1).strip())
+            if found and found.group(1) == "var":
+                # `${var.X}` alone keeps the variable's type (a number stays a number).
+                return copy.deepcopy(self._var(doc, found.group(2), path))
+        parts: list[str] = []
+        sources: list[str] = []  # the text with secrets left as expressions: a safe identity
+        secret_names: list[str] = []
+        position = 0
+        for token in _TOKEN.finditer(text):
+            literal = text[position : token.start()]
+            parts.append(literal)
+            sources.append(literal)
+            position = token.end()
+            if token.group(0) == "$${":
+                parts.append("${")
+                sources.append("$${")
+                continue
+            expression = token.group(1)
+            if expression is None:
+                self._problem(doc, path, f"`${{` without a closing `}}`: {_USAGE}")
+                continue
+            value, secret = self._expression(doc, expression.strip(), path)
+            parts.append(value)
+            if secret is None:
+                sources.append(value)
+            else:
+                secret_names.append(secret)
+                sources.append("${" + secret + "}")
+        parts.append(text[position:])
+        sources.append(text[position:])
+        rendered = "".join(parts)
+        if not secret_names:
+            return rendered
+        whole_secret = len(sources) == 3 and not sources[0] and not sources[2]
+        source = secret_names[0] if whole_secret else "".join(sources)
+        return Sensitive(rendered, source=source)
+
+    def _expression(self, doc: Document, expression: str, path: JsonPath) -> tuple[str, str | None]:
+        """The text of one expression, and the secret's `secret.NAME` if it is one."""
+        if expression == "environment":
+            return self.environment.name, None
+        found = _EXPRESSION.fullmatch(expression)
+        if found is None:
+            self._problem(doc, path, f"unknown expression `${{{expression}}}`: {_USAGE}")
+            return "", None
+        scope, name = found.groups()
+        if scope == "var":
+            return _as_text(self._var(doc, name, path)), None
+        if scope == "env":
+            value = self.environ.get(name)
+            if value is None:
+                self._problem(
+                    doc, path, f"`${{env.{name}}}`: environment variable `{name}` is not set"
+                )
+                return "", None
+            return value, None
+        secret = self.environ.get(name)
+        if secret is None:
+            secret = self.environment.secret_defaults.get(name)
+        if secret is None:
+            if self.secrets == "required":
+                self._problem(
+                    doc,
+                    path,
+                    f"`${{secret.{name}}}`: environment variable `{name}` is not set "
+                    f"(environment `{self.environment.name}`)",
+                )
+            secret = ""
+        return secret, f"secret.{name}"
+
+    def _var(self, doc: Document, name: str, path: JsonPath) -> Any:
+        variables = self.environment.vars
+        if name in variables:
+            return variables[name]
+        known = ", ".join(sorted(variables)) or "none"
+        self._problem(
+            doc,
+            path,
+            f"`${{var.{name}}}`: environment `{self.environment.name}` has no variable "
+            f"`{name}`{suggest(name, variables)} (known: {known})",
+        )
+        return ""
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as YAML writes it, not Python's `True`
+    if value is None:
+        return ""
+    return str(value)
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Objects merge key by key; arrays and scalars replace."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def mark_of(doc: Document, path: JsonPath, env: str | None) -> Mark:
+    """Where the rendered value at `path` (under `spec`) was written.
+
+    An override replaces the spec's value, so its mark comes first; then the spec's own
+    value; then the nearest written ancestor.
+    """
+    if env is not None and path and path[0] == "spec":
+        override = ("environments", env, *path[1:])
+        if override in doc.marks:
+            return doc.marks[override]
+    return doc.locate(path)

@@ -1,0 +1,341 @@
+"""sigmaform.yaml, environments, resource files, and resources rendered for one environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sigmaform.errors import ConfigError, Problem
+from sigmaform.files import Document, format_path, load_documents, load_documents_many
+from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
+from sigmaform.kinds import KINDS
+from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
+from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
+
+BASE_URL_VAR = "SIGMAMIND_BASE_URL"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+DOCUMENT_KEYS = ("kind", "name", "protect", "spec", "environments", "only")
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PROJECT_FILE",
+    "ProjectFile",
+    "RenderedResource",
+    "load_project",
+    "load_project_file",
+    "render_resources",
+    "resource_files",
+    "select_environment",
+]
+
+
+@dataclass(frozen=True)
+class RenderedResource:
+    """A resource rendered for one environment, with the document it came from (for marks)."""
+
+    resource: Resource
+    document: Document
+    environment: str
+
+
+def load_project_file(root: Path) -> ProjectFile:
+    """Read and check `ROOT/sigmaform.yaml`; ConfigError lists every problem."""
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        raise ConfigError(f"no {PROJECT_FILE} in {root} (run `sigmaform init`)")
+    documents = load_documents(path, PROJECT_FILE)
+    if len(documents) > 1:
+        raise ConfigError(
+            documents[1].problem((), f"{PROJECT_FILE} holds one document, found {len(documents)}")
+        )
+    pf, problems = parse_project_file(root, documents[0])
+    if pf is None:
+        raise ConfigError(problems)
+    return pf
+
+
+def select_environment(pf: ProjectFile, name: str | None) -> Environment:
+    """The environment to work on: the named one, or the only one."""
+    known = ", ".join(sorted(pf.environments))
+    if name is None:
+        if len(pf.environments) == 1:
+            return next(iter(pf.environments.values()))
+        raise ConfigError(
+            f"several environments ({known}): choose one with -e/--env or SIGMAFORM_ENV"
+        )
+    if name not in pf.environments:
+        raise ConfigError(
+            f"unknown environment `{name}`{suggest(name, pf.environments)} "
+            f"(known: {known}; {PROJECT_FILE} declares them)"
+        )
+    return pf.environments[name]
+
+
+def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> list[Path]:
+    """The files the `resources` globs match, sorted; `paths` (files or dirs) narrow them.
+
+    Relative `paths` are taken from the project directory, as after `git -C`. A file named
+    explicitly is included even when no glob matches it: the user asked for it.
+    """
+    matched: set[Path] = set()
+    for pattern in pf.resources:
+        matched.update(p.absolute() for p in root.glob(pattern) if p.is_file())
+    if not paths:
+        return sorted(matched)
+    chosen: set[Path] = set()
+    missing: list[Problem] = []
+    for given in paths:
+        target = (given if given.is_absolute() else root / given).absolute()
+        if target.is_file():
+            chosen.add(target)
+        elif target.is_dir():
+            chosen.update(p for p in matched if p.is_relative_to(target))
+        else:
+            missing.append(Problem(str(given), message="no such file or directory"))
+    if missing:
+        raise ConfigError(missing)
+    return sorted(chosen)
+
+
+def load_project(
+    root: Path,
+    env: str | None,
+    *,
+    paths: Sequence[Path] = (),
+    secrets: SecretsMode = "required",
+    environ: Mapping[str, str] | None = None,
+) -> Project:
+    """The project rendered for one environment; ConfigError with every problem in every file."""
+    environ = os.environ if environ is None else environ
+    root = root.absolute()
+    pf = with_base_url_override(load_project_file(root), environ)
+    environment = select_environment(pf, env)
+    everything = resource_files(root, pf)
+    documents, problems = load_documents_many(everything, root)
+    rendered, render_problems = render_resources(
+        pf, documents, environment, secrets=secrets, environ=environ
+    )
+    problems += render_problems
+    if paths:
+        # Every file is loaded so references resolve; only the chosen ones are reported.
+        chosen = {_display(root, p) for p in resource_files(root, pf, paths)}
+        problems = [p for p in problems if p.file in chosen or p.file == PROJECT_FILE]
+        rendered = [r for r in rendered if r.resource.source in chosen]
+    if problems:
+        raise ConfigError(problems)
+    return Project(
+        root=root,
+        environments=pf.environments,
+        environment=environment,
+        resources=tuple(r.resource for r in rendered),
+        state=pf.state,
+    )
+
+
+def with_base_url_override(pf: ProjectFile, environ: Mapping[str, str]) -> ProjectFile:
+    """`SIGMAMIND_BASE_URL` replaces every environment's base URL (design 2.3)."""
+    override = environ.get(BASE_URL_VAR)
+    if not override:
+        return pf
+    environments = {
+        name: dataclasses.replace(e, base_url=override) for name, e in pf.environments.items()
+    }
+    return dataclasses.replace(pf, environments=environments)
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def render_resources(
+    pf: ProjectFile,
+    documents: Sequence[Document],
+    environment: Environment,
+    *,
+    secrets: SecretsMode = "required",
+    environ: Mapping[str, str] | None = None,
+    files: dict[Path, Any] | None = None,
+) -> tuple[list[RenderedResource], list[Problem]]:
+    """Every document rendered for `environment`, then checked across resources."""
+    renderer = Renderer(
+        root=pf.root,
+        environment=environment,
+        environ=os.environ if environ is None else environ,
+        secrets=secrets,
+        files={} if files is None else files,
+    )
+    problems: list[Problem] = []
+    rendered: list[RenderedResource] = []
+    for doc in documents:
+        shape = check_document(doc, pf)
+        if shape:
+            problems += shape
+            continue
+        data = doc.data
+        only = data.get("only")
+        if only is not None and environment.name not in only:
+            continue
+        spec = renderer.render(doc, data["spec"], ("spec",))
+        override = (data.get("environments") or {}).get(environment.name)
+        if override is not None:
+            spec = deep_merge(
+                spec, renderer.render(doc, override, ("environments", environment.name))
+            )
+        resource = Resource(
+            kind=data["kind"],
+            name=data["name"],
+            spec=spec,
+            source=doc.display,
+            line=doc.start.line,
+            protect=bool(data.get("protect", False)),
+        )
+        rendered.append(RenderedResource(resource, doc, environment.name))
+    problems += renderer.problems
+    problems += cross_check(rendered, environment.name)
+    return rendered, problems
+
+
+def check_document(doc: Document, pf: ProjectFile) -> list[Problem]:
+    """The shape rendering needs: kind, name, spec, and the environment keys used."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return [doc.problem((), "expected a mapping with `kind`, `name` and `spec`")]
+    problems: list[Problem] = []
+    for key in data:
+        if key not in DOCUMENT_KEYS:
+            mark = doc.locate_key((key,))
+            problems.append(
+                Problem(
+                    doc.display,
+                    mark.line,
+                    mark.column,
+                    key,
+                    f"unknown key{suggest(key, list(DOCUMENT_KEYS))} "
+                    f"(allowed: {', '.join(DOCUMENT_KEYS)})",
+                )
+            )
+    kind = data.get("kind")
+    if kind is None:
+        problems.append(doc.problem((), "missing `kind` (one of: " + ", ".join(KINDS) + ")"))
+    elif kind not in KINDS:
+        problems.append(
+            doc.problem(
+                ("kind",),
+                f"unknown kind `{kind}`{suggest(str(kind), list(KINDS))} "
+                f"(known: {', '.join(sorted(KINDS))})",
+            )
+        )
+    name = data.get("name")
+    if name is None:
+        problems.append(doc.problem((), "missing `name`"))
+    elif not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        problems.append(
+            doc.problem(
+                ("name",),
+                f"invalid name `{name}`: lowercase letters, digits and `-`, "
+                "starting with a letter or digit, at most 63 characters",
+            )
+        )
+    if "protect" in data and not isinstance(data["protect"], bool):
+        problems.append(doc.problem(("protect",), "expected true or false"))
+    if "spec" not in data:
+        problems.append(doc.problem((), "missing `spec`"))
+    elif not isinstance(data["spec"], dict):
+        problems.append(doc.problem(("spec",), "expected a mapping"))
+    problems += _check_environment_keys(doc, pf)
+    return problems
+
+
+def _check_environment_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
+    data = doc.data
+    known = ", ".join(sorted(pf.environments))
+    problems: list[Problem] = []
+    overrides = data.get("environments")
+    if overrides is not None:
+        if not isinstance(overrides, dict):
+            problems.append(doc.problem(("environments",), "expected a mapping of environments"))
+        else:
+            for env, override in overrides.items():
+                if env not in pf.environments:
+                    mark = doc.locate_key(("environments", env))
+                    problems.append(
+                        Problem(
+                            doc.display,
+                            mark.line,
+                            mark.column,
+                            f"environments.{env}",
+                            f"unknown environment `{env}`{suggest(env, pf.environments)} "
+                            f"(known: {known})",
+                        )
+                    )
+                elif override is not None and not isinstance(override, dict):
+                    problems.append(
+                        doc.problem(("environments", env), "expected a mapping (a partial spec)")
+                    )
+    only = data.get("only")
+    if only is not None:
+        if not isinstance(only, list) or not all(isinstance(e, str) for e in only):
+            problems.append(doc.problem(("only",), "expected a list of environment names"))
+        else:
+            for i, env in enumerate(only):
+                if env not in pf.environments:
+                    problems.append(
+                        doc.problem(
+                            ("only", i),
+                            f"unknown environment `{env}`{suggest(env, pf.environments)} "
+                            f"(known: {known})",
+                        )
+                    )
+    return problems
+
+
+def cross_check(rendered: Sequence[RenderedResource], env: str) -> list[Problem]:
+    """Names unique per kind; references name an Agent that exists in this environment."""
+    problems: list[Problem] = []
+    first: dict[tuple[str, str], RenderedResource] = {}
+    for item in rendered:
+        key = (item.resource.kind, item.resource.name)
+        other = first.setdefault(key, item)
+        if other is item:
+            continue
+        for here, there in ((item, other), (other, item)):
+            mark = here.document.locate(("name",))
+            where = f"{there.document.display}:{there.document.locate(('name',)).line}"
+            problems.append(
+                Problem(
+                    here.document.display,
+                    mark.line,
+                    mark.column,
+                    "name",
+                    f"duplicate {key[0]} name `{key[1]}` (also in {where})",
+                )
+            )
+    for item in rendered:
+        kind = item.resource.kind_info
+        for field, (target_kind, _api_field) in sorted(kind.references.items()):
+            if field not in item.resource.spec:
+                continue
+            target = item.resource.spec[field]
+            path = ("spec", field)
+            if target is None and kind.name == "PhoneNumber":
+                continue  # no agent on this side of the number
+            names = {r.resource.name for r in rendered if r.resource.kind == target_kind}
+            if isinstance(target, str) and target in names:
+                continue
+            mark = mark_of(item.document, path, env)
+            shown = "null" if target is None else f"`{target}`"
+            message = f"no {target_kind} named {shown} in environment `{env}`"
+            if isinstance(target, str):
+                message += suggest(target, names)
+            problems.append(
+                Problem(item.document.display, mark.line, mark.column, format_path(path), message)
+            )
+    return problems

@@ -1,0 +1,194 @@
+"""The bundled JSON Schemas, and jsonschema's errors turned into located, readable Problems."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from sigmaform.errors import ConfigError, Problem
+from sigmaform.files import JsonPath, Mark, format_path
+from sigmaform.interpolate import suggest
+from sigmaform.kinds import CREATE_ANALYSIS_ITEM_NAMES, CREATE_SETTINGS_NAMES
+from sigmaform.sensitive import MASK, Sensitive
+
+# Create-page field name -> the canonical (Update Agent / GET) name YAML must use.
+CREATE_PAGE_NAMES: dict[str, str] = {
+    create: canonical
+    for canonical, create in {**CREATE_SETTINGS_NAMES, **CREATE_ANALYSIS_ITEM_NAMES}.items()
+}
+_YAML11_BOOLS = "yes no on off y n"
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+# (path, is_key) -> where to report it
+Locator = Callable[[JsonPath, bool], Mark]
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema from the package's `schemas/` (shipped in the wheel), parsed once."""
+    try:
+        text = resources.files("sigmaform.schemas").joinpath(name).read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        raise ConfigError(f"schema `{name}` is missing from the installation") from None
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def schema_exists(name: str) -> bool:
+    return resources.files("sigmaform.schemas").joinpath(name).is_file()
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(
+        load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def check_instance(
+    instance: Any,
+    schema_name: str,
+    *,
+    file: str,
+    locate: Locator,
+    raw_bools: dict[JsonPath, str] | None = None,
+) -> list[Problem]:
+    """Every schema error of `instance`, one Problem each (one per unknown key).
+
+    `instance` may hold Sensitive values: they are checked as their text, and no message
+    ever quotes a value found at a sensitive path.
+    """
+    sensitive: set[JsonPath] = set()
+    plain = _reveal(instance, (), sensitive)
+    problems: list[Problem] = []
+    for error in _validator(schema_name).iter_errors(plain):
+        for path, is_key, message in _messages(error, sensitive):
+            if raw_bools and path in raw_bools and not is_key:
+                message += f" (YAML reads `{raw_bools[path]}` as a boolean; quote it)"
+            mark = locate(path, is_key)
+            problems.append(Problem(file, mark.line, mark.column, format_path(path), message))
+    return problems
+
+
+def _reveal(value: Any, path: JsonPath, sensitive: set[JsonPath]) -> Any:
+    if isinstance(value, Sensitive):
+        sensitive.add(path)
+        return value.reveal() or MASK  # a placeholder secret still has the right type
+    if isinstance(value, dict):
+        return {k: _reveal(v, (*path, k), sensitive) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v, (*path, i), sensitive) for i, v in enumerate(value)]
+    return value
+
+
+def _messages(
+    error: ValidationError, sensitive: set[JsonPath]
+) -> Iterator[tuple[JsonPath, bool, str]]:
+    path: JsonPath = tuple(error.absolute_path)
+    keyword = error.validator
+    if keyword in ("oneOf", "anyOf") and error.context:
+        yield from _messages(_best(error), sensitive)
+        return
+    if keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(
+        error.instance, dict
+    ):
+        allowed = (
+            set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+        )
+        patterns = (
+            error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+        )
+        for key in error.instance:
+            if key in allowed or any(re.search(p, key) for p in patterns):
+                continue
+            yield (*path, key), True, _unknown_key(key, allowed)
+        return
+    hidden = path in sensitive
+    yield path, False, _message(error, hidden)
+
+
+def _best(error: ValidationError) -> ValidationError:
+    """The alternative that got furthest (jsonschema's relevance heuristic)."""
+    chosen = best_match(error.context or [])
+    return chosen if chosen is not None else error
+
+
+def _unknown_key(key: str, allowed: set[str]) -> str:
+    canonical = CREATE_PAGE_NAMES.get(key)
+    if canonical is not None:
+        return f"`{key}` is the Create page's name: use `{canonical}`"
+    if not allowed:
+        return f"unknown field `{key}`"
+    return f"unknown field `{key}`{suggest(key, allowed)}"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    for python_type, name in _JSON_TYPES:
+        if isinstance(value, python_type):
+            return name
+    return type(value).__name__
+
+
+def _show(value: Any, hidden: bool) -> str:
+    if hidden:
+        return MASK
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: ValidationError, hidden: bool) -> str:
+    keyword, value, expected = error.validator, error.instance, error.validator_value
+    if keyword == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"expected {wanted}, got {_type_name(value)}"
+    if keyword == "required":
+        missing = [k for k in expected if isinstance(value, dict) and k not in value]
+        return "missing required field " + ", ".join(f"`{k}`" for k in missing or expected)
+    if keyword == "enum":
+        options = [str(o) for o in expected]
+        shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+        hint = suggest(value, options) if isinstance(value, str) and not hidden else ""
+        return f"{_show(value, hidden)} is not one of: {shown}{hint}"
+    if keyword == "const":
+        return f"must be {_show(expected, False)}"
+    if keyword == "pattern":
+        return f"{_show(value, hidden)} does not match the pattern `{expected}`"
+    if keyword == "minLength":
+        return "must not be empty" if expected == 1 else f"shorter than {expected} characters"
+    if keyword == "maxLength":
+        return f"longer than {expected} characters ({len(value)})"
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        symbol = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">"}.get(keyword, "<")
+        return f"{_show(value, hidden)} is out of range: must be {symbol} {expected}"
+    if keyword == "minItems":
+        return "must not be empty" if expected == 1 else f"needs at least {expected} items"
+    if keyword == "maxItems":
+        return f"at most {expected} items allowed ({len(value)} given)"
+    if keyword == "uniqueItems":
+        return "items must be unique"
+    if keyword == "format":
+        return f"{_show(value, hidden)} is not a valid {expected}"
+    if keyword == "propertyNames":
+        return f"invalid key: {error.message}"
+    if keyword in ("oneOf", "anyOf"):
+        return "matches none of the allowed shapes"
+    if hidden:
+        return f"invalid value ({keyword})"
+    message = str(error.message)
+    return message if len(message) <= 200 else message[:197] + "..."
