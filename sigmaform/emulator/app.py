@@ -17,6 +17,7 @@ from sigmaform.emulator.context import Context, IdMaker, SettingsPatch
 from sigmaform.emulator.faults import FaultInjector, Faults
 from sigmaform.emulator.journal import Journal, JournalEntry
 from sigmaform.emulator.store import Store, key_digest
+from sigmaform.emulator.validation import SAFE_ID
 from sigmaform.emulator.wire import (
     Handler,
     HttpError,
@@ -167,7 +168,11 @@ def _route(request: Request) -> tuple[Handler, str]:
             raise HttpError(
                 405, f"{request.method} is not allowed on {request.path}", (("Allow", allow),)
             )
-        return handler, match.group(1) if match.groups() else ""
+        ident = match.group(1) if match.groups() else ""
+        # Ids become file names in the store: nothing that could step out of a directory.
+        if ident and not SAFE_ID.match(ident.replace(" ", "+", 1)):
+            raise HttpError(404, f"no object with id {ident!r}")
+        return handler, ident
     raise HttpError(404, f"no route {request.path}")
 
 
