@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, RefusedError, SigmaformError
 from sigmaform.kinds import KINDS, Kind
-from sigmaform.plan import Action, Plan, ResourcePlan
+from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
 from sigmaform.resource import Environment, Resource
 from sigmaform.state import ResourceState, State, StateBackend, utc_now
@@ -70,6 +70,12 @@ def check_safety(
     plan: Plan, state: State, env: Environment, options: ApplyOptions, desired_count: int
 ) -> None:
     """Refuse (exit 3) what the safety rails forbid, before any request is sent."""
+    conflicts = plan.conflicts()
+    if conflicts:
+        raise RefusedError(
+            "refusing to create agents that already exist remotely but are not managed: "
+            + "; ".join(n for r in conflicts for n in r.notes if n.startswith(CONFLICT_NOTE))
+        )
     deletes = [r for r in plan.resources if r.action is Action.DELETE]
     if deletes and options.allow_delete:
         protected = [r.address for r in deletes if r.protect]

@@ -105,8 +105,19 @@ def make_plan(
 ) -> Plan:
     """Plan the project against state, refreshing from the API when a client is given."""
     wanted = normalise_targets(targets)
-    remote = fetch_remote(project.resources, state, client, wanted) if client else None
-    return build_plan(project.resources, state, remote, targets=wanted)
+    if client is None:
+        return build_plan(project.resources, state, None, targets=wanted)
+    remote = fetch_remote(project.resources, state, client, wanted)
+    unmanaged: dict[str, str] = {}
+    creates_agents = any(
+        r.kind == "Agent" and r.address not in state.resources for r in project.resources
+    )
+    if creates_agents:  # one listing, only when an agent may be created
+        known = {r.id for r in state.resources.values() if r.kind == "Agent"}
+        for agent in client.list_agents():
+            if agent.get("agentId") not in known and isinstance(agent.get("agentName"), str):
+                unmanaged.setdefault(agent["agentName"], str(agent.get("agentId")))
+    return build_plan(project.resources, state, remote, targets=wanted, unmanaged_agents=unmanaged)
 
 
 def save_plan(plan: Plan, path: Path) -> None:

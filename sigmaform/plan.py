@@ -38,6 +38,7 @@ from sigmaform.state import State
 
 PLAN_FORMAT_VERSION = 1
 KNOWN_AFTER_APPLY = "(known after apply)"
+CONFLICT_NOTE = "conflict"
 
 
 class Action(StrEnum):
@@ -186,6 +187,14 @@ class Plan:
     def has_changes(self) -> bool:
         return any(r.action is not Action.NOOP for r in self.resources)
 
+    def conflicts(self) -> list[ResourcePlan]:
+        """Creates that would duplicate an existing, unmanaged remote object."""
+        return [
+            r
+            for r in self.resources
+            if r.action is Action.CREATE and any(n.startswith(CONFLICT_NOTE) for n in r.notes)
+        ]
+
     def pending(self) -> list[ResourcePlan]:
         return [r for r in self.resources if r.action is not Action.NOOP]
 
@@ -325,8 +334,14 @@ def build_plan(
     remote: Mapping[str, Mapping[str, Any] | None] | None = None,
     *,
     targets: Sequence[str] = (),
+    unmanaged_agents: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Compare desired resources with state (and remote, when refreshed). Pure."""
+    """Compare desired resources with state (and remote, when refreshed). Pure.
+
+    `unmanaged_agents` maps the `agentName` of each remote agent that state does not
+    know to its id; creating another agent of that name would make a duplicate, so such
+    a create is marked as a conflict (apply refuses it and suggests `import`).
+    """
     key = state.fingerprint_key
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
@@ -357,6 +372,13 @@ def build_plan(
         if applied_state is None or (refreshed and remote_body is None):
             if applied_state is not None:
                 notes.append("deleted outside sigmaform: it will be created again")
+            clash = (unmanaged_agents or {}).get(str(resource.spec.get("agentName")))
+            if kind.name == "Agent" and clash is not None and applied_state is None:
+                notes.append(
+                    f"{CONFLICT_NOTE}: an agent named {resource.spec.get('agentName')!r} already "
+                    f"exists remotely (id {clash}) and is not managed; adopt it with "
+                    f"`sigmaform import {clash} --name {resource.name}`"
+                )
             if not kind.creatable:
                 ident = resource.spec.get(kind.identity_field or "")
                 notes.append(f"adopts the existing {kind.name} {ident}; nothing is created")

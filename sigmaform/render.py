@@ -69,6 +69,10 @@ def _change_lines(
             style = "+" if line.startswith("+") else "-" if line.startswith("-") else "dim"
             lines.append("  " + _paint(line, style, color))
         return lines
+    if creating and isinstance(change.after, (list, dict)) and change.after:
+        # Structured values (tools, webhooks) read better one item per line.
+        text = json.dumps(change.after, ensure_ascii=False, sort_keys=True, indent=2)
+        return [f"{change.path}:"] + ["  " + line for line in text.splitlines()]
     if creating:
         return [f"{change.path}: {_value(change.after)}{_reference_note(plan, rp, change)}"]
     if change.details:

@@ -221,3 +221,18 @@ def test_state_file_is_sorted_and_matches_its_schema(example: Project, repo_root
     plan_json = json.loads(example.run("plan", "--format", "json").output)
     plan_schema = json.loads((repo_root / "schemas" / "plan.schema.json").read_text())
     jsonschema.Draft202012Validator(plan_schema).validate(plan_json)
+
+
+def test_create_refused_when_agent_name_exists_remotely_unmanaged(example: Project) -> None:
+    with example.api() as api:
+        made = api.post(
+            "/v1/agents", json={"agentName": "Acme Support (local)", "instructions": "hand-made"}
+        )
+        assert made.status_code == 201
+    agent_id = made.json()["agentId"]
+    plan = example.run("plan")
+    assert f"sigmaform import {agent_id} --name support" in plan.output
+    refused = example.run("apply", "--auto-approve")
+    assert refused.exit_code == 3
+    assert "already exist remotely but are not managed" in refused.output
+    assert len(example.agents()) == 1
