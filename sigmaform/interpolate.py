@@ -181,8 +181,8 @@ class Renderer:
         self._problem(
             doc,
             path,
-            f"`${{var.{name}}}`: environment `{self.environment.name}` has no variable "
-            f"`{name}`{suggest(name, variables)} (known: {known})",
+            f"`${{var.{name}}}`: no variable `{name}`{suggest(name, variables)} "
+            f"in environment `{self.environment.name}` (its vars: {known})",
         )
         return ""
 

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,18 +175,20 @@ def render_resources(
     )
     problems: list[Problem] = []
     rendered: list[RenderedResource] = []
+    excluded: set[tuple[str, str]] = set()  # left out of this environment by `only:`
     for doc in documents:
-        shape = check_document(doc, pf)
-        if shape:
-            problems += shape
+        problems += check_document(doc, pf)
+        if not _renderable(doc):
             continue
         data = doc.data
         only = data.get("only")
-        if only is not None and environment.name not in only:
+        if isinstance(only, list) and environment.name not in only:
+            excluded.add((data["kind"], data["name"]))
             continue
         spec = renderer.render(doc, data["spec"], ("spec",))
-        override = (data.get("environments") or {}).get(environment.name)
-        if override is not None:
+        overrides = data.get("environments")
+        override = overrides.get(environment.name) if isinstance(overrides, dict) else None
+        if isinstance(override, dict):
             spec = deep_merge(
                 spec, renderer.render(doc, override, ("environments", environment.name))
             )
@@ -199,8 +202,21 @@ def render_resources(
         )
         rendered.append(RenderedResource(resource, doc, environment.name))
     problems += renderer.problems
-    problems += cross_check(rendered, environment.name)
+    problems += cross_check(rendered, environment.name, excluded)
     return rendered, problems
+
+
+def _renderable(doc: Document) -> bool:
+    """Enough shape to render; what is wrong beyond that is reported without stopping."""
+    data = doc.data
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("kind"), str)
+        and data["kind"] in KINDS
+        and isinstance(data.get("name"), str)
+        and NAME_PATTERN.fullmatch(data["name"]) is not None
+        and isinstance(data.get("spec"), dict)
+    )
 
 
 def check_document(doc: Document, pf: ProjectFile) -> list[Problem]:
@@ -218,14 +234,14 @@ def check_document(doc: Document, pf: ProjectFile) -> list[Problem]:
                     mark.line,
                     mark.column,
                     key,
-                    f"unknown key{suggest(key, list(DOCUMENT_KEYS))} "
+                    f"unknown key `{key}`{suggest(key, list(DOCUMENT_KEYS))} "
                     f"(allowed: {', '.join(DOCUMENT_KEYS)})",
                 )
             )
     kind = data.get("kind")
     if kind is None:
         problems.append(doc.problem((), "missing `kind` (one of: " + ", ".join(KINDS) + ")"))
-    elif kind not in KINDS:
+    elif not isinstance(kind, str) or kind not in KINDS:
         problems.append(
             doc.problem(
                 ("kind",),
@@ -297,7 +313,11 @@ def _check_environment_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
     return problems
 
 
-def cross_check(rendered: Sequence[RenderedResource], env: str) -> list[Problem]:
+def cross_check(
+    rendered: Sequence[RenderedResource],
+    env: str,
+    excluded: AbstractSet[tuple[str, str]] = frozenset(),
+) -> list[Problem]:
     """Names unique per kind; references name an Agent that exists in this environment."""
     problems: list[Problem] = []
     first: dict[tuple[str, str], RenderedResource] = {}
@@ -331,10 +351,14 @@ def cross_check(rendered: Sequence[RenderedResource], env: str) -> list[Problem]
             if isinstance(target, str) and target in names:
                 continue
             mark = mark_of(item.document, path, env)
-            shown = "null" if target is None else f"`{target}`"
-            message = f"no {target_kind} named {shown} in environment `{env}`"
-            if isinstance(target, str):
-                message += suggest(target, names)
+            if (target_kind, target) in excluded:
+                message = (
+                    f"{target_kind} `{target}` is left out of environment `{env}` by its `only:`"
+                )
+            elif isinstance(target, str):
+                message = f"no {target_kind} named `{target}`{suggest(target, names)}"
+            else:
+                message = f"expected the name of an {target_kind}"
             problems.append(
                 Problem(item.document.display, mark.line, mark.column, format_path(path), message)
             )

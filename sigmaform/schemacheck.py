@@ -164,7 +164,9 @@ def _message(error: ValidationError, hidden: bool) -> str:
         options = [str(o) for o in expected]
         shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
         hint = suggest(value, options) if isinstance(value, str) and not hidden else ""
-        return f"{_show(value, hidden)} is not one of: {shown}{hint}"
+        if hint:
+            return f"{_show(value, hidden)} is not allowed{hint}"
+        return f"{_show(value, hidden)} is not one of: {shown}"
     if keyword == "const":
         return f"must be {_show(expected, False)}"
     if keyword == "pattern":

@@ -1,0 +1,252 @@
+"""Offline validation: YAML, the project file, schemas, names and references -> every problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sigmaform.errors import ConfigError, Problem
+from sigmaform.files import Document, JsonPath, Mark, load_documents_many
+from sigmaform.interpolate import mark_of
+from sigmaform.kinds import KINDS, SENSITIVE_KEYS
+from sigmaform.project import (
+    PROJECT_FILE,
+    RenderedResource,
+    load_project_file,
+    render_resources,
+    resource_files,
+    select_environment,
+    with_base_url_override,
+)
+from sigmaform.projectfile import ProjectFile
+from sigmaform.schemacheck import check_instance, load_schema, schema_exists
+
+__all__ = ["Report", "check_project", "load_schema", "validate_project"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `validate` found: problems sorted by place, and how many resources were read."""
+
+    problems: tuple[Problem, ...]
+    resources: int
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "warning")
+
+    @property
+    def valid(self) -> bool:
+        return self.errors == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def validate_project(
+    root: Path,
+    env: str | None,
+    paths: Sequence[Path] = (),
+    environ: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every problem (errors and warnings), sorted by file, line and column."""
+    return list(check_project(root, env, paths, environ).problems)
+
+
+def check_project(
+    root: Path,
+    env: str | None,
+    paths: Sequence[Path] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Report:
+    """Validate for the environment `env`, or for every environment when it is None.
+
+    Without `env`, secrets are placeholders (validation must run without them); with
+    `env`, a missing secret is an error, as it would be for plan.
+    """
+    environ = os.environ if environ is None else environ
+    root = root.absolute()
+    try:
+        written = load_project_file(root)
+        pf = with_base_url_override(written, environ)
+        environments = (
+            [select_environment(pf, env)] if env is not None else list(pf.environments.values())
+        )
+        chosen = resource_files(root, pf, paths)
+        everything = resource_files(root, pf)
+    except ConfigError as error:
+        return Report(tuple(sorted(set(error.problems))), 0)
+    documents, problems = load_documents_many(everything, root)
+    found: set[Problem] = set(problems)
+    found.update(_project_warnings(written))
+    files: dict[Path, Any] = {}
+    by_env: dict[str, list[Problem]] = {}
+    for environment in environments:
+        rendered, env_problems = render_resources(
+            pf,
+            documents,
+            environment,
+            secrets="required" if env is not None else "placeholder",
+            environ=environ,
+            files=files,
+        )
+        for item in rendered:
+            env_problems += _schema_problems(item)
+        by_env[environment.name] = env_problems
+    found.update(_merge_environments(by_env))
+    for doc in documents:
+        found.update(_literal_secret_warnings(doc))
+    if paths:
+        # Every file is loaded so that references resolve; only the chosen ones are reported.
+        shown = {_display(root, p) for p in chosen}
+        found = {p for p in found if p.file in shown or p.file == PROJECT_FILE}
+        documents = [d for d in documents if d.display in shown]
+    return Report(tuple(sorted(found)), _count_resources(documents))
+
+
+def _merge_environments(by_env: dict[str, list[Problem]]) -> set[Problem]:
+    """One problem per place, naming the environments it occurs in.
+
+    Rendering every environment finds the same mistake once per environment; a problem
+    found in all of them needs no environment at all.
+    """
+    names: dict[Problem, list[str]] = {}
+    for env, problems in by_env.items():
+        for problem in problems:
+            message = problem.message
+            if f"environment `{env}`" not in message:
+                message += f" (environment `{env}`)"
+            key = dataclasses.replace(
+                problem, message=message.replace(f"environment `{env}`", "\0")
+            )
+            names.setdefault(key, []).append(env)
+    merged: set[Problem] = set()
+    for key, envs in names.items():
+        if len(envs) == len(by_env):
+            text = key.message.replace(" (\0)", "").replace("\0", "any environment")
+        else:
+            shown = ", ".join(f"`{e}`" for e in envs)
+            text = key.message.replace("\0", f"environment{'s' if len(envs) > 1 else ''} {shown}")
+        merged.add(dataclasses.replace(key, message=text))
+    return merged
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _count_resources(documents: Sequence[Document]) -> int:
+    return len(
+        {
+            (d.data["kind"], str(d.data.get("name")))
+            for d in documents
+            if isinstance(d.data, dict) and isinstance(d.data.get("kind"), str)
+            if d.data["kind"] in KINDS
+        }
+    )
+
+
+def _schema_problems(item: RenderedResource) -> list[Problem]:
+    """The rendered document (spec after overrides) against its kind's schema."""
+    resource, doc = item.resource, item.document
+    schema = resource.kind_info.schema
+    if not schema_exists(schema):
+        return []
+    instance: dict[str, Any] = {"kind": resource.kind, "name": resource.name}
+    for key in ("protect", "only"):
+        if key in doc.data:
+            instance[key] = doc.data[key]
+    instance["spec"] = resource.spec
+
+    def locate(path: JsonPath, is_key: bool) -> Mark:
+        if is_key and path and path[0] == "spec":
+            override = ("environments", item.environment, *path[1:])
+            if override in doc.key_marks:
+                return doc.key_marks[override]
+            if path in doc.key_marks:
+                return doc.key_marks[path]
+        return mark_of(doc, path, item.environment)
+
+    return check_instance(
+        instance, schema, file=doc.display, locate=locate, raw_bools=_bool_words(doc, item)
+    )
+
+
+def _bool_words(doc: Document, item: RenderedResource) -> dict[JsonPath, str]:
+    """YAML 1.1 boolean words, keyed by their path in the rendered spec."""
+    words = dict(doc.raw_bools)
+    prefix = ("environments", item.environment)
+    for path, word in doc.raw_bools.items():
+        if path[:2] == prefix:
+            words[("spec", *path[2:])] = word
+    return words
+
+
+def _literal_secret_warnings(doc: Document) -> list[Problem]:
+    """A webhook `secret` written as its value belongs in `${secret.NAME}` instead."""
+    if not isinstance(doc.data, dict):
+        return []
+    warnings: list[Problem] = []
+    for root_key in ("spec", "environments"):
+        if root_key in doc.data:
+            for path, value in _walk(doc.data[root_key], (root_key,)):
+                if (
+                    path[-1] in SENSITIVE_KEYS
+                    and isinstance(value, str)
+                    and value
+                    and "${secret." not in value
+                    and "${env." not in value
+                ):
+                    warnings.append(
+                        doc.problem(
+                            path,
+                            "a literal secret in a file ends up in git: "
+                            'write "${secret.NAME}" and set NAME in the environment',
+                            severity="warning",
+                        )
+                    )
+    return warnings
+
+
+def _walk(value: Any, path: JsonPath) -> list[tuple[JsonPath, Any]]:
+    found: list[tuple[JsonPath, Any]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.append(((*path, key), child))
+            found.extend(_walk(child, (*path, key)))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found.extend(_walk(child, (*path, i)))
+    return found
+
+
+def _project_warnings(pf: ProjectFile) -> list[Problem]:
+    """`secretDefaults` are for the local emulator; elsewhere they hide a missing secret."""
+    warnings: list[Problem] = []
+    for name, environment in pf.environments.items():
+        if environment.secret_defaults and not environment.is_local:
+            warnings.append(
+                pf.document.problem(
+                    ("environments", name, "secretDefaults"),
+                    f"secretDefaults on `{name}`, whose baseUrl is not local: a missing secret "
+                    "would silently use the default; set the variables instead",
+                    severity="warning",
+                )
+            )
+    return warnings
