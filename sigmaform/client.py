@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -69,6 +69,7 @@ PHONE_NUMBERS = "/v1/phone-numbers"
 CHATS = "/v1/chats"
 PAGE_SIZE = 100
 _MAX_PAGES = 100_000  # a server that always says hasNext must not loop us forever
+_TIMESTAMP_PRECISION = timedelta(seconds=1)
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Failures that prove the request never reached the server: safe to repeat any request.
 _UNSENT_ERRORS: tuple[type[Exception], ...] = (
@@ -607,7 +608,8 @@ def _created_since(agent: dict[str, Any], started: datetime) -> bool:
         return False
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when >= started
+    # Servers truncate timestamps (the emulator to milliseconds, many to seconds).
+    return when >= started - _TIMESTAMP_PRECISION
 
 
 def _tries(budget: Budget) -> str:
