@@ -172,7 +172,8 @@ def test_remote_reference_ids_map_back_to_names() -> None:
     number = Resource(
         "PhoneNumber", "main", {"phoneNumber": "+14155550123", "inboundAgent": "support"}, "n"
     )
-    state = applied(State.new("dev"), agent(), number, ids={"support": "A1", "main": "+14155550123"})
+    ids = {"support": "A1", "main": "+14155550123"}
+    state = applied(State.new("dev"), agent(), number, ids=ids)
     remote = {
         "agent.support": {"agentId": "A1", **agent().spec},
         "phone-number.main": {"phoneNumber": "+14155550123", "inboundAgentId": "A1"},
@@ -195,7 +196,7 @@ def test_target_syntax() -> None:
         "phone-number.x",
         "phone-number.y",
     )
-    with pytest.raises(ConfigError, match="expected KIND.NAME"):
+    with pytest.raises(ConfigError, match=r"expected KIND\.NAME"):
         normalise_targets(["Bogus.x"])
 
 

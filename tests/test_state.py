@@ -53,9 +53,11 @@ def test_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path / "dev.json", "dev.json")
     with backend.lock(LockInfo("apply", who="alice")):
         assert backend.is_locked()
-        with pytest.raises(LockHeldError, match=r"locked by alice@.*apply"):
-            with backend.lock(LockInfo("apply")):
-                pass
+        with (
+            pytest.raises(LockHeldError, match=r"locked by alice@.*apply"),
+            backend.lock(LockInfo("apply")),
+        ):
+            pass
     assert not backend.is_locked()
     with backend.lock(LockInfo("apply")):
         pass
@@ -79,9 +81,11 @@ def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
             assert backend.is_locked()
             holder = backend.lock_holder()
             assert holder is not None and holder.pid == proc.pid
-            with pytest.raises(LockHeldError, match=f"pid {proc.pid}"):
-                with backend.lock(LockInfo("apply")):
-                    pass
+            with (
+                pytest.raises(LockHeldError, match=f"pid {proc.pid}"),
+                backend.lock(LockInfo("apply")),
+            ):
+                pass
         finally:
             proc.kill()
             proc.wait()

@@ -1,0 +1,55 @@
+"""The executor against the in-process emulator: failures, dependencies, state per resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from sigmaform.apply import ApplyOptions, execute
+from sigmaform.client import Client
+from sigmaform.emulator import EmulatorApp
+from sigmaform.plan import build_plan
+from sigmaform.resource import Resource
+from sigmaform.state import LocalBackend, State
+
+
+def client_for(app: EmulatorApp) -> Client:
+    return Client("http://sigmamind.local", "k", transport=httpx.WSGITransport(app=app))
+
+
+def test_server_refusal_fails_one_resource_and_blocks_its_dependents(tmp_path: Path) -> None:
+    app = EmulatorApp()
+    app.seed_phone_number("k", "+14155550123")
+    good = Resource("Agent", "good", {"agentName": "Good", "instructions": "Hi"}, "g.yaml")
+    # Longer than the server's 128-character limit: validate would catch this in a file;
+    # built directly here so that the server is the one to refuse it.
+    bad = Resource("Agent", "bad", {"agentName": "x" * 200, "instructions": "Hi"}, "b.yaml")
+    number = Resource(
+        "PhoneNumber", "line", {"phoneNumber": "+14155550123", "inboundAgent": "bad"}, "n.yaml"
+    )
+    resources = [good, bad, number]
+    backend = LocalBackend(tmp_path / "state.json")
+    state = State.new("dev")
+    plan = build_plan(resources, state)
+    seen: list[str] = []
+    with client_for(app) as client:
+        report = execute(
+            plan,
+            resources,
+            backend,
+            state,
+            client,
+            ApplyOptions(parallelism=4),
+            on_outcome=lambda o: seen.append(o.address),
+        )
+    outcomes = {o.address: o for o in report.outcomes}
+    assert outcomes["agent.good"].status == "created"
+    assert outcomes["agent.bad"].failed
+    assert "POST /v1/agents -> 400" in outcomes["agent.bad"].message
+    assert outcomes["phone-number.line"].failed
+    assert "depends on agent.bad" in outcomes["phone-number.line"].message
+    assert seen.index("phone-number.line") > seen.index("agent.bad")
+    saved = backend.read()
+    assert saved is not None and sorted(saved.resources) == ["agent.good"]
+    assert saved.serial == 1
