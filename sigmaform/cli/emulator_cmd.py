@@ -92,17 +92,18 @@ def emulator(
         api_keys=set(api_keys) if api_keys else None,
         journal_file=journal_file,
     )
+    if not _is_loopback(host):
+        click.echo(
+            f"Warning: {host} is not a loopback address: anyone who can reach it can use "
+            "the emulator.",
+            err=True,
+        )
     try:
         server = serve(host, port, app)
     except OSError as error:
         reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
         click.echo(f"Error: cannot listen on {host}:{port}: {reason}", err=True)
         ctx.exit(EXIT_ERROR)
-    if not _is_loopback(host):
-        click.echo(
-            f"Warning: listening on {host}, not loopback: anyone who can reach it can use it.",
-            err=True,
-        )
     where = str(data_dir) if data_dir is not None else "memory"
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 from sigmaform.emulator.app import EmulatorApp
 
@@ -23,8 +23,52 @@ class _IPv6Server(ThreadingWSGIServer):
     address_family = socket.AF_INET6
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr: the journal records requests."""
+class _KeepAliveServerHandler(ServerHandler):
+    http_version = "1.1"
+
+
+class _Handler(WSGIRequestHandler):
+    """wsgiref's handler, with HTTP/1.1 keep-alive and without an access log on stderr.
+
+    wsgiref answers one request per connection; a client refreshing 1,000 agents would pay
+    a connection (and a server thread) per request, which distorts latency benchmarks.
+    """
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive connection
+    # waits for the client's delayed ACK (~40 ms) before the body.
+    disable_nagle_algorithm = True
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self._handle_one()
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            self.close_connection = True
+            return
+        if not self.parse_request():
+            return
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # The app reads Content-Length bytes only; don't reuse a connection it may misread.
+            self.close_connection = True
+        handler = _KeepAliveServerHandler(
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]  # typeshed: BufferedIOBase vs IO
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
+        )
+        handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref backpointer
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -36,6 +80,6 @@ def serve(host: str, port: int, app: EmulatorApp) -> ThreadingWSGIServer:
     Raises OSError when the address cannot be bound (for example, the port is in use).
     """
     server_class = _IPv6Server if ":" in host else ThreadingWSGIServer
-    server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    server = make_server(host, port, app, server_class=server_class, handler_class=_Handler)
     assert isinstance(server, ThreadingWSGIServer)
     return server
