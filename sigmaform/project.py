@@ -352,9 +352,7 @@ def cross_check(
                 continue
             mark = mark_of(item.document, path, env)
             if (target_kind, target) in excluded:
-                message = (
-                    f"{target_kind} `{target}` is left out of environment `{env}` by its `only:`"
-                )
+                message = f"{target_kind} `{target}` is not in environment `{env}` (its `only:`)"
             elif isinstance(target, str):
                 message = f"no {target_kind} named `{target}`{suggest(target, names)}"
             else:

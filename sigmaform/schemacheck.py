@@ -182,6 +182,8 @@ def _message(error: ValidationError, hidden: bool) -> str:
         return "must not be empty" if expected == 1 else f"needs at least {expected} items"
     if keyword == "maxItems":
         return f"at most {expected} items allowed ({len(value)} given)"
+    if keyword == "minProperties":
+        return "must not be empty" if expected == 1 else f"needs at least {expected} entries"
     if keyword == "uniqueItems":
         return "items must be unique"
     if keyword == "format":
