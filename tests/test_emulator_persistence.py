@@ -155,3 +155,16 @@ def test_journal_files(tmp_path: Path) -> None:
     app.journal.clear()
     assert app.journal.entries == []
     assert len(read_journal(extra)) == 2
+
+
+def test_a_corrupt_file_is_a_500_with_the_error_body(tmp_path: Path) -> None:
+    app = EmulatorApp(tmp_path)
+    with client_for(app) as client:
+        agent_id = client.post("/v1/agents", json={"agentName": "A"}).json()["agentId"]
+        (path,) = tmp_path.glob(f"workspaces/*/agents/{agent_id}.json")
+        path.write_text("{broken")
+        response = client.get(f"/v1/agents/{agent_id}")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "Internal Server Error"
+    assert body["message"] == "emulator error: JSONDecodeError"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import traceback
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import fields, replace
 from http import HTTPStatus
@@ -26,6 +26,8 @@ from sigmaform.emulator.wire import (
     error_body,
 )
 from sigmaform.errors import ConfigError, Problem
+
+_log = logging.getLogger(__name__)
 
 CONFIG_FILE = "emulator.json"
 JOURNAL_FILE = "journal.jsonl"
@@ -124,7 +126,7 @@ class EmulatorApp:
             body = error_body(error.status, error.message, request.path)
             response = Response(error.status, body, error.headers)
         except Exception as error:  # a bug here must still answer like a server would
-            traceback.print_exc()
+            _log.exception("unhandled error serving %s %s", request.method, request.path)
             message = f"emulator error: {type(error).__name__}"
             response = Response(500, error_body(500, message, request.path))
         recorded = request.body if request.body_error is None else None

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +40,7 @@ def key_digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-class Workspace:
+class Workspace(ABC):
     """The objects one API key can see, grouped in named collections."""
 
     def __init__(self, digest: str) -> None:
@@ -51,22 +52,22 @@ class Workspace:
         with self._lock:
             yield
 
+    @abstractmethod
     def get(self, collection: str, oid: str) -> JsonObject | None:
         """A private copy of one object, or None."""
-        raise NotImplementedError
 
-    def exists(self, collection: str, oid: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, collection: str, oid: str) -> bool: ...
 
+    @abstractmethod
     def all(self, collection: str) -> list[JsonObject]:
         """Every object of a collection in creation order; shared objects: do not mutate."""
-        raise NotImplementedError
 
-    def put(self, collection: str, oid: str, obj: JsonObject) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def put(self, collection: str, oid: str, obj: JsonObject) -> None: ...
 
-    def delete(self, collection: str, oid: str) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, collection: str, oid: str) -> bool: ...
 
     @staticmethod
     def _stamp(obj: JsonObject) -> JsonObject:

@@ -98,11 +98,6 @@ def check_url(value: Any, field: str) -> str:
     return text
 
 
-def check_agent_exists(ws_has_agent: bool, agent_id: str, field: str) -> None:
-    if not ws_has_agent:
-        raise bad_request(f"{field}: no agent with id {agent_id!r}")
-
-
 def known_only(body: Mapping[str, Any], names: Mapping[str, Any]) -> JsonObject:
     """Unknown fields are ignored, like most JSON APIs do, and never echoed back."""
     return {k: v for k, v in body.items() if k in names}
