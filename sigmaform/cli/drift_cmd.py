@@ -1,0 +1,53 @@
+"""`sigmaform drift`: read every managed resource and report what changed outside sigmaform."""
+
+from __future__ import annotations
+
+import click
+
+from sigmaform.cli.app import (
+    cli,
+    get_globals,
+    load_project_for,
+    parallelism_option,
+    target_option,
+)
+from sigmaform.errors import EXIT_CHANGES, EXIT_OK
+from sigmaform.operations import backend_for, client_for, fetch_remote, read_state
+from sigmaform.plan import build_plan, normalise_targets
+from sigmaform.render_drift import drift_report, render_drift
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@target_option
+@parallelism_option
+@click.pass_context
+def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: int) -> None:
+    """Report managed fields changed outside sigmaform since the last apply.
+
+    Reads each managed resource from the API and compares it with what state recorded;
+    changes nothing. Exit 0: no drift; 2: drift found; 1: error. Secrets need not be set
+    (their values are compared by fingerprint with what the server returns).
+
+    \b
+    Examples:
+      sigmaform -e prod drift
+      sigmaform -e prod drift --format markdown >> "$GITHUB_STEP_SUMMARY"
+    """
+    # Drift compares the remote with state, never with the files' values, so a nightly
+    # job needs only the API key, not every webhook secret.
+    project = load_project_for(ctx, secrets="placeholder")
+    state = read_state(backend_for(project), project.environment.name)
+    wanted = normalise_targets(targets)
+    with client_for(project, parallelism) as client:
+        remote = fetch_remote(project.resources, state, client, wanted)
+    plan = build_plan(project.resources, state, remote, targets=wanted)
+    report = drift_report(plan, state)
+    click.echo(render_drift(report, fmt, color=get_globals(ctx).color), nl=False)
+    ctx.exit(EXIT_CHANGES if report.has_drift else EXIT_OK)
