@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -311,7 +312,7 @@ class Client:
         body: dict[str, Any] = {"agentId": agent_id, "input": input_text}
         if dynamic_variables is not None:
             body["dynamicVariables"] = dynamic_variables
-        return _as_object(self._call("POST", CHATS, body=body, repeatable=False), "POST", CHATS)
+        return _as_object(self._call("POST", CHATS, body=body), "POST", CHATS)
 
     def get_chat(self, chat_id: str) -> dict[str, Any] | None:
         path = f"{CHATS}/{_segment(chat_id)}"
@@ -372,16 +373,13 @@ class Client:
         body: Any = None,
         missing_ok: bool = False,
         recover: Callable[[], Any] | None = None,
-        repeatable: bool | None = None,
     ) -> Any:
         """Send one logical request, retrying what is safe; the parsed JSON body, or _MISSING.
 
-        `repeatable` defaults to True except for POST. A non-repeatable request whose
-        outcome is unknown is retried only after `recover()` found no trace of it; without
+        POST is not repeatable: when its outcome is unknown it is sent again only after
+        `recover()` found no trace of it (what it finds is returned instead); without
         `recover` it fails.
         """
-        if repeatable is None:
-            repeatable = method != "POST"
         content = None
         headers: dict[str, str] = {}
         if body is not None:
@@ -392,127 +390,77 @@ class Client:
             budget.attempted()
             self.stats.record_request(method, len(content or b""))
             sent_at = time.monotonic()
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self._http.request(
+                outcome = self._http.request(
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
-                log.debug(
-                    "%s %s -> %s (%.0f ms)",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    (time.monotonic() - sent_at) * 1000,
-                )
-                delay = self._after_transport_error(exc, method, path, budget, repeatable, recover)
-                if isinstance(delay, _Recovered):
-                    return delay.value
-            else:
-                status = response.status_code
-                log.debug(
-                    "%s %s -> %d (%.0f ms)",
-                    method,
-                    path,
-                    status,
-                    (time.monotonic() - sent_at) * 1000,
-                )
-                if status < 300:
-                    return _parse(response, method, path)
-                if status == 404 and missing_ok:
+                outcome = exc
+            shown = outcome.status_code if isinstance(outcome, httpx.Response) else outcome
+            elapsed_ms = (time.monotonic() - sent_at) * 1000
+            log.debug("%s %s -> %s (%.0f ms)", method, path, _short(shown), elapsed_ms)
+            if isinstance(outcome, httpx.Response):
+                if outcome.status_code < 300:
+                    return _parse(outcome, method, path)
+                if outcome.status_code == 404 and missing_ok:
                     return _MISSING
-                outcome = self._after_status(response, method, path, budget, repeatable, recover)
-                if isinstance(outcome, _Recovered):
-                    return outcome.value
-                delay = outcome
-            self.stats.record_retry()
-            log.debug(
-                "retrying %s %s in %.2f s (attempt %d)", method, path, delay, budget.attempts + 1
-            )
-            time.sleep(delay)
 
-    def _after_status(
-        self,
-        response: httpx.Response,
-        method: str,
-        path: str,
-        budget: Budget,
-        repeatable: bool,
-        recover: Callable[[], Any] | None,
-    ) -> float | _Recovered:
-        status = response.status_code
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            delay = budget.next_delay(retry_after=wait) if wait is not None else budget.next_delay()
+            def error(outcome: httpx.Response | httpx.TransportError = outcome) -> ApiError:
+                return self._error(outcome, method, path, budget)
+
+            verdict, retry_after = _classify(outcome)
+            if verdict is _Verdict.FATAL:
+                raise error()
+            if verdict is _Verdict.UNCERTAIN and method == "POST":
+                found = self._recover_or_fail(recover, error)
+                if found is not None:
+                    return found.value
+            delay = budget.next_delay(retry_after=retry_after)
             if delay is None:
-                raise self._status_error(response, method, path, budget)
-            return delay
-        if status not in _RETRY_STATUSES:
-            raise self._status_error(response, method, path, budget)
-        if not repeatable:
-            found = self._recover_or_fail(
-                method, path, recover, lambda: self._status_error(response, method, path, budget)
-            )
-            if found is not None:
-                return found
-        delay = budget.next_delay()
-        if delay is None:
-            raise self._status_error(response, method, path, budget)
-        return delay
-
-    def _after_transport_error(
-        self,
-        exc: httpx.TransportError,
-        method: str,
-        path: str,
-        budget: Budget,
-        repeatable: bool,
-        recover: Callable[[], Any] | None,
-    ) -> float | _Recovered:
-        if not isinstance(exc, _UNSENT_ERRORS + _UNCERTAIN_ERRORS):
-            raise self._transport_error(exc, method, path, budget)  # e.g. a bad URL: no retry
-        if not repeatable and isinstance(exc, _UNCERTAIN_ERRORS):
-            found = self._recover_or_fail(
-                method, path, recover, lambda: self._transport_error(exc, method, path, budget)
-            )
-            if found is not None:
-                return found
-        delay = budget.next_delay()
-        if delay is None:
-            raise self._transport_error(exc, method, path, budget)
-        return delay
+                raise error()
+            self.stats.record_retry()
+            log.debug("retrying %s %s in %.2f s", method, path, delay)
+            time.sleep(delay)
 
     @staticmethod
     def _recover_or_fail(
-        method: str, path: str, recover: Callable[[], Any] | None, error: Callable[[], ApiError]
+        recover: Callable[[], Any] | None, error: Callable[[], ApiError]
     ) -> _Recovered | None:
+        """Ask `recover` whether a request of unknown outcome acted; fail if we cannot tell."""
         if recover is None:
             failure = error()
-            raise ApiError(
-                failure.method,
-                failure.path,
-                failure.status,
-                failure.message + "; it may or may not have taken effect, so it was not repeated",
-            )
-        value = recover()
-        return _Recovered(value) if value is not None else None
+            reason = "it may or may not have taken effect, so it was not repeated"
+        else:
+            try:
+                value = recover()
+            except ApiError as lookup:
+                failure = error()
+                reason = f"checking whether it took effect failed too ({lookup})"
+            else:
+                return _Recovered(value) if value is not None else None
+        raise ApiError(failure.method, failure.path, failure.status, f"{failure.message}; {reason}")
 
     # -- errors ------------------------------------------------------------------------
 
-    def _status_error(
-        self, response: httpx.Response, method: str, path: str, budget: Budget
+    def _error(
+        self, outcome: httpx.Response | httpx.TransportError, method: str, path: str, budget: Budget
     ) -> ApiError:
-        status = response.status_code
-        payload: dict[str, Any] = {}
+        """The ApiError for a final failure: the server's message, never our request or key."""
+        if not isinstance(outcome, httpx.Response):
+            message = f"could not reach {self._base_url}: {_describe(outcome)}"
+            return ApiError(method, path, None, self._scrub(message + _tries(budget)))
+        status = outcome.status_code
         try:
-            parsed = response.json()
+            parsed = outcome.json()
         except (ValueError, UnicodeDecodeError):
             parsed = None
-        if isinstance(parsed, dict):
-            payload = parsed
-            message = str(parsed.get("message") or parsed.get("error") or "")
+        payload = parsed if isinstance(parsed, dict) else {}
+        if payload:
+            message = str(payload.get("message") or payload.get("error") or "")
         else:
-            message = response.text.strip().replace("\n", " ")[:200]
-        message = message or response.reason_phrase or f"HTTP {status}"
+            message = outcome.text.strip().replace("\n", " ")[:200]
+        message = message or outcome.reason_phrase or f"HTTP {status}"
         if status == 401:
             message = (
                 f"the API key from {self._key_label} was rejected ({message}); check that it"
@@ -522,24 +470,8 @@ class Client:
             message = f"rate limited ({message})"
         elif 300 <= status < 400:
             message = f"unexpected redirect ({message}); check the base URL"
-        return ApiError(
-            method,
-            path,
-            status,
-            self._scrub(message + _tries(budget)),
-            body=self._scrub_tree(payload),
-        )
-
-    def _transport_error(
-        self, exc: httpx.TransportError, method: str, path: str, budget: Budget
-    ) -> ApiError:
-        reason = _describe(exc)
-        return ApiError(
-            method,
-            path,
-            None,
-            self._scrub(f"could not reach {self._base_url}: {reason}" + _tries(budget)),
-        )
+        message = self._scrub(message + _tries(budget))
+        return ApiError(method, path, status, message, body=self._scrub_tree(payload))
 
     def _scrub(self, text: str) -> str:
         """Defence in depth: a server that echoes our key back must not put it in an error."""
@@ -610,6 +542,31 @@ def _created_since(agent: dict[str, Any], started: datetime) -> bool:
         when = when.replace(tzinfo=UTC)
     # Servers truncate timestamps (the emulator to milliseconds, many to seconds).
     return when >= started - _TIMESTAMP_PRECISION
+
+
+class _Verdict(Enum):
+    RETRY = "retry"  # the request did not act (429, no connection): send it again
+    UNCERTAIN = "uncertain"  # it may have acted (502/503/504, lost connection)
+    FATAL = "fatal"  # retrying cannot help (4xx, 500, a bad URL)
+
+
+def _classify(outcome: httpx.Response | httpx.TransportError) -> tuple[_Verdict, float | None]:
+    """What a failed attempt means for retrying, and the server's requested wait if any."""
+    if isinstance(outcome, httpx.Response):
+        if outcome.status_code == 429:
+            return _Verdict.RETRY, parse_retry_after(outcome.headers.get("Retry-After"))
+        if outcome.status_code in _RETRY_STATUSES:
+            return _Verdict.UNCERTAIN, None
+        return _Verdict.FATAL, None
+    if isinstance(outcome, _UNSENT_ERRORS):
+        return _Verdict.RETRY, None
+    if isinstance(outcome, _UNCERTAIN_ERRORS):
+        return _Verdict.UNCERTAIN, None
+    return _Verdict.FATAL, None
+
+
+def _short(shown: int | Exception) -> str:
+    return str(shown) if isinstance(shown, int) else type(shown).__name__
 
 
 def _tries(budget: Budget) -> str:
