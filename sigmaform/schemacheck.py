@@ -117,6 +117,11 @@ def _messages(
                 continue
             yield (*path, key), True, _unknown_key(key, allowed)
         return
+    if keyword == "required" and isinstance(error.instance, dict):
+        # A field written under its Create-page name is reported as that, not as missing.
+        written = {CREATE_PAGE_NAMES.get(k) for k in error.instance}
+        if all(k in written for k in error.validator_value if k not in error.instance):
+            return
     hidden = path in sensitive
     yield path, False, _message(error, hidden)
 

@@ -123,9 +123,11 @@ def _merge_environments(by_env: dict[str, list[Problem]]) -> set[Problem]:
     Rendering every environment finds the same mistake once per environment; a problem
     found in all of them needs no environment at all.
     """
+    if len(by_env) == 1:
+        return {p for problems in by_env.values() for p in problems}
     names: dict[Problem, list[str]] = {}
     for env, problems in by_env.items():
-        for problem in problems:
+        for problem in set(problems):
             message = problem.message
             if f"environment `{env}`" not in message:
                 message += f" (environment `{env}`)"

@@ -1,0 +1,360 @@
+"""`sigmaform validate`: every problem at once, located, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sigmaform.cli import cli
+from sigmaform.errors import Problem
+from sigmaform.validate import check_project, load_schema, validate_project
+
+PROJECT = """\
+version: 1
+resources: ["agents/**/*.yaml"]
+environments:
+  local:
+    baseUrl: "local:.sigmaform/emulator"
+    vars: {suffix: "(local)", temp: 0.3}
+    secretDefaults: {HOOK: local-only}
+  prod:
+    vars: {suffix: "", temp: 0.7}
+"""
+
+GOOD_AGENT = """\
+kind: Agent
+name: support
+spec:
+  agentName: "Acme ${var.suffix}"
+  instructions: !file prompts/support.md
+  welcomeMessageType: static
+  agentSettings:
+    llmModel: gpt-4o-mini
+    llmTemperature: ${var.temp}
+    webhooks:
+      - name: events
+        url: https://hooks.example/x
+        secret: "${secret.HOOK}"
+        events: [conversation_started]
+environments:
+  prod:
+    agentSettings: {llmModel: gpt-4o}
+"""
+
+
+def make_project(root: Path, project: str = PROJECT, **files: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sigmaform.yaml").write_text(project)
+    defaults = {"agents/support.yaml": GOOD_AGENT, "agents/prompts/support.md": "Be kind."}
+    for name, text in {**defaults, **files}.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def run(root: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    result = CliRunner().invoke(cli, ["-C", str(root), *args], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def lines(result: Result) -> list[str]:
+    return result.output.splitlines()
+
+
+def test_valid_project(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    result = run(root, "validate")
+    assert result.exit_code == 0
+    assert lines(result) == ["OK: 1 resource valid"]  # secretDefaults on a local env: fine
+
+
+def test_examples_are_valid(repo_root: Path) -> None:
+    result = run(repo_root / "examples", "validate")
+    assert result.exit_code == 0, result.output
+    assert lines(result)[-1].startswith("OK: ")
+
+
+def test_json_format(tmp_path: Path) -> None:
+    root = make_project(tmp_path, **{"agents/x.yaml": "kind: Agent\nname: x\nspec: {bogus: 1}\n"})
+    result = run(root, "validate", "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report == {
+        "valid": False,
+        "errors": 2,
+        "warnings": 0,
+        "problems": [
+            {
+                "file": "agents/x.yaml",
+                "line": 3,
+                "column": 7,
+                "path": "spec",
+                "message": "missing required field `agentName`",
+                "severity": "error",
+            },
+            {
+                "file": "agents/x.yaml",
+                "line": 3,
+                "column": 8,
+                "path": "spec.bogus",
+                "message": "unknown field `bogus`",
+                "severity": "error",
+            },
+        ],
+    }
+    ok = run(make_project(tmp_path / "ok"), "validate", "--format", "json")
+    assert ok.exit_code == 0
+    assert json.loads(ok.output) == {"valid": True, "errors": 0, "warnings": 0, "problems": []}
+
+
+BAD_AGENT = """\
+kind: Agent
+name: support
+spec:
+  agentName: "Acme"
+  welcomeMesage: hi
+  welcomeMessageType: no
+  agentSettings:
+    llmModel: gpt-4o-mni
+    enablePostConversationInsights: true
+    postConversationAnalysis:
+      - insightName: x
+        analysisInstructions: summarise
+    llmTemperature: "warm"
+  tools:
+    - type: voice_transfer_call
+environments:
+  prod:
+    agentSettings: {llmModel: 5, maxCallDuration: 3}
+"""
+
+
+def test_schema_problems_located_with_hints(tmp_path: Path) -> None:
+    root = make_project(tmp_path, **{"agents/support.yaml": BAD_AGENT})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:5:3: spec.welcomeMesage: unknown field `welcomeMesage` "
+        "(did you mean `welcomeMessage`?)",
+        "agents/support.yaml:6:23: spec.welcomeMessageType: false is not one of: static, "
+        "prompt (YAML reads `no` as a boolean; quote it)",
+        'agents/support.yaml:8:15: spec.agentSettings.llmModel: "gpt-4o-mni" is not allowed '
+        "(did you mean `gpt-4o-mini`?) (environment `local`)",
+        "agents/support.yaml:9:5: spec.agentSettings.enablePostConversationInsights: "
+        "`enablePostConversationInsights` is the Create page's name: "
+        "use `enablePostConversationAnalysis`",
+        "agents/support.yaml:12:9: spec.agentSettings.postConversationAnalysis[0]."
+        "analysisInstructions: `analysisInstructions` is the Create page's name: "
+        "use `insightInstructions`",
+        "agents/support.yaml:13:21: spec.agentSettings.llmTemperature: expected number, got string",
+        "agents/support.yaml:15:7: spec.tools[0]: missing required field `transferTo`",
+        # the override's own line, for the environment it applies to
+        "agents/support.yaml:18:31: spec.agentSettings.llmModel: 5 is not one of: gpt-5.2, "
+        "gpt-5.2-fast-tier, gpt-5.1, gpt-5.1-fast-tier, gpt-5, gpt-5-fast-tier, gpt-5-mini, "
+        "gpt-5-mini-fast-tier, gpt-5-nano, gpt-4.1, gpt-4.1-fast-tier, gpt-4.1-mini, ... "
+        "(environment `prod`)",
+        "8 errors",
+    ]
+
+
+def test_create_page_name_at_top_of_settings(tmp_path: Path) -> None:
+    agent = GOOD_AGENT.replace(
+        "    llmModel: gpt-4o-mini\n",
+        "    llmModel: gpt-4o-mini\n    postConversationInsights: []\n",
+    )
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert (
+        "agents/support.yaml:9:5: spec.agentSettings.postConversationInsights: "
+        "`postConversationInsights` is the Create page's name: use `postConversationAnalysis`"
+    ) in lines(result)
+
+
+def test_cross_resource_problems(tmp_path: Path) -> None:
+    files = {
+        "agents/copy.yaml": GOOD_AGENT,
+        "agents/numbers.yaml": (
+            "kind: PhoneNumber\nname: line\n"
+            "spec: {phoneNumber: '+14155550123', inboundAgent: suport, outboundAgent: null}\n"
+            "---\nkind: Chat\nname: demo\nonly: [local, qa]\n"
+            "spec: {chatId: chat_1, agent: support}\n"
+        ),
+    }
+    root = make_project(tmp_path, **files)
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/copy.yaml:2:7: name: duplicate Agent name `support` "
+        "(also in agents/support.yaml:2)",
+        "agents/numbers.yaml:3:51: spec.inboundAgent: no Agent named `suport` "
+        "(did you mean `support`?)",
+        "agents/numbers.yaml:7:15: only[1]: unknown environment `qa` (known: local, prod)",
+        "agents/support.yaml:2:7: name: duplicate Agent name `support` "
+        "(also in agents/copy.yaml:2)",
+        "4 errors",
+    ]
+
+
+def test_rendering_problems_once_across_environments(tmp_path: Path) -> None:
+    project = PROJECT.replace('vars: {suffix: "", temp: 0.7}', "vars: {temp: 0.7, other: 1}")
+    agent = GOOD_AGENT.replace("Acme ${var.suffix}", "Acme ${var.suffix} ${var.sufix} ${env.TEAM}")
+    root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:4:14: spec.agentName: `${env.TEAM}`: environment variable `TEAM` "
+        "is not set",
+        "agents/support.yaml:4:14: spec.agentName: `${var.suffix}`: no variable `suffix` "
+        "in environment `prod` (its vars: other, temp)",
+        "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
+        "(did you mean `suffix`?) in environment `local` (its vars: suffix, temp)",
+        "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
+        "in environment `prod` (its vars: other, temp)",
+        "4 errors",
+    ]
+
+
+def test_selected_environment_requires_secrets(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    assert run(root, "validate").exit_code == 0  # placeholders for every environment
+    result = run(root, "-e", "prod", "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:13:17: spec.agentSettings.webhooks[0].secret: `${secret.HOOK}`: "
+        "environment variable `HOOK` is not set (environment `prod`)",
+        "1 error",
+    ]
+    assert run(root, "-e", "prod", "validate", env={"HOOK": "s3cret"}).exit_code == 0
+    assert run(root, "-e", "local", "validate").exit_code == 0  # secretDefaults
+
+
+def test_unknown_environment(tmp_path: Path) -> None:
+    result = run(make_project(tmp_path), "-e", "prd", "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "unknown environment `prd` (did you mean `prod`?) "
+        "(known: local, prod; sigmaform.yaml declares them)",
+        "1 error",
+    ]
+
+
+def test_no_project_file(tmp_path: Path) -> None:
+    result = run(tmp_path, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [f"no sigmaform.yaml in {tmp_path} (run `sigmaform init`)", "1 error"]
+
+
+def test_warnings_keep_exit_zero(tmp_path: Path) -> None:
+    project = PROJECT.replace(
+        '    vars: {suffix: "", temp: 0.7}',
+        '    vars: {suffix: "", temp: 0.7}\n    secretDefaults: {HOOK: x}',
+    )
+    agent = GOOD_AGENT.replace('secret: "${secret.HOOK}"', "secret: hunter2")
+    root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 0
+    assert lines(result) == [
+        "agents/support.yaml:13:17: warning: spec.agentSettings.webhooks[0].secret: a literal "
+        'secret in a file ends up in git: write "${secret.NAME}" and set NAME in the environment',
+        "sigmaform.yaml:10:21: warning: environments.prod.secretDefaults: secretDefaults on "
+        "`prod`, whose baseUrl is not local: a missing secret would silently use the default; "
+        "set the variables instead",
+        "OK: 1 resource valid (2 warnings)",
+    ]
+    assert "hunter2" not in result.output
+
+
+def test_secret_values_never_in_messages(tmp_path: Path) -> None:
+    agent = """\
+    kind: Agent
+    name: a
+    spec:
+      agentName: "${secret.NAME}"
+      tools:
+        - {type: voice_transfer_call, transferTo: "${secret.PHONE}"}
+    """
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(
+        root, "-e", "local", "validate", env={"NAME": "n" * 200, "PHONE": "not-a-phone-XYZ"}
+    )
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:4:14: spec.agentName: longer than 128 characters (200)",
+        "agents/support.yaml:6:47: spec.tools[0].transferTo: (sensitive) does not match the "
+        r"pattern `^(\+[1-9][0-9]{6,14}|\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\})$`",
+        "2 errors",
+    ]
+    assert "XYZ" not in result.output and "nnnn" not in result.output
+
+
+def test_paths_limit_the_report(tmp_path: Path) -> None:
+    files = {
+        "agents/broken.yaml": "a: [\n",
+        "agents/number.yaml": (
+            "kind: PhoneNumber\nname: line\n"
+            "spec: {phoneNumber: '+14155550123', inboundAgent: support}\n"
+        ),
+    }
+    root = make_project(tmp_path, **files)
+    assert run(root, "validate").exit_code == 1
+    result = run(root, "validate", "agents/number.yaml")
+    assert result.exit_code == 0  # references still resolve against the whole project
+    assert lines(result) == ["OK: 1 resource valid"]
+    missing = run(root, "validate", "agents/nope.yaml")
+    assert missing.exit_code == 1
+    assert lines(missing) == ["agents/nope.yaml: no such file or directory", "1 error"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\x01\x02binary\xff\xfe",
+        b"",
+        b"# just a comment\n",
+        b"kind: Agent\n\tname: x\n",
+        b"a: &a [*a, *a]\nb: *a\n",
+        b"[" * 50_000,
+        b"kind: !!python/object/apply:os.system [echo]\nname: x\n",
+        b"- 1\n- 2\n",
+        b"kind: [Agent]\nname: {a: 1}\nspec: 3\n",
+    ],
+)
+def test_no_traceback_on_garbage(tmp_path: Path, content: bytes) -> None:
+    root = make_project(tmp_path)
+    (root / "agents" / "junk.yaml").write_bytes(content)
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert any(line.startswith("agents/junk.yaml") for line in lines(result))
+
+
+def test_garbage_project_file(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    (root / "sigmaform.yaml").write_bytes(b"version: 1\nenvironments: [\n")
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result)[0].startswith("sigmaform.yaml:3:1: ")
+
+
+def test_validate_project_api(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path, **{"agents/x.yaml": "kind: Agent\nname: x\nspec: {agentName: 3}\n"}
+    )
+    problems = validate_project(root, None, environ={})
+    assert problems == [
+        Problem("agents/x.yaml", 3, 19, "spec.agentName", "expected string, got integer")
+    ]
+    report = check_project(root, "local", environ={})
+    assert report.errors == 1 and report.warnings == 0 and report.resources == 2
+
+
+def test_schemas_load_from_the_package() -> None:
+    schema = load_schema("agent.schema.json")
+    assert schema["properties"]["kind"]["const"] == "Agent"
+    assert load_schema("agent.schema.json") is schema  # cached
