@@ -36,6 +36,16 @@ def open_project(
 
 
 def backend_for(project: Project) -> StateBackend:
+    if project.state.backend == "postgres":
+        try:  # psycopg is an optional extra: imported only by projects that use it
+            from sigmaform.state_postgres import backend_for_project
+        except ModuleNotFoundError as error:
+            if not (error.name or "").startswith("psycopg"):
+                raise
+            raise ConfigError(
+                "the postgres state backend needs psycopg: pip install 'sigmaform[postgres]'"
+            ) from None
+        return backend_for_project(project)
     if project.state.backend != "local":
         raise ConfigError(f"state backend `{project.state.backend}` is not supported yet")
     path = project.state_path()

@@ -117,15 +117,34 @@ class _Parser:
         if not isinstance(value, dict):
             self.fail(("state",), "expected a mapping with `backend` and `path`")
             return StateSettings()
-        self.unknown_keys(value, ("backend", "path"), ("state",))
+        self.unknown_keys(value, ("backend", "path", "url", "schema", "project"), ("state",))
         backend = value.get("backend", StateSettings.backend)
         path = value.get("path", StateSettings.path)
-        if backend != "local":
-            self.fail(("state", "backend"), f"unknown state backend `{backend}` (known: local)")
+        if backend not in ("local", "postgres"):
+            self.fail(
+                ("state", "backend"), f"unknown state backend `{backend}` (known: local, postgres)"
+            )
         if not isinstance(path, str) or not path:
             self.fail(("state", "path"), "expected a file path")
             path = StateSettings.path
-        return StateSettings(backend=str(backend), path=path)
+        shared = self.shared_state(value, backend == "postgres")
+        return StateSettings(backend=str(backend), path=path, **shared)
+
+    def shared_state(self, value: dict[str, Any], postgres: bool) -> dict[str, Any]:
+        """`url`, `schema`, `project` of the postgres backend (checked in state_postgres)."""
+        url = value.get("url")
+        if postgres and not (isinstance(url, str) and url):
+            self.fail(
+                ("state",), 'the postgres backend needs `url`, e.g. "${env.SIGMAFORM_STATE_URL}"'
+            )
+        out: dict[str, Any] = {"url": url if isinstance(url, str) else None}
+        for key in ("schema", "project"):
+            if key in value:
+                if not isinstance(value[key], str) or not value[key]:
+                    self.fail(("state", key), "expected a non-empty string")
+                else:
+                    out[key] = value[key]
+        return out
 
     def environments(self, value: Any) -> dict[str, Environment]:
         if not isinstance(value, dict) or not value:

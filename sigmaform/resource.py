@@ -63,6 +63,10 @@ class Resource:
 class StateSettings:
     backend: str = "local"
     path: str = ".sigmaform/state/{environment}.json"
+    # backend: postgres only. The url may carry a password: kept out of repr().
+    url: str | None = field(default=None, repr=False)
+    schema: str = "sigmaform"
+    project: str | None = None  # the key of this project's rows; default: the directory name
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "drift_cmd",
     "import_cmd",
     "promote_cmd",
+    "state_transfer_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,452 @@
+"""State in PostgreSQL for teams: one row per project and environment, an advisory apply lock.
+
+The only module that imports psycopg; `operations.backend_for` imports it only when a
+project says `state: {backend: postgres}`. Writes are compare-and-set on the serial, so
+two writers can never silently lose each other's update. The lock is a session-level
+advisory lock held on a dedicated connection for the whole `lock()` block: when the
+holder dies (even kill -9) its connection closes and the server drops the lock. A row in
+`locks` only says who holds it, for the one who is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import unquote
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
+from sigmaform.resource import Project
+from sigmaform.state import LockInfo, State
+
+HISTORY_LIMIT = 20
+CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_ENV_REF = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
+_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?=@)", re.IGNORECASE
+)
+
+_TABLES = """
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.states (
+    project     text        NOT NULL,
+    environment text        NOT NULL,
+    lineage     text        NOT NULL,
+    serial      bigint      NOT NULL,
+    document    jsonb       NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project, environment)
+);
+CREATE TABLE IF NOT EXISTS {schema}.state_history (
+    id          bigserial   PRIMARY KEY,
+    project     text        NOT NULL,
+    environment text        NOT NULL,
+    lineage     text        NOT NULL,
+    serial      bigint      NOT NULL,
+    document    jsonb       NOT NULL,
+    replaced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS state_history_key ON {schema}.state_history (project, environment, id);
+CREATE TABLE IF NOT EXISTS {schema}.locks (
+    project     text        NOT NULL,
+    environment text        NOT NULL,
+    who         text        NOT NULL,
+    host        text        NOT NULL,
+    pid         integer     NOT NULL,
+    operation   text        NOT NULL,
+    created     text        NOT NULL,
+    backend_pid integer     NOT NULL,
+    PRIMARY KEY (project, environment)
+);
+"""
+
+
+class StateDatabaseError(SigmaformError):
+    """The state database could not be reached or refused a statement."""
+
+
+def scrub_url(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***`."""
+    return _PASSWORD.sub(r"\g<head>***", text)
+
+
+def resolve_url(url: str, environ: Mapping[str, str]) -> str:
+    """`${env.NAME}` in the url replaced from the process environment."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(
+                Problem(
+                    "sigmaform.yaml",
+                    path="state.url",
+                    message=f"environment variable {name} is not set (it holds the database URL)",
+                )
+            )
+        return environ[name]
+
+    return _ENV_REF.sub(value, url)
+
+
+def lock_key(schema: str, project: str, environment: str) -> int:
+    """A signed 64-bit advisory-lock key, stable across processes and hosts."""
+    digest = hashlib.sha256(f"sigmaform\0{schema}\0{project}\0{environment}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresBackend:
+    """State of one (project, environment) in `<schema>.states`, history in `state_history`."""
+
+    def __init__(
+        self,
+        url: str,
+        project: str,
+        environment: str,
+        *,
+        schema: str = "sigmaform",
+        history: int = HISTORY_LIMIT,
+    ) -> None:
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ConfigError(
+                Problem(
+                    "sigmaform.yaml",
+                    path="state.schema",
+                    message=f"`{schema}` is not a schema name (lowercase letters, digits, `_`)",
+                )
+            )
+        self._url = url
+        self.project = project
+        self.environment = environment
+        self.schema = schema
+        self.history = history
+        self._key = lock_key(schema, project, environment)
+        self._ready = False
+        self._session: psycopg.Connection[Any] | None = None  # the lock's, while held
+        self._mutex = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.describe()!r})"
+
+    @property
+    def safe_url(self) -> str:
+        return scrub_url(self._url)
+
+    def describe(self) -> str:
+        return f"postgres:{self.schema}/{self.project}/{self.environment}"
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connect(self, purpose: str) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name=f"sigmaform {purpose}"[:63],
+            )
+        except psycopg.Error as error:
+            raise self._failure("cannot connect to the state database", error) from None
+        self._ensure_tables(conn)
+        return conn
+
+    def _failure(self, what: str, error: BaseException) -> StateDatabaseError:
+        reason = str(error).strip().replace(self._url, self.safe_url)
+        found = _PASSWORD.search(self._url)
+        # libpq may quote the password alone (or decoded) in a message about the URL.
+        for password in {found["password"], unquote(found["password"])} if found else ():
+            if password:
+                reason = reason.replace(password, "***")
+        return StateDatabaseError(f"{what} {self.safe_url}: {scrub_url(reason)}")
+
+    @contextlib.contextmanager
+    def _connection(self, purpose: str) -> Iterator[psycopg.Connection[Any]]:
+        """The lock's connection while it is held (one session per apply), else a short one."""
+        with self._mutex:
+            if self._session is not None:
+                try:
+                    yield self._session
+                except psycopg.Error as error:
+                    raise self._failure("state database error at", error) from None
+                return
+        conn = self._connect(purpose)
+        try:
+            yield conn
+        except psycopg.Error as error:
+            raise self._failure("state database error at", error) from None
+        finally:
+            conn.close()
+
+    def _ensure_tables(self, conn: psycopg.Connection[Any]) -> None:
+        if self._ready:
+            return
+        try:
+            exists = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+                " AND to_regclass(%s) IS NOT NULL",
+                [f"{self.schema}.states", f"{self.schema}.state_history", f"{self.schema}.locks"],
+            ).fetchone()
+            if not (exists and exists[0]):
+                with conn.transaction():
+                    # Two first runs at once would race on CREATE ... IF NOT EXISTS.
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s)", [lock_key(self.schema, "", "")]
+                    )
+                    ddl = sql.SQL(_TABLES).format(schema=sql.Identifier(self.schema))
+                    conn.execute(ddl)
+        except psycopg.Error as error:
+            conn.close()
+            raise self._failure(
+                f"cannot create the state tables in schema `{self.schema}` at", error
+            ) from None
+        self._ready = True
+
+    def _table(self, name: str) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
+
+    # -- state ------------------------------------------------------------------------
+
+    def read(self) -> State | None:
+        with self._connection("read") as conn:
+            row = conn.execute(
+                sql.SQL("SELECT document FROM {} WHERE project = %s AND environment = %s").format(
+                    self._table("states")
+                ),
+                [self.project, self.environment],
+            ).fetchone()
+        if row is None:
+            return None
+        return State.from_dict(row[0], self.describe())
+
+    def write(self, state: State) -> State:
+        """Persist `state` with the next serial, if the stored one is still the one it came from."""
+        expected = None if state.serial == 0 else (state.lineage, state.serial)
+        return self.store(replace(state, serial=state.serial + 1), expected)
+
+    def store(self, state: State, expected: tuple[str, int] | None) -> State:
+        """Write `state` as it is, replacing the stored (lineage, serial) `expected` (None: none).
+
+        The previous version goes to `state_history`, pruned to the last `history` rows.
+        """
+        doc = Jsonb(state.to_dict())
+        states, history = self._table("states"), self._table("state_history")
+        key = [self.project, self.environment]
+        with self._connection("write") as conn, conn.transaction():
+            current = conn.execute(
+                sql.SQL(
+                    "SELECT lineage, serial FROM {} WHERE project = %s AND environment = %s"
+                    " FOR UPDATE"
+                ).format(states),
+                key,
+            ).fetchone()
+            found = None if current is None else (str(current[0]), int(current[1]))
+            if found != expected:
+                raise self._conflict(expected, found)
+            if found is None:
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (project, environment, lineage, serial, document)"
+                        " VALUES (%s, %s, %s, %s, %s)"
+                    ).format(states),
+                    [*key, state.lineage, state.serial, doc],
+                )
+                return state
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (project, environment, lineage, serial, document)"
+                    " SELECT project, environment, lineage, serial, document FROM {}"
+                    " WHERE project = %s AND environment = %s"
+                ).format(history, states),
+                key,
+            )
+            updated = conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET lineage = %s, serial = %s, document = %s, updated_at = now()"
+                    " WHERE project = %s AND environment = %s AND lineage = %s AND serial = %s"
+                ).format(states),
+                [state.lineage, state.serial, doc, *key, *found],
+            )
+            if updated.rowcount != 1:  # the row lock above makes this unreachable; belt and braces
+                raise self._conflict(expected, None)
+            conn.execute(
+                sql.SQL(
+                    "DELETE FROM {0} WHERE project = %s AND environment = %s AND id NOT IN"
+                    " (SELECT id FROM {0} WHERE project = %s AND environment = %s"
+                    " ORDER BY id DESC LIMIT %s)"
+                ).format(history),
+                [*key, *key, self.history],
+            )
+        return state
+
+    def _conflict(
+        self, expected: tuple[str, int] | None, found: tuple[str, int] | None
+    ) -> StalePlanError:
+        def show(version: tuple[str, int] | None) -> str:
+            return "no state" if version is None else f"serial {version[1]}"
+
+        lineage = (
+            " with a different lineage" if expected and found and expected[0] != found[0] else ""
+        )
+        return StalePlanError(
+            f"state {self.describe()} was written by someone else since it was read "
+            f"(expected {show(expected)}, found {show(found)}{lineage}): "
+            "run `sigmaform plan` again"
+        )
+
+    def history_serials(self) -> list[int]:
+        """Serials kept in history, newest first (for `state` tooling and tests)."""
+        with self._connection("read") as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT serial FROM {} WHERE project = %s AND environment = %s ORDER BY id DESC"
+                ).format(self._table("state_history")),
+                [self.project, self.environment],
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    # -- lock -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, info: LockInfo) -> Iterator[None]:
+        conn = self._connect(f"{info.operation} {info.who}@{info.host} pid {info.pid}")
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [self._key]).fetchone()
+            if not (row and row[0]):
+                holder = self._holder(conn)
+                raise LockHeldError(
+                    f"state {self.describe()} is locked by {holder}; wait for it to finish "
+                    "(a holder that died releases the lock with its connection)"
+                )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (project, environment, who, host, pid, operation, created,"
+                    " backend_pid) VALUES (%s, %s, %s, %s, %s, %s, %s, pg_backend_pid())"
+                    " ON CONFLICT (project, environment) DO UPDATE SET who = EXCLUDED.who,"
+                    " host = EXCLUDED.host, pid = EXCLUDED.pid, operation = EXCLUDED.operation,"
+                    " created = EXCLUDED.created, backend_pid = EXCLUDED.backend_pid"
+                ).format(self._table("locks")),
+                [
+                    self.project,
+                    self.environment,
+                    info.who,
+                    info.host,
+                    info.pid,
+                    info.operation,
+                    info.created,
+                ],
+            )
+        except psycopg.Error as error:
+            conn.close()
+            raise self._failure("cannot take the state lock at", error) from None
+        except BaseException:
+            conn.close()
+            raise
+        with self._mutex:
+            self._session = conn
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._session = None
+            # Closing the session releases the advisory lock; the row is only information.
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    sql.SQL(
+                        "DELETE FROM {} WHERE project = %s AND environment = %s"
+                        " AND backend_pid = pg_backend_pid()"
+                    ).format(self._table("locks")),
+                    [self.project, self.environment],
+                )
+                conn.execute("SELECT pg_advisory_unlock(%s)", [self._key])
+            conn.close()
+
+    def _holder(self, conn: psycopg.Connection[Any]) -> str:
+        """Who holds the advisory lock: the info row if it is theirs, else their session name."""
+        pid_row = conn.execute(
+            "SELECT l.pid, a.application_name FROM pg_locks l"
+            " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid LIMIT 1",
+            # A bigint key shows in pg_locks as its high and low 32 bits.
+            [(self._key >> 32) & 0xFFFFFFFF, self._key & 0xFFFFFFFF],
+        ).fetchone()
+        info = self._info_row(conn)
+        if info is not None and (pid_row is None or info[1] == pid_row[0]):
+            return info[0].describe()
+        if pid_row is not None and pid_row[1]:
+            return f"the session `{pid_row[1]}` (server pid {pid_row[0]})"
+        return "another session"
+
+    def _info_row(self, conn: psycopg.Connection[Any]) -> tuple[LockInfo, int] | None:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT who, host, pid, operation, created, backend_pid FROM {}"
+                " WHERE project = %s AND environment = %s"
+            ).format(self._table("locks")),
+            [self.project, self.environment],
+        ).fetchone()
+        if row is None:
+            return None
+        who, host, pid, operation, created, backend_pid = row
+        return LockInfo(operation=operation, who=who, host=host, pid=pid, created=created), int(
+            backend_pid
+        )
+
+    def lock_holder(self) -> LockInfo | None:
+        with self._connection("read") as conn:
+            found = self._info_row(conn)
+        return None if found is None else found[0]
+
+    def is_locked(self) -> bool:
+        """True while a live session holds the advisory lock."""
+        with self._connection("read") as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [self._key]).fetchone()
+            got = bool(row and row[0])
+            if got:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [self._key])
+        return not got
+
+    def force_unlock(self) -> LockInfo | None:
+        """Delete the lock information row. A live holder's advisory lock cannot be taken
+        from it: only its connection ending (or an administrator's pg_terminate_backend) does."""
+        with self._connection("unlock") as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "DELETE FROM {} WHERE project = %s AND environment = %s"
+                    " RETURNING who, host, pid, operation, created"
+                ).format(self._table("locks")),
+                [self.project, self.environment],
+            ).fetchone()
+        if row is None:
+            return None
+        who, host, pid, operation, created = row
+        return LockInfo(operation=operation, who=who, host=host, pid=pid, created=created)
+
+
+def backend_for_project(project: Project) -> PostgresBackend:
+    """The postgres backend a project's `state:` block describes, for its environment."""
+    settings = project.state
+    if not settings.url:
+        raise ConfigError(
+            Problem(
+                "sigmaform.yaml",
+                path="state.url",
+                message='the postgres backend needs `url`, e.g. "${env.SIGMAFORM_STATE_URL}"',
+            )
+        )
+    return PostgresBackend(
+        resolve_url(settings.url, os.environ),
+        settings.project or project.root.name,
+        project.environment.name,
+        schema=settings.schema,
+    )

@@ -1,0 +1,415 @@
+"""The PostgreSQL state backend against a real server: CAS writes, history, advisory lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from conftest import Project
+from pg import Cluster, start_cluster
+
+from sigmaform.errors import LockHeldError, StalePlanError
+from sigmaform.state import LocalBackend, LockInfo, ResourceState, State
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
+
+from sigmaform.state_postgres import (  # noqa: E402
+    PostgresBackend,
+    StateDatabaseError,
+    lock_key,
+    scrub_url,
+)
+
+PASSWORD = "hunter2-Sup3rSecret"
+URL_VAR = "SIGMAFORM_STATE_URL"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    started = start_cluster()
+    if isinstance(started, str):
+        pytest.skip(started)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def database(cluster: Cluster) -> str:
+    return cluster.create_database("sigmaform")
+
+
+@dataclass
+class Pg:
+    """One test's corner of the shared database: its own schema."""
+
+    url: str
+    schema: str
+
+    def backend(self, project: str = "acme", env: str = "local", **kw: Any) -> PostgresBackend:
+        return PostgresBackend(self.url, project, env, schema=self.schema, **kw)
+
+
+@pytest.fixture
+def pg(database: str, request: pytest.FixtureRequest) -> Pg:
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
+    return Pg(database, f"t_{name}")
+
+
+def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the example project's state at the database, the URL through ${env.*}."""
+    monkeypatch.setenv(URL_VAR, pg.url)
+    project.edit(
+        "sigmaform.yaml",
+        'state: {backend: local, path: ".sigmaform/state/{environment}.json"}',
+        'state: {backend: postgres, url: "${env.' + URL_VAR + '}", '
+        f"schema: {pg.schema}, project: acme}}",
+    )
+
+
+def a_resource(n: int) -> ResourceState:
+    return ResourceState(
+        kind="Agent",
+        id=f"agent-{n}",
+        applied={"agentName": f"Agent {n}", "agentSettings": {"llmTemperature": 0.3}},
+        config_digest=f"sha256:{n}",
+        applied_at="2026-01-01T00:00:00Z",
+        protect=n == 1,
+        nested_ids={"webhooks": {"events": "wh_1"}},
+    )
+
+
+def wait_for(condition: Callable[[], Any], what: str, limit: float = 30.0) -> Any:
+    """Poll until `condition` is truthy; the limit only keeps a broken test from hanging."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+# -- the backend ------------------------------------------------------------------------
+
+
+def test_read_write_round_trip_keeps_the_whole_document(pg: Pg) -> None:
+    backend = pg.backend()
+    assert backend.read() is None
+    state = State.new("local").with_resource("agent.one", a_resource(1))
+    written = backend.write(state)
+    assert written.serial == 1
+    again = pg.backend().read()
+    assert again == written
+    assert again is not None and again.to_dict() == written.to_dict()
+    # Another environment and another project are other rows.
+    assert pg.backend(env="prod").read() is None
+    assert pg.backend(project="other").read() is None
+
+
+def test_a_lost_update_is_refused_with_exit_3(pg: Pg) -> None:
+    first, second = pg.backend(), pg.backend()
+    base = first.write(State.new("local"))
+    mine = second.read()
+    assert mine is not None
+    first.write(base.with_resource("agent.one", a_resource(1)))
+    with pytest.raises(StalePlanError) as caught:
+        second.write(mine.with_resource("agent.two", a_resource(2)))
+    assert caught.value.exit_code == 3
+    assert str(caught.value) == (
+        f"state postgres:{pg.schema}/acme/local was written by someone else since it was read "
+        "(expected serial 1, found serial 2): run `sigmaform plan` again"
+    )
+    stored = first.read()
+    assert stored is not None and list(stored.resources) == ["agent.one"]
+    # A second "first write" of a new state is a conflict too, not an overwrite.
+    with pytest.raises(StalePlanError, match=r"expected no state, found serial 2"):
+        second.write(State.new("local"))
+
+
+def test_history_keeps_the_last_n_previous_versions(pg: Pg) -> None:
+    backend = pg.backend(history=3)
+    state = backend.write(State.new("local"))
+    for n in range(5):
+        state = backend.write(state.with_resource(f"agent.a{n}", a_resource(n)))
+    assert state.serial == 6
+    assert backend.history_serials() == [5, 4, 3]
+    with psycopg.connect(pg.url) as conn:
+        row = conn.execute(
+            f"SELECT document FROM {pg.schema}.state_history WHERE serial = 5"
+        ).fetchone()
+    assert row is not None
+    assert State.from_dict(row[0], "history").resources.keys() == {f"agent.a{n}" for n in range(4)}
+
+
+def test_lock_held_is_refused_at_once_naming_the_holder(pg: Pg) -> None:
+    holder, other = pg.backend(), pg.backend()
+    info = LockInfo("apply", who="ci-runner-7", host="runner-host", pid=4242)
+    with holder.lock(info):
+        with pytest.raises(LockHeldError) as caught, other.lock(LockInfo("apply")):
+            pass
+        assert caught.value.exit_code == 3
+        assert str(caught.value).startswith(
+            f"state postgres:{pg.schema}/acme/local is locked by "
+            f"ci-runner-7@runner-host (pid 4242, apply, since {info.created})"
+        )
+        assert other.is_locked()
+        assert other.lock_holder() == info
+        # The holder reads and writes on its own session while it holds the lock.
+        holder.write(State.new("local"))
+        # Other environments are not locked.
+        with pg.backend(env="prod").lock(LockInfo("apply")):
+            pass
+    assert not other.is_locked()
+    assert other.lock_holder() is None
+    with other.lock(LockInfo("apply")):
+        assert holder.is_locked()
+
+
+def test_force_unlock_removes_the_row_but_cannot_steal_a_live_lock(pg: Pg) -> None:
+    holder, other = pg.backend(), pg.backend()
+    with holder.lock(LockInfo("apply", who="alice")):
+        removed = other.force_unlock()
+        assert removed is not None and removed.who == "alice"
+        assert other.lock_holder() is None
+        assert other.is_locked()
+        with pytest.raises(LockHeldError, match=r"locked by the session `sigmaform apply alice@"):
+            other.lock(LockInfo("apply")).__enter__()
+    assert other.force_unlock() is None
+
+
+def test_lock_key_is_stable_and_distinct() -> None:
+    assert lock_key("s", "p", "local") == lock_key("s", "p", "local")
+    assert lock_key("s", "p", "local") != lock_key("s", "p", "prod")
+    assert -(2**63) <= lock_key("s", "p", "prod") < 2**63
+
+
+# -- errors without the password --------------------------------------------------------
+
+
+def test_scrub_url_hides_only_the_password() -> None:
+    assert scrub_url("postgresql://bob:pa:ss@db.example:5432/x") == (
+        "postgresql://bob:***@db.example:5432/x"
+    )
+    assert scrub_url("postgresql://bob@db/x") == "postgresql://bob@db/x"
+
+
+def test_connection_errors_name_the_database_without_the_password(cluster: Cluster) -> None:
+    url = cluster.url("no_such_db", password=PASSWORD)
+    with pytest.raises(StateDatabaseError) as caught:
+        PostgresBackend(url, "acme", "local").read()
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to the state database {scrub_url(url)}: ")
+    assert 'database "no_such_db" does not exist' in message
+    assert PASSWORD not in message and ":***@" in message
+    # libpq quotes a URL it cannot parse: the password must not come with it.
+    bad = f"postgresql://bob:{PASSWORD}@[::1/db"
+    with pytest.raises(StateDatabaseError) as caught:
+        PostgresBackend(bad, "acme", "local").read()
+    assert PASSWORD not in str(caught.value)
+    assert "postgresql://bob:***@[::1/db" in str(caught.value)
+
+
+def test_cli_connection_error_exits_1_without_the_password(
+    example: Project, pg: Pg, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    monkeypatch.setenv(URL_VAR, cluster.url("missing_db", password=PASSWORD))
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert "Error: cannot connect to the state database postgresql://" in result.output
+    assert PASSWORD not in result.output
+
+
+def test_cli_unset_url_variable_is_named(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    monkeypatch.delenv(URL_VAR)
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert (
+        "sigmaform.yaml: state.url: environment variable SIGMAFORM_STATE_URL is not set"
+        in result.output
+    )
+
+
+def test_cli_postgres_without_url_is_a_config_error(example: Project) -> None:
+    example.edit(
+        "sigmaform.yaml",
+        'state: {backend: local, path: ".sigmaform/state/{environment}.json"}',
+        "state: {backend: postgres}",
+    )
+    result = example.run("validate")
+    assert result.exit_code == 1
+    assert "sigmaform.yaml:9:" in result.output and "url" in result.output
+
+
+def test_cli_without_psycopg_says_which_extra_to_install(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    monkeypatch.delitem(sys.modules, "sigmaform.state_postgres")
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert (
+        "Error: the postgres state backend needs psycopg: pip install 'sigmaform[postgres]'"
+        in result.output
+    )
+
+
+# -- plan/apply and state commands through the CLI --------------------------------------
+
+
+def test_apply_then_plan_has_nothing_to_do_and_a_held_lock_refuses(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    result = example.run("apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "Apply complete: 3 created." in result.output
+    assert not (example.root / ".sigmaform" / "state").exists()
+    stored = pg.backend().read()
+    assert stored is not None and stored.serial == 3 and len(stored.resources) == 3
+    plan = example.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    listed = example.run("state", "list")
+    assert listed.exit_code == 0 and "agent.support" in listed.output
+
+    example.edit("agents/support.yaml", "llmTemperature: 0.3", "llmTemperature: 0.6")
+    before = len(example.journal())
+    with pg.backend().lock(LockInfo("apply", who="ci-runner-7")):
+        refused = example.run("apply", "--auto-approve")
+    assert refused.exit_code == 3
+    assert f"Error: state postgres:{pg.schema}/acme/local is locked by ci-runner-7@" in (
+        refused.output
+    )
+    assert example.writes(before) == []
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_kill_9_mid_apply_frees_the_lock_and_the_next_apply_converges(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    example.emulator_dir.mkdir(parents=True)
+    # Latency comes before the emulator acts, so a kill lands before, never after, a create.
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 400}))
+    argv = ["-C", str(example.root), "-e", "local", "apply", "--auto-approve"]
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "sigmaform", *argv, "--parallelism", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    backend = pg.backend()
+    try:
+        first = wait_for(lambda: backend.lock_holder() and backend.read(), "the first state write")
+        # A second apply from another process is refused at once, naming the holder.
+        refused = example.run("apply", "--auto-approve")
+        assert refused.exit_code == 3
+        assert f"(pid {holder.pid}, apply, since " in refused.output
+        os.kill(holder.pid, signal.SIGKILL)
+    finally:
+        holder.wait()
+    assert holder.returncode == -signal.SIGKILL
+    wait_for(lambda: not backend.is_locked(), "the server to drop the dead holder's lock")
+    left = backend.read()
+    assert left is not None and left.lineage == first.lineage and left.serial >= first.serial
+    assert 1 <= len(left.resources) < 4
+    # The dead holder's information row is stale, and `state unlock` clears it.
+    unlocked = example.run("state", "unlock")
+    assert unlocked.exit_code == 0
+    assert "Removed the lock of " in unlocked.output
+    assert f"(pid {holder.pid}, apply, since " in unlocked.output
+    assert backend.lock_holder() is None
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 0}))
+    again = example.run("apply", "--auto-approve")
+    assert again.exit_code == 0, again.output
+    assert len(example.agents()) == 3
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_push_moves_local_state_to_postgres_and_pull_brings_it_back(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    local = example.state()
+    use_postgres(example, pg, monkeypatch)
+    pushed = example.run("state", "push")
+    assert pushed.exit_code == 0, pushed.output
+    assert pushed.output == (
+        f"Pushed .sigmaform/state/local.json to postgres:{pg.schema}/acme/local: "
+        f"serial {local['serial']}, 3 resources.\n"
+    )
+    stored = pg.backend().read()
+    assert stored is not None and stored.to_dict() == local
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+    again = example.run("state", "push")
+    assert again.exit_code == 0 and "already holds" in again.output
+
+    # pull: into a missing file, an exact copy.
+    state_file = example.root / ".sigmaform" / "state" / "local.json"
+    state_file.unlink()
+    pulled = example.run("state", "pull")
+    assert pulled.exit_code == 0, pulled.output
+    assert example.state() == local
+
+
+def test_push_and_pull_refuse_a_different_lineage_without_force(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    theirs = pg.backend().write(State.new("local").with_resource("agent.x", a_resource(1)))
+    state_file = example.root / ".sigmaform" / "state" / "local.json"
+    mine = LocalBackend(state_file).write(State.new("local"))
+    refused = example.run("state", "push")
+    assert refused.exit_code == 3
+    assert (
+        f"Error: refusing to overwrite postgres:{pg.schema}/acme/local (lineage "
+        f"{theirs.lineage}) with .sigmaform/state/local.json (lineage {mine.lineage}): they "
+        "are different states; pass --force to replace it"
+    ) in refused.output
+    refused = example.run("state", "pull")
+    assert refused.exit_code == 3 and "they are different states" in refused.output
+    assert LocalBackend(state_file).read() == mine
+
+    forced = example.run("state", "push", "--force")
+    assert forced.exit_code == 0, forced.output
+    stored = pg.backend().read()
+    assert stored is not None
+    assert stored.lineage == mine.lineage and stored.serial == theirs.serial + 1
+    assert pg.backend().history_serials() == [theirs.serial]
+
+
+def test_push_refuses_to_replace_newer_state_and_push_needs_a_shared_backend(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_file = example.root / ".sigmaform" / "state" / "local.json"
+    old = LocalBackend(state_file).write(State.new("local"))
+    assert example.run("state", "push").output == (
+        "Error: state push/pull copy state between the local file (state.path) and a shared "
+        "backend, but this project's state.backend is `local`\n"
+    )
+    use_postgres(example, pg, monkeypatch)
+    pg.backend().store(replace(old, serial=5), None)
+    refused = example.run("state", "push")
+    assert refused.exit_code == 3
+    assert (
+        f"postgres:{pg.schema}/acme/local is newer than .sigmaform/state/local.json "
+        "(serial 5 > 1): copy it the other way first, or pass --force to replace it"
+    ) in refused.output
+    assert example.run("state", "pull").exit_code == 0
+    assert example.state()["serial"] == 5
