@@ -1,0 +1,72 @@
+"""`sigmaform import`: bring existing remote agents under management and write their YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sigmaform.cli.app import cli, load_project_for, parallelism_option
+from sigmaform.errors import EXIT_OK
+from sigmaform.importer import ImportRequest, check_request, import_agents
+
+
+@cli.command("import")
+@click.argument("agent_ids", nargs=-1, metavar="[AGENT_ID]...")
+@click.option("--all", "import_all", is_flag=True, help="Import every agent not managed yet.")
+@click.option("--name", help="Logical name for the agent (with exactly one AGENT_ID).")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the files, relative to the project directory.  [default: agents]",
+)
+@parallelism_option
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    agent_ids: tuple[str, ...],
+    import_all: bool,
+    name: str | None,
+    out_dir: Path | None,
+    parallelism: int,
+) -> None:
+    """Adopt remote agents: write their YAML and record them in state.
+
+    Writes agents/NAME.yaml (and agents/prompts/NAME.md for long instructions), with
+    webhook secrets as ${secret.X} placeholders, and records each agent in state so the
+    next plan shows no changes once those variables are set. NAME is --name, or a slug of
+    the agentName.
+
+    \b
+    Examples:
+      sigmaform -e staging import SPIlVscbB0kkXBvZ --name support
+      sigmaform -e staging import --all
+    """
+    request = ImportRequest(
+        agent_ids=agent_ids,
+        all=import_all,
+        name=name,
+        out_dir=out_dir,
+        parallelism=parallelism,
+    )
+    check_request(request)  # usage mistakes first: no need to read the project for them
+    # Nothing is sent that needs a secret: the files are rendered with placeholders.
+    project = load_project_for(ctx, secrets="placeholder")
+    result = import_agents(project, request)
+    if not result.imported:
+        click.echo("Nothing to import: every remote agent is already managed.")
+        ctx.exit(EXIT_OK)
+    for item in result.imported:
+        click.echo(f"Imported {item.address} (id {item.agent_id}): {', '.join(item.files)}")
+        if item.dropped:
+            click.echo(f"    not imported (sigmaform does not manage): {', '.join(item.dropped)}")
+    count = len(result.imported)
+    click.echo(
+        f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}; "
+        "`sigmaform plan` shows no changes for them."
+    )
+    if result.secret_variables:
+        click.echo("Set these variables before plan/apply (each webhook's current signing secret):")
+        for variable in result.secret_variables:
+            click.echo(f"  {variable}")
+    ctx.exit(EXIT_OK)

@@ -1,0 +1,456 @@
+"""Import: turn remote agents into resource files and state records, so the next plan is empty.
+
+The transformation (`imported_agent`, `document_text`) is pure: an API body in, the YAML
+document and prompt file out. `import_agents` does the rest under the state lock: read
+the agents, refuse ambiguous names before writing anything, write the files, render them
+as `plan` would, and record what the server holds exactly as an apply would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sigmaform.errors import ConfigError
+from sigmaform.files import (
+    FileRef,
+    Mark,
+    display_path,
+    dump_yaml,
+    load_documents_many,
+    write_atomic,
+)
+from sigmaform.kinds import KINDS
+from sigmaform.operations import backend_for, client_for, read_state
+from sigmaform.plan import config_digest
+from sigmaform.project import NAME_PATTERN, load_project, load_project_file, resource_files
+from sigmaform.remote import comparable_desired, nested_ids, observed
+from sigmaform.resource import Project
+from sigmaform.schemacheck import load_schema
+from sigmaform.state import LockInfo, ResourceState, State, utc_now
+
+AGENT = KINDS["Agent"]
+PROMPT_MAX_LINES = 3  # longer instructions go to prompts/NAME.md
+# Server-assigned or server-controlled webhook fields: never declared by an import.
+WEBHOOK_SERVER_FIELDS = frozenset({"webhookId", "active", "workspaceId", "agentId"})
+SPEC_ORDER = (
+    "agentName",
+    "instructions",
+    "welcomeMessageType",
+    "welcomeMessage",
+    "agentSettings",
+    "tools",
+)
+WEBHOOK_ORDER = ("name", "url", "secret", "events")
+SCHEMA_FILE = Path("schemas") / AGENT.schema
+
+
+@dataclass(frozen=True)
+class ImportedAgent:
+    """One remote agent as a resource document (and its prompt file, if any)."""
+
+    agent_id: str
+    name: str
+    spec: dict[str, Any]  # as written: `${` escaped, secrets as `${secret.X}`, FileRef prompt
+    prompt: str | None  # the text of prompts/NAME.md when instructions live there
+    secret_variables: tuple[str, ...]  # names of the `${secret.X}` placeholders used
+    dropped: tuple[str, ...]  # fields the server returned that sigmaform does not manage
+
+
+# -- names -------------------------------------------------------------------------------
+
+
+def slugify(text: str) -> str:
+    """A logical name from an agentName: lowercase, runs of other characters as `-`, <= 63."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].rstrip("-")
+    return slug or "agent"
+
+
+def unique_name(base: str, taken: Iterable[str]) -> str:
+    """`base`, or `base-2`, `base-3`... (still at most 63 characters) if that is taken."""
+    used = set(taken)
+    if base not in used:
+        return base
+    n = 2
+    while True:
+        suffix = f"-{n}"
+        candidate = base[: 63 - len(suffix)].rstrip("-") + suffix
+        if candidate not in used:
+            return candidate
+        n += 1
+
+
+def secret_variable(resource: str, webhook: str, taken: Iterable[str] = ()) -> str:
+    """`SUPPORT_EVENTS_WEBHOOK_SECRET` for webhook `events` of agent `support`."""
+    words = re.sub(r"[^A-Za-z0-9]+", "_", f"{resource}_{webhook}").strip("_").upper()
+    base = f"{words}_WEBHOOK_SECRET"
+    if base[0].isdigit():
+        base = "_" + base
+    used = set(taken)
+    candidate, n = base, 2
+    while candidate in used:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
+# -- the document --------------------------------------------------------------------------
+
+
+def _escape(value: Any) -> Any:
+    """Literal `${` must not read as an expression when the file is rendered."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    return value
+
+
+def _resolve(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        resolved: Mapping[str, Any] = schema["$defs"][ref.removeprefix("#/$defs/")]
+        return resolved
+    return node
+
+
+def _known_only(
+    value: Any, node: Mapping[str, Any], schema: Mapping[str, Any], path: str, dropped: list[str]
+) -> Any:
+    """`value` without nulls and without the object keys the agent schema does not know."""
+    node = _resolve(schema, node)
+    if isinstance(value, dict):
+        props = node.get("properties")
+        out = {}
+        for key, child in value.items():
+            where = f"{path}.{key}" if path else key
+            if child is None:
+                continue
+            if isinstance(props, Mapping) and node.get("additionalProperties") is False:
+                if key not in props:
+                    dropped.append(where)
+                    continue
+                out[key] = _known_only(child, props[key], schema, where, dropped)
+            else:
+                out[key] = child
+        return out
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [
+            _known_only(item, node["items"], schema, f"{path}[{i}]", dropped)
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
+def _ordered(data: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    first = {k: data[k] for k in order if k in data}
+    return {**first, **{k: v for k, v in data.items() if k not in first}}
+
+
+def imported_agent(
+    body: Mapping[str, Any], name: str, taken_variables: Iterable[str] = ()
+) -> ImportedAgent:
+    """The resource document for one agent as the API returned it (canonical names)."""
+    schema = load_schema(AGENT.schema)
+    spec_schema = schema["$defs"]["agentSpec"]
+    agent_id = str(body[AGENT.id_field])
+    raw = {k: v for k, v in body.items() if k not in AGENT.server_owned}
+    dropped: list[str] = []
+    settings = raw.get("agentSettings")
+    if isinstance(settings, dict) and isinstance(settings.get("webhooks"), list):
+        hooks = [
+            {k: v for k, v in item.items() if k not in WEBHOOK_SERVER_FIELDS}
+            if isinstance(item, dict)
+            else item
+            for item in settings["webhooks"]
+        ]
+        raw["agentSettings"] = {**settings, "webhooks": hooks}
+    spec = _escape(_known_only(raw, spec_schema, schema, "", dropped))
+
+    variables: list[str] = []
+    hooks = spec.get("agentSettings", {}).get("webhooks")
+    if isinstance(hooks, list):
+        for index, item in enumerate(hooks):
+            if not isinstance(item, dict):
+                continue
+            if "secret" in item:
+                hook_name = str(item.get("name") or f"webhook-{index + 1}")
+                var = secret_variable(name, hook_name, [*taken_variables, *variables])
+                variables.append(var)
+                item["secret"] = "${secret." + var + "}"
+            hooks[index] = _ordered(item, WEBHOOK_ORDER)
+
+    prompt = None
+    instructions = body.get("instructions")
+    # A prompt file is read with universal newlines, so text holding `\r` stays inline.
+    if (
+        isinstance(instructions, str)
+        and len(instructions.splitlines()) > PROMPT_MAX_LINES
+        and "\r" not in instructions
+    ):
+        prompt = instructions
+        spec["instructions"] = FileRef(f"prompts/{name}.md", Mark(1, 1))
+    return ImportedAgent(
+        agent_id=agent_id,
+        name=name,
+        spec=_ordered(spec, SPEC_ORDER),
+        prompt=prompt,
+        secret_variables=tuple(variables),
+        dropped=tuple(dropped),
+    )
+
+
+def document_text(agent: ImportedAgent, schema_ref: str | None) -> str:
+    """The YAML file: editor schema line (if any), provenance comment, kind, name, spec."""
+    head = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
+    head.append(f"# Imported by `sigmaform import` from SigmaMind agent {agent.agent_id}.")
+    body = dump_yaml({"kind": AGENT.name, "name": agent.name, "spec": agent.spec})
+    return "\n".join(head) + "\n" + body
+
+
+def schema_reference(root: Path, out_dir: Path) -> str | None:
+    """The agent schema's path relative to `out_dir`, when the project keeps one."""
+    target = root / SCHEMA_FILE
+    if not target.is_file():
+        return None
+    return Path(os.path.relpath(target, out_dir)).as_posix()
+
+
+# -- the operation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    agent_ids: tuple[str, ...] = ()
+    all: bool = False
+    name: str | None = None
+    out_dir: Path | None = None  # relative to the project directory; default agents/
+    parallelism: int = 10
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    address: str
+    agent_id: str
+    files: tuple[str, ...]  # written, relative to the project directory
+    dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: tuple[ImportedFile, ...]
+    secret_variables: tuple[str, ...]
+    state: str  # where state was written
+
+
+def check_request(request: ImportRequest) -> None:
+    """Refuse contradictory arguments before anything is read."""
+    if request.all and request.agent_ids:
+        raise ConfigError("give agent ids or --all, not both")
+    if not request.all and not request.agent_ids:
+        raise ConfigError("nothing to import: give one or more AGENT_IDs, or --all")
+    if request.name is not None:
+        if request.all or len(set(request.agent_ids)) != 1:
+            raise ConfigError("--name names one agent: use it with exactly one AGENT_ID")
+        if not NAME_PATTERN.fullmatch(request.name):
+            raise ConfigError(
+                f"--name `{request.name}`: use lowercase letters, digits and `-`, starting "
+                "with a letter or digit, at most 63 characters"
+            )
+
+
+def _out_dir(project: Project, given: Path | None) -> Path:
+    out = project.root / (given if given is not None else Path("agents"))
+    out = Path(os.path.normpath(out.absolute()))
+    if not out.is_relative_to(project.root):
+        raise ConfigError(f"--out-dir {given}: must be inside the project directory")
+    return out
+
+
+def _declared_names(project: Project) -> dict[str, str]:
+    """Agent names declared in any resource file (for any environment) -> file."""
+    pf = load_project_file(project.root)
+    documents, _ = load_documents_many(resource_files(project.root, pf), project.root)
+    names: dict[str, str] = {}
+    for doc in documents:
+        data = doc.data
+        if isinstance(data, dict) and data.get("kind") == AGENT.name:
+            names.setdefault(str(data.get("name")), doc.display)
+    return names
+
+
+def _fetch(client: Any, ids: Sequence[str], env: str) -> list[dict[str, Any]]:
+    results = client.map_concurrent(client.get_agent, list(ids))
+    missing = []
+    bodies = []
+    for agent_id, result in zip(ids, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        if result is None:
+            missing.append(agent_id)
+        else:
+            bodies.append(result)
+    if missing:
+        raise ConfigError(
+            "; ".join(f"no agent with id `{i}` in environment `{env}`" for i in missing)
+        )
+    return bodies
+
+
+def _choose_names(
+    bodies: Sequence[Mapping[str, Any]],
+    request: ImportRequest,
+    project: Project,
+    state: State,
+    out_dir: Path,
+) -> list[str]:
+    """One logical name per agent; refuse one that a file, a resource or state already has."""
+    declared = _declared_names(project)
+    in_state = {a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == AGENT.name}
+    chosen: list[str] = []
+    problems: list[str] = []
+    for body in bodies:
+        if request.name is not None:
+            name = request.name
+        else:
+            name = unique_name(slugify(str(body.get("agentName") or "")), chosen)
+        files = [out_dir / f"{name}.yaml", out_dir / "prompts" / f"{name}.md"]
+        existing = next((f for f in files if f.exists()), None)
+        if name in declared:
+            holder = f"already declared in {declared[name]}"
+        elif name in in_state:
+            holder = f"already in state as {AGENT.prefix}.{name}"
+        elif existing is not None:
+            holder = f"would overwrite {display_path(existing, project.root)}"
+        else:
+            chosen.append(name)
+            continue
+        hint = (
+            "choose another with --name"
+            if request.name is not None or not request.all
+            else f"import it on its own: `sigmaform import {body[AGENT.id_field]} --name NAME`"
+        )
+        problems.append(
+            f"agent `{body.get('agentName')}` ({body[AGENT.id_field]}): name `{name}` is "
+            f"{holder}; {hint}"
+        )
+        chosen.append(name)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return chosen
+
+
+def _write_files(
+    agents: Sequence[ImportedAgent], out_dir: Path, schema_ref: str | None
+) -> list[list[Path]]:
+    written: list[list[Path]] = []
+    try:
+        for agent in agents:
+            paths: list[Path] = []
+            written.append(paths)
+            if agent.prompt is not None:
+                prompt = out_dir / "prompts" / f"{agent.name}.md"
+                write_atomic(prompt, agent.prompt)
+                paths.append(prompt)
+            target = out_dir / f"{agent.name}.yaml"
+            write_atomic(target, document_text(agent, schema_ref))
+            paths.append(target)
+    except BaseException:
+        _remove(written)
+        raise
+    return written
+
+
+def _remove(written: Iterable[Iterable[Path]]) -> None:
+    for paths in written:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+def _rendered(root: Path, env: str, agents: Sequence[ImportedAgent]) -> dict[str, Any]:
+    """The imported resources as `plan` will see them (secrets as placeholders)."""
+    project = load_project(root, env, secrets="placeholder")
+    by_address = {r.address: r for r in project.resources}
+    out = {}
+    for agent in agents:
+        address = f"{AGENT.prefix}.{agent.name}"
+        if address not in by_address:
+            raise ConfigError(
+                f"{AGENT.prefix}.{agent.name}: the written file is not matched by `resources:` "
+                "in sigmaform.yaml; choose an --out-dir those globs cover"
+            )
+        out[address] = by_address[address]
+    return out
+
+
+def import_agents(project: Project, request: ImportRequest) -> ImportResult:
+    """Read the agents, write their files, record them in state; all or nothing per run."""
+    check_request(request)
+    env = project.environment.name
+    out_dir = _out_dir(project, request.out_dir)
+    backend = backend_for(project)
+    with backend.lock(LockInfo("import")), client_for(project, request.parallelism) as client:
+        state = read_state(backend, env)
+        managed = {r.id: a for a, r in state.resources.items() if r.kind == AGENT.name}
+        if request.all:
+            ids = [
+                str(a[AGENT.id_field])
+                for a in client.list_agents()
+                if a.get(AGENT.id_field) and str(a[AGENT.id_field]) not in managed
+            ]
+        else:
+            ids = list(dict.fromkeys(request.agent_ids))
+            already = [f"{managed[i]} already manages {i}" for i in ids if i in managed]
+            if already:
+                raise ConfigError("; ".join(already) + "; nothing imported")
+        if not ids:
+            return ImportResult((), (), backend.describe())
+        bodies = _fetch(client, ids, env)
+        names = _choose_names(bodies, request, project, state, out_dir)
+        agents: list[ImportedAgent] = []
+        for body, name in zip(bodies, names, strict=True):
+            used = [v for a in agents for v in a.secret_variables]
+            agents.append(imported_agent(body, name, used))
+        written = _write_files(agents, out_dir, schema_reference(project.root, out_dir))
+        try:
+            rendered = _rendered(project.root, env, agents)
+        except ConfigError:
+            _remove(written)
+            raise
+        key = state.fingerprint_key
+        id_to_name = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
+        for agent, body in zip(agents, bodies, strict=True):
+            resource = rendered[f"{AGENT.prefix}.{agent.name}"]
+            # Applied = what the server holds for the declared fields, with the real
+            # secret's fingerprint: once the variable holds that secret, plan is empty.
+            desired = comparable_desired(resource.spec, key)
+            state = state.with_resource(
+                resource.address,
+                ResourceState(
+                    kind=AGENT.name,
+                    id=agent.agent_id,
+                    applied=observed(AGENT, body, desired, key, id_to_name),
+                    config_digest=config_digest(resource),
+                    applied_at=utc_now(),
+                    nested_ids=nested_ids(AGENT, body),
+                ),
+            )
+        backend.write(state)
+    return ImportResult(
+        imported=tuple(
+            ImportedFile(
+                address=f"{AGENT.prefix}.{agent.name}",
+                agent_id=agent.agent_id,
+                files=tuple(display_path(p, project.root) for p in paths),
+                dropped=agent.dropped,
+            )
+            for agent, paths in zip(agents, written, strict=True)
+        ),
+        secret_variables=tuple(v for a in agents for v in a.secret_variables),
+        state=backend.describe(),
+    )
