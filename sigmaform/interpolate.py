@@ -86,7 +86,7 @@ class Renderer:
             return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
 
         if not target.is_relative_to(self.root.resolve()):
-            return problem(f"`!file {ref.path}` leaves the project directory; refused")
+            return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
             return target.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -265,7 +265,7 @@ def check_document(doc: Document, pf: ProjectFile) -> list[Problem]:
     if "spec" not in data:
         problems.append(doc.problem((), "missing `spec`"))
     elif not isinstance(data["spec"], dict):
-        problems.append(doc.problem(("spec",), "expected a mapping"))
+        problems.append(doc.problem(("spec",), "expected an object (a mapping of fields)"))
     problems += _check_environment_keys(doc, pf)
     return problems
 

@@ -15,7 +15,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import JsonPath, Mark, format_path
 from sigmaform.interpolate import suggest
-from sigmaform.kinds import CREATE_ANALYSIS_ITEM_NAMES, CREATE_SETTINGS_NAMES
+from sigmaform.kinds import CREATE_ANALYSIS_ITEM_NAMES, CREATE_SETTINGS_NAMES, SENSITIVE_KEYS
 from sigmaform.sensitive import MASK, Sensitive
 
 # Create-page field name -> the canonical (Update Agent / GET) name YAML must use.
@@ -23,7 +23,9 @@ CREATE_PAGE_NAMES: dict[str, str] = {
     create: canonical
     for canonical, create in {**CREATE_SETTINGS_NAMES, **CREATE_ANALYSIS_ITEM_NAMES}.items()
 }
-_YAML11_BOOLS = "yes no on off y n"
+# Values under these keys are never quoted in a message: a user may have pasted a key
+# or a secret where its NAME belongs.
+HIDDEN_KEYS = frozenset({*SENSITIVE_KEYS, "apiKeyEnv", "secretDefaults"})
 _JSON_TYPES = (
     (bool, "boolean"),
     (int, "integer"),
@@ -78,7 +80,9 @@ def check_instance(
     for error in _validator(schema_name).iter_errors(plain):
         for path, is_key, message in _messages(error, sensitive):
             if raw_bools and path in raw_bools and not is_key:
-                message += f" (YAML reads `{raw_bools[path]}` as a boolean; quote it)"
+                word = raw_bools[path]
+                truth = "true" if word.lower() in ("yes", "on", "y") else "false"
+                message += f' (YAML reads `{word}` as {truth}; quote it: "{word}")'
             mark = locate(path, is_key)
             problems.append(Problem(file, mark.line, mark.column, format_path(path), message))
     return problems
@@ -122,7 +126,7 @@ def _messages(
         written = {CREATE_PAGE_NAMES.get(k) for k in error.instance}
         if all(k in written for k in error.validator_value if k not in error.instance):
             return
-    hidden = path in sensitive
+    hidden = path in sensitive or any(part in HIDDEN_KEYS for part in path)
     yield path, False, _message(error, hidden)
 
 

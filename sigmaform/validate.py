@@ -74,17 +74,17 @@ def check_project(
 ) -> Report:
     """Validate for the environment `env`, or for every environment when it is None.
 
-    Without `env`, secrets are placeholders (validation must run without them); with
-    `env`, a missing secret is an error, as it would be for plan.
+    Without `env` (and several environments), secrets are placeholders: validation must
+    run without them. With one environment, a missing secret is an error, as for plan.
     """
     environ = os.environ if environ is None else environ
     root = root.absolute()
     try:
         written = load_project_file(root)
         pf = with_base_url_override(written, environ)
-        environments = (
-            [select_environment(pf, env)] if env is not None else list(pf.environments.values())
-        )
+        # One environment needs no -e (as for plan), so it is checked as if selected.
+        selected = env is not None or len(pf.environments) == 1
+        environments = [select_environment(pf, env)] if selected else list(pf.environments.values())
         chosen = resource_files(root, pf, paths)
         everything = resource_files(root, pf)
     except ConfigError as error:
@@ -99,7 +99,7 @@ def check_project(
             pf,
             documents,
             environment,
-            secrets="required" if env is not None else "placeholder",
+            secrets="required" if selected else "placeholder",
             environ=environ,
             files=files,
         )

@@ -324,8 +324,8 @@ def test_rendering_problems_all_reported(tmp_path: Path) -> None:
         "agents/support.yaml:6:10: spec.three: `${` without a closing `}`: use ${var.NAME}, "
         "${env.NAME}, ${secret.NAME} or ${environment}; $${ writes ${",
         "agents/support.yaml:7:9: spec.four: `!file prompts/missing.md`: file not found",
-        "agents/support.yaml:8:9: spec.five: `!file ../../outside.md` leaves the project "
-        "directory; refused",
+        "agents/support.yaml:8:9: spec.five: `!file ../../outside.md` is outside the "
+        "project directory; refused",
         "agents/support.yaml:9:8: spec.six: `!file prompts`: is a directory",
     ]
 
@@ -339,7 +339,8 @@ def test_file_symlink_leaving_project_refused(tmp_path: Path) -> None:
     )
     (root / "agents" / "link.md").symlink_to(outside)
     assert errors(root, "local", environ={}) == [
-        "agents/support.yaml:3:11: spec.i: `!file link.md` leaves the project directory; refused"
+        "agents/support.yaml:3:11: spec.i: `!file link.md` is outside the project directory; "
+        "refused"
     ]
 
 
@@ -389,7 +390,7 @@ def test_document_shape_problems(tmp_path: Path) -> None:
         "`-`, starting with a letter or digit, at most 63 characters",
         "agents/support.yaml:5:1: expected a mapping with `kind`, `name` and `spec`",
         "agents/support.yaml:7:1: missing `name`",
-        "agents/support.yaml:8:7: spec: expected a mapping",
+        "agents/support.yaml:8:7: spec: expected an object (a mapping of fields)",
         "agents/support.yaml:9:10: protect: expected true or false",
         "agents/support.yaml:10:1: extra: unknown key `extra` "
         "(allowed: kind, name, protect, spec, environments, only)",

@@ -143,7 +143,7 @@ def test_schema_problems_located_with_hints(tmp_path: Path) -> None:
         "agents/support.yaml:5:3: spec.welcomeMesage: unknown field `welcomeMesage` "
         "(did you mean `welcomeMessage`?)",
         "agents/support.yaml:6:23: spec.welcomeMessageType: false is not one of: static, "
-        "prompt (YAML reads `no` as a boolean; quote it)",
+        'prompt (YAML reads `no` as false; quote it: "no")',
         'agents/support.yaml:8:15: spec.agentSettings.llmModel: "gpt-4o-mni" is not allowed '
         "(did you mean `gpt-4o-mini`?) (environment `local`)",
         "agents/support.yaml:9:5: spec.agentSettings.enablePostConversationInsights: "
@@ -358,3 +358,26 @@ def test_schemas_load_from_the_package() -> None:
     schema = load_schema("agent.schema.json")
     assert schema["properties"]["kind"]["const"] == "Agent"
     assert load_schema("agent.schema.json") is schema  # cached
+
+
+def test_pasted_api_key_never_printed(tmp_path: Path) -> None:
+    project = PROJECT.replace("  prod:\n", "  prod:\n    apiKeyEnv: sk-live-0123456789abcdef\n")
+    result = run(make_project(tmp_path, project), "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "sigmaform.yaml:9:16: environments.prod.apiKeyEnv: (sensitive) does not match the "
+        "pattern `^[A-Za-z_][A-Za-z0-9_]*$`",
+        "1 error",
+    ]
+
+
+def test_single_environment_is_checked_as_selected(tmp_path: Path) -> None:
+    project = PROJECT.split("  prod:")[0].replace("    secretDefaults: {HOOK: local-only}\n", "")
+    result = run(make_project(tmp_path, project), "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:13:17: spec.agentSettings.webhooks[0].secret: `${secret.HOOK}`: "
+        "environment variable `HOOK` is not set (environment `local`)",
+        "agents/support.yaml:16:3: environments.prod: unknown environment `prod` (known: local)",
+        "2 errors",
+    ]
