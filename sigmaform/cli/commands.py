@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "import_cmd",
     "promote_cmd",
     "state_transfer_cmd",
+    "diff_env_cmd",
 )
 
 for _name in _COMMAND_MODULES:

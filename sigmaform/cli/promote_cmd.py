@@ -1,0 +1,162 @@
+"""`sigmaform promote --to ENV`: plan (and apply) ENV only with what its source env applied."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+
+from sigmaform.apply import ApplyOptions, Outcome
+from sigmaform.cli.app import cli, get_globals, parallelism_option
+from sigmaform.errors import EXIT_ERROR, EXIT_OK, ConfigError
+from sigmaform.operations import (
+    ApplyRequest,
+    apply_project,
+    backend_for,
+    client_for,
+    make_plan,
+    open_project,
+    read_state,
+)
+from sigmaform.plan import Plan
+from sigmaform.projectfile import PROJECT_FILE
+from sigmaform.promote import GateResult, gate, gate_deletes, refusal
+from sigmaform.render import SYMBOL, render_plan
+
+
+@cli.command("promote")
+@click.option("--to", "target", required=True, metavar="ENV", help="Environment to promote to.")
+@click.option("--apply", "do_apply", is_flag=True, help="Apply the plan after the gate passes.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask; required without a terminal.")
+@click.option("--allow-delete", is_flag=True, help="Delete resources whose files are gone.")
+@click.option("--force", is_flag=True, help="Override safety thresholds (never `protect: true`).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="How to print the plan (json only without --apply).",
+)
+@parallelism_option
+@click.pass_context
+def promote(
+    ctx: click.Context,
+    target: str,
+    do_apply: bool,
+    auto_approve: bool,
+    allow_delete: bool,
+    force: bool,
+    fmt: str,
+    parallelism: int,
+) -> None:
+    """Plan ENV with the current files, only if its `promoteFrom` env applied them.
+
+    Every resource ENV declares that the source environment also declares must be exactly
+    what the source last applied (same rendered config, verified apply); otherwise the
+    promotion is refused (exit 3) naming each resource. The source's secrets are not
+    needed. `-e` is ignored: --to chooses the environment.
+
+    \b
+    Examples:
+      sigmaform promote --to prod
+      sigmaform promote --to prod --apply --auto-approve
+    """
+    g = get_globals(ctx)
+    if do_apply and fmt == "json":
+        raise ConfigError("--format json prints a plan only: use it without --apply")
+    # Placeholders: only the resource set and promoteFrom matter before the gate.
+    declared = open_project(g.project_dir, target, secrets="placeholder")
+    source_env = declared.environment.promote_from
+    if source_env is None:
+        raise ConfigError(
+            f"environment `{target}` has no `promoteFrom`, so there is nothing to promote "
+            f"from: add `promoteFrom: ENV` under environments.{target} in {PROJECT_FILE} "
+            f"(known: {', '.join(sorted(declared.environments))})"
+        )
+    source = open_project(g.project_dir, source_env, secrets="placeholder")
+    source_state = read_state(backend_for(source), source_env)
+    result = gate(
+        source.resources,
+        source_state,
+        [r.address for r in declared.resources],
+        target_env=target,
+    )
+    if not result.passed:
+        raise refusal(source_env, target, result.problems)
+    _echo_gate(result, to_stderr=fmt == "json")
+
+    project = open_project(g.project_dir, target)
+    if not do_apply:
+        state = read_state(backend_for(project), target)
+        with client_for(project, parallelism) as client:
+            plan = make_plan(project, state, client)
+        if allow_delete and (deleting := gate_deletes(plan, source_state)):
+            raise refusal(source_env, target, deleting)
+        click.echo(render_plan(plan, fmt, color=g.color), nl=False)
+        ctx.exit(EXIT_OK)
+
+    lock = threading.Lock()
+    done = [0]
+    total = [0]
+
+    def confirm(plan: Plan) -> bool:
+        # Deletes are known only once the target is planned, so they are gated here,
+        # before anything is sent (apply_project calls this before executing).
+        if allow_delete and (deleting := gate_deletes(plan, source_state)):
+            raise refusal(source_env, target, deleting)
+        total[0] = len(plan.pending())
+        click.echo(render_plan(plan, fmt, color=g.color), nl=False)
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "stdin is not a terminal: pass --auto-approve to apply without confirmation"
+            )
+        return click.confirm(f"Apply these changes to {target}?", default=False)
+
+    def report(outcome: Outcome) -> None:
+        with lock:
+            done[0] += 1
+            progress = f"[{done[0]}/{total[0]}] " if g.color else ""
+            symbol = "!" if outcome.failed else SYMBOL[outcome.action]
+            detail = f": {outcome.message}" if outcome.message else ""
+            click.echo(f"{progress}{symbol} {outcome.address}: {outcome.status}{detail}")
+
+    request = ApplyRequest(
+        options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism)
+    )
+    plan, applied = apply_project(project, request, confirm=confirm, on_outcome=report)
+    if applied is None:
+        if plan.has_changes:
+            click.echo("Promotion cancelled; nothing was changed.")
+        else:
+            click.echo(render_plan(plan, fmt, color=g.color), nl=False)
+        ctx.exit(EXIT_OK)
+    counts: dict[str, int] = {}
+    for outcome in applied.outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if applied.failures:
+        click.echo(f"Promotion to {target} finished with errors ({parts}). Failed:", err=True)
+        for outcome in applied.failures:
+            click.echo(f"  {outcome.address}: {outcome.message}", err=True)
+        ctx.exit(EXIT_ERROR)
+    click.echo(f"Promotion to {target} complete: {parts}.")
+    ctx.exit(EXIT_OK)
+
+
+def _echo_gate(result: GateResult, *, to_stderr: bool) -> None:
+    count = len(result.gated)
+    noun = "resource is" if count == 1 else "resources are"
+    click.echo(
+        f"Promotion gate passed: {count} {noun} as {result.source_env} last applied them.",
+        err=to_stderr,
+    )
+    if result.not_gated:
+        click.echo(
+            f"Not gated (not declared in {result.source_env}): {', '.join(result.not_gated)}.",
+            err=to_stderr,
+        )
+    click.echo("", err=to_stderr)
