@@ -442,3 +442,22 @@ def test_project_minimal_and_full_environments_accepted() -> None:
 def test_project_schema_rejects(doc: dict[str, Any], where: str) -> None:
     found = errors("project", doc)
     assert any(e.split(": ", 1)[0] == where for e in found), found
+
+
+# --- the real validator agrees
+
+
+@pytest.mark.parametrize("args", [(), ("-e", "local"), ("-e", "staging"), ("-e", "prod")])
+def test_examples_pass_the_real_validator(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from sigmaform.cli import cli
+
+    # staging and prod have no secretDefaults: their webhook secrets come from the environment.
+    monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", "s1")
+    monkeypatch.setenv("REMINDER_WEBHOOK_SECRET", "s2")
+    result = CliRunner().invoke(cli, ["-C", str(EXAMPLES), *args, "validate"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output.lower(), result.output
