@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+import test_apply_e2e as e2e
 from conftest import Project
 from pg import Cluster, start_cluster
 
@@ -31,6 +32,13 @@ from sigmaform.state_postgres import (  # noqa: E402
 
 PASSWORD = "hunter2-Sup3rSecret"
 URL_VAR = "SIGMAFORM_STATE_URL"
+# The end-to-end scenarios that are about the local file itself; the rest run here too.
+LOCAL_FILE_SCENARIOS = {
+    "test_concurrent_apply_is_refused_naming_the_holder",  # holds the file lock: see below
+    "test_no_secret_in_state_plan_files_or_outputs",  # reads .sigmaform/state/: see below
+    "test_state_file_is_sorted_and_matches_its_schema",
+}
+SCENARIOS = sorted(n for n in vars(e2e) if n.startswith("test_") and n not in LOCAL_FILE_SCENARIOS)
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +83,28 @@ def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> N
         'state: {backend: postgres, url: "${env.' + URL_VAR + '}", '
         f"schema: {pg.schema}, project: acme}}",
     )
+
+
+@dataclass
+class PgProject(Project):
+    """The example project with its state in the database; `state()` reads the row."""
+
+    pg: Pg | None = None
+
+    def state(self, env: str | None = None) -> dict[str, Any]:
+        assert self.pg is not None
+        found = self.pg.backend(env=env or self.env).read()
+        assert found is not None, "no state in the database"
+        return found.to_dict()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_plan_apply_scenarios_pass_with_the_postgres_backend(
+    scenario: str, example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    getattr(e2e, scenario)(PgProject(example.root, example.env, pg))
+    assert not (example.root / ".sigmaform" / "state").exists()
 
 
 def a_resource(n: int) -> ResourceState:
@@ -284,6 +314,12 @@ def test_apply_then_plan_has_nothing_to_do_and_a_held_lock_refuses(
     assert stored is not None and stored.serial == 3 and len(stored.resources) == 3
     plan = example.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
+    with psycopg.connect(pg.url) as conn:
+        rows = conn.execute(
+            f"SELECT document::text FROM {pg.schema}.states"
+            f" UNION ALL SELECT document::text FROM {pg.schema}.state_history"
+        ).fetchall()
+    assert len(rows) == 3 and all("local-only" not in row[0] for row in rows)
     listed = example.run("state", "list")
     assert listed.exit_code == 0 and "agent.support" in listed.output
 
