@@ -84,8 +84,13 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     explicitly is included even when no glob matches it: the user asked for it.
     """
     matched: set[Path] = set()
-    for pattern in pf.resources:
-        matched.update(p.absolute() for p in root.glob(pattern) if p.is_file())
+    for i, pattern in enumerate(pf.resources):
+        try:
+            matched.update(p.absolute() for p in root.glob(pattern) if p.is_file())
+        except (ValueError, NotImplementedError) as error:  # "/abs/*.yaml", "a/**b"
+            raise ConfigError(
+                pf.document.problem(("resources", i), f"invalid glob `{pattern}`: {error}")
+            ) from None
     if not paths:
         return sorted(matched)
     chosen: set[Path] = set()

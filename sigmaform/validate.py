@@ -171,9 +171,11 @@ def _schema_problems(item: RenderedResource) -> list[Problem]:
     if not schema_exists(schema):
         return []
     instance: dict[str, Any] = {"kind": resource.kind, "name": resource.name}
-    for key in ("protect", "only"):
-        if key in doc.data:
-            instance[key] = doc.data[key]
+    # A wrong `protect` or `only` is already reported by the project's own checks.
+    if isinstance(doc.data.get("protect"), bool):
+        instance["protect"] = doc.data["protect"]
+    if isinstance(doc.data.get("only"), list):
+        instance["only"] = doc.data["only"]
     instance["spec"] = resource.spec
 
     def locate(path: JsonPath, is_key: bool) -> Mark:

@@ -459,3 +459,14 @@ def test_every_file_problem_at_once(tmp_path: Path) -> None:
         "agents/dup.yaml",
         "agents/support.yaml",
     ]
+
+
+@pytest.mark.parametrize("pattern", ["/abs/*.yaml", "agents/**b/*.yaml"])
+def test_invalid_glob(tmp_path: Path, pattern: str) -> None:
+    project = PROJECT.replace('resources: ["agents/**/*.yaml"]', f'resources: ["{pattern}"]')
+    root = make_project(tmp_path, project)
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, "local", environ={})
+    assert str(caught.value).startswith(
+        f"sigmaform.yaml:2:13: resources[0]: invalid glob `{pattern}`"
+    )
