@@ -7,7 +7,8 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   `totalPages`, or a short page) to the end. A bare JSON array is taken as the whole list.
   Items seen twice while paging (the list moved under us) are kept once.
 * Retries: 429 honours `Retry-After` (seconds or HTTP-date), spending time but not
-  attempts; 502/503/504, connection errors and timeouts retry with full-jitter exponential
+  attempts, and gives up at once when the wait would outlast the budget (a 429 without
+  the header backs off like a 503); 502/503/504, connection errors and timeouts retry with full-jitter exponential
   backoff, bounded by `RetryPolicy.max_attempts` and `max_elapsed_s`. Every other status
   (400, 401, 404, 409, 500, ...) fails at once with the server's `message`. Redirects are
   not followed: the key header would go wherever the redirect points.
@@ -21,7 +22,9 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   create did not happen and it is sent again. 503 is treated the same way even though
   the emulator promises it is "before acting": a real server does not say so.
 * A create refused with 429, or a connection that was never established, did not act:
-  repeated directly.
+  repeated directly. Other creates (chats) cannot be looked up, so a lost response to
+  one is an error saying it may or may not have taken effect.
+* `createdAt` is compared with one second of slack: servers truncate timestamps.
 * The Create Agent page names post-conversation analysis differently from Update/GET;
   bodies are translated on create only (`kinds.to_create_names`) and every agent the
   client returns uses the canonical names (`kinds.to_canonical_names`).
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -163,8 +167,6 @@ class Client:
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> Client:
         """A client for one environment of sigmaform.yaml (`local:DIR` runs the emulator here)."""
-        import os
-
         endpoint = resolve(env, project_root, os.environ if environ is None else environ)
         key = endpoint.api_key.reveal() if endpoint.api_key else None
         label = f"{endpoint.key_label} (environment `{env.name}`)"

@@ -113,6 +113,18 @@ def test_rate_limit_honours_retry_after() -> None:
     assert statuses[201] == 3
 
 
+def test_a_retry_after_longer_than_the_budget_fails_at_once() -> None:
+    app = EmulatorApp(faults=Faults(rate_limit=1))
+    retry = RetryPolicy(max_elapsed_s=0.5, base_delay_s=0.001, max_delay_s=0.005)
+    with in_process(app, retry=retry) as client:
+        client.list_agents()  # takes the only token
+        with pytest.raises(ApiError) as caught:
+            client.list_agents()
+        assert client.stats.retries == 0
+    assert caught.value.status == 429
+    assert caught.value.message == "rate limited (rate limit exceeded)"
+
+
 def test_retries_stop_when_the_budget_is_spent() -> None:
     app = EmulatorApp(faults=Faults(error_rate=1.0))
     retry = RetryPolicy(max_elapsed_s=5.0, base_delay_s=0.001, max_delay_s=0.005, max_attempts=4)
