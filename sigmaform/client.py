@@ -8,8 +8,9 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   Items seen twice while paging (the list moved under us) are kept once.
 * Retries: 429 honours `Retry-After` (seconds or HTTP-date), spending time but not
   attempts, and gives up at once when the wait would outlast the budget (a 429 without
-  the header backs off like a 503); 502/503/504, connection errors and timeouts retry with full-jitter exponential
-  backoff, bounded by `RetryPolicy.max_attempts` and `max_elapsed_s`. Every other status
+  the header backs off like a 503); 502/503/504, connection errors and timeouts retry
+  with full-jitter exponential backoff, bounded by `RetryPolicy.max_attempts` and
+  `max_elapsed_s`. Every other status
   (400, 401, 404, 409, 500, ...) fails at once with the server's `message`. Redirects are
   not followed: the key header would go wherever the redirect points.
 * Reads, PATCH and DELETE are idempotent and retried as they are. A DELETE whose earlier
