@@ -121,6 +121,17 @@ def test_init_result_validates_with_the_real_validator(tmp_path: Path) -> None:
     assert code == 0, out + err
 
 
+def test_init_result_plans_and_applies_against_the_emulator(tmp_path: Path) -> None:
+    """The scaffold is a working quickstart: the local emulator needs no key or network."""
+    assert run("init", str(tmp_path))[0] == 0
+    code, out, err = run("-C", str(tmp_path), "apply", "--auto-approve")
+    assert code == 0, out + err
+    assert "agent.example" in out
+    code, out, err = run("-C", str(tmp_path), "plan", "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "1 unchanged" in out
+
+
 # --- schema
 
 

@@ -461,3 +461,22 @@ def test_examples_pass_the_real_validator(
     result = CliRunner().invoke(cli, ["-C", str(EXAMPLES), *args, "validate"])
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output.lower(), result.output
+
+
+def test_examples_apply_to_the_local_emulator_and_converge(tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from sigmaform.cli import cli
+
+    root = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".sigmaform"))
+    runner = CliRunner()
+    applied = runner.invoke(cli, ["-C", str(root), "-e", "local", "apply", "--auto-approve"])
+    assert applied.exit_code == 0, applied.output
+    # main-line is `only: [staging, prod]`: the emulator has no phone numbers.
+    assert "main-line" not in applied.output
+    again = runner.invoke(cli, ["-C", str(root), "-e", "local", "plan", "--detailed-exitcode"])
+    assert again.exit_code == 0, again.output
+    assert "3 unchanged" in again.output
