@@ -8,6 +8,7 @@ as `plan` would, and record what the server holds exactly as an apply would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ from sigmaform.operations import backend_for, client_for, read_state
 from sigmaform.plan import config_digest
 from sigmaform.project import NAME_PATTERN, load_project, load_project_file, resource_files
 from sigmaform.remote import comparable_desired, nested_ids, observed
-from sigmaform.resource import Project
+from sigmaform.resource import Project, Resource
 from sigmaform.schemacheck import load_schema
 from sigmaform.state import LockInfo, ResourceState, State, utc_now
 
@@ -239,6 +240,7 @@ class ImportedFile:
     agent_id: str
     files: tuple[str, ...]  # written, relative to the project directory
     dropped: tuple[str, ...]
+    adopted_from: str | None = None  # --name of a declared resource: its file, kept as is
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,12 @@ def _choose_names(
     state: State,
     out_dir: Path,
 ) -> list[str]:
-    """One logical name per agent; refuse one that a file, a resource or state already has."""
+    """One logical name per agent; refuse one that a file, a resource or state already has.
+
+    The exception: `--name` naming an Agent declared for this environment but not in
+    state binds the remote agent to that resource (what the planner's "adopt it with
+    `sigmaform import ID --name NAME`" hint means); its file is left as it is.
+    """
     declared = _declared_names(project)
     in_state = {a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == AGENT.name}
     chosen: list[str] = []
@@ -317,14 +324,17 @@ def _choose_names(
     for body in bodies:
         if request.name is not None:
             name = request.name
+            if name not in in_state and _declared_here(project, name) is not None:
+                chosen.append(name)
+                continue
         else:
             name = unique_name(slugify(str(body.get("agentName") or "")), chosen)
         files = [out_dir / f"{name}.yaml", out_dir / "prompts" / f"{name}.md"]
         existing = next((f for f in files if f.exists()), None)
         if name in declared:
-            holder = f"already declared in {declared[name]}"
+            holder = f"is already declared in {declared[name]}"
         elif name in in_state:
-            holder = f"already in state as {AGENT.prefix}.{name}"
+            holder = f"is already in state as {AGENT.prefix}.{name}"
         elif existing is not None:
             holder = f"would overwrite {display_path(existing, project.root)}"
         else:
@@ -336,7 +346,7 @@ def _choose_names(
             else f"import it on its own: `sigmaform import {body[AGENT.id_field]} --name NAME`"
         )
         problems.append(
-            f"agent `{body.get('agentName')}` ({body[AGENT.id_field]}): name `{name}` is "
+            f"agent `{body.get('agentName')}` ({body[AGENT.id_field]}): name `{name}` "
             f"{holder}; {hint}"
         )
         chosen.append(name)
@@ -345,14 +355,38 @@ def _choose_names(
     return chosen
 
 
+def _declared_here(project: Project, name: str) -> Resource | None:
+    address = f"{AGENT.prefix}.{name}"
+    return next((r for r in project.resources if r.address == address), None)
+
+
+@dataclass
+class _Written:
+    """What one import wrote, so that a failure can take it all back."""
+
+    files: list[list[Path]]  # per agent
+    dirs: list[Path]  # directories it created, parents first
+
+    def remove(self) -> None:
+        for paths in self.files:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        for directory in reversed(self.dirs):
+            with contextlib.suppress(OSError):  # not empty: someone else's files are there
+                directory.rmdir()
+
+
 def _write_files(
     agents: Sequence[ImportedAgent], out_dir: Path, schema_ref: str | None
-) -> list[list[Path]]:
-    written: list[list[Path]] = []
+) -> _Written:
+    missing = [d for d in (*reversed(out_dir.parents), out_dir) if not d.exists()]
+    if any(a.prompt is not None for a in agents) and not (out_dir / "prompts").exists():
+        missing.append(out_dir / "prompts")
+    written = _Written([], missing)
     try:
         for agent in agents:
             paths: list[Path] = []
-            written.append(paths)
+            written.files.append(paths)
             if agent.prompt is not None:
                 prompt = out_dir / "prompts" / f"{agent.name}.md"
                 write_atomic(prompt, agent.prompt)
@@ -361,18 +395,12 @@ def _write_files(
             write_atomic(target, document_text(agent, schema_ref))
             paths.append(target)
     except BaseException:
-        _remove(written)
+        written.remove()
         raise
     return written
 
 
-def _remove(written: Iterable[Iterable[Path]]) -> None:
-    for paths in written:
-        for path in paths:
-            path.unlink(missing_ok=True)
-
-
-def _rendered(root: Path, env: str, agents: Sequence[ImportedAgent]) -> dict[str, Any]:
+def _rendered(root: Path, env: str, agents: Sequence[ImportedAgent]) -> dict[str, Resource]:
     """The imported resources as `plan` will see them (secrets as placeholders)."""
     project = load_project(root, env, secrets="placeholder")
     by_address = {r.address: r for r in project.resources}
@@ -412,45 +440,66 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
             return ImportResult((), (), backend.describe())
         bodies = _fetch(client, ids, env)
         names = _choose_names(bodies, request, project, state, out_dir)
+        adopted = {n: r for n in names if (r := _declared_here(project, n)) is not None}
         agents: list[ImportedAgent] = []
         for body, name in zip(bodies, names, strict=True):
-            used = [v for a in agents for v in a.secret_variables]
-            agents.append(imported_agent(body, name, used))
+            if name not in adopted:
+                used = [v for a in agents for v in a.secret_variables]
+                agents.append(imported_agent(body, name, used))
         written = _write_files(agents, out_dir, schema_reference(project.root, out_dir))
         try:
-            rendered = _rendered(project.root, env, agents)
+            rendered = _rendered(project.root, env, agents) if agents else {}
         except ConfigError:
-            _remove(written)
+            written.remove()
             raise
-        key = state.fingerprint_key
-        id_to_name = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
-        for agent, body in zip(agents, bodies, strict=True):
-            resource = rendered[f"{AGENT.prefix}.{agent.name}"]
-            # Applied = what the server holds for the declared fields, with the real
-            # secret's fingerprint: once the variable holds that secret, plan is empty.
-            desired = comparable_desired(resource.spec, key)
-            state = state.with_resource(
-                resource.address,
-                ResourceState(
-                    kind=AGENT.name,
-                    id=agent.agent_id,
-                    applied=observed(AGENT, body, desired, key, id_to_name),
-                    config_digest=config_digest(resource),
-                    applied_at=utc_now(),
-                    nested_ids=nested_ids(AGENT, body),
-                ),
-            )
+        rendered.update({r.address: r for r in adopted.values()})
+        state = _recorded(state, bodies, names, rendered, set(adopted))
         backend.write(state)
+    files = {a.name: paths for a, paths in zip(agents, written.files, strict=True)}
+    dropped = {a.name: a.dropped for a in agents}
     return ImportResult(
         imported=tuple(
             ImportedFile(
-                address=f"{AGENT.prefix}.{agent.name}",
-                agent_id=agent.agent_id,
-                files=tuple(display_path(p, project.root) for p in paths),
-                dropped=agent.dropped,
+                address=f"{AGENT.prefix}.{name}",
+                agent_id=str(body[AGENT.id_field]),
+                files=tuple(display_path(p, project.root) for p in files.get(name, ())),
+                dropped=dropped.get(name, ()),
+                adopted_from=adopted[name].source if name in adopted else None,
             )
-            for agent, paths in zip(agents, written, strict=True)
+            for body, name in zip(bodies, names, strict=True)
         ),
         secret_variables=tuple(v for a in agents for v in a.secret_variables),
         state=backend.describe(),
     )
+
+
+def _recorded(
+    state: State,
+    bodies: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    rendered: Mapping[str, Resource],
+    adopted: set[str],
+) -> State:
+    """State with each agent recorded as an apply of its file would have left it."""
+    key = state.fingerprint_key
+    id_to_name = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
+    for body, name in zip(bodies, names, strict=True):
+        resource = rendered[f"{AGENT.prefix}.{name}"]
+        # Applied = what the server holds for the declared fields, with the real
+        # secret's fingerprint: once the variable holds that secret, plan is empty.
+        desired = comparable_desired(resource.spec, key)
+        state = state.with_resource(
+            resource.address,
+            ResourceState(
+                kind=AGENT.name,
+                id=str(body[AGENT.id_field]),
+                applied=observed(AGENT, body, desired, key, id_to_name),
+                # An adopted resource's file was never applied: no digest, so promotion
+                # does not take it for reviewed-and-applied config.
+                config_digest="" if name in adopted else config_digest(resource),
+                applied_at=utc_now(),
+                protect=resource.protect,
+                nested_ids=nested_ids(AGENT, body),
+            ),
+        )
+    return state

@@ -57,14 +57,19 @@ def import_(
         click.echo("Nothing to import: every remote agent is already managed.")
         ctx.exit(EXIT_OK)
     for item in result.imported:
+        if item.adopted_from is not None:
+            click.echo(
+                f"Adopted {item.address} (id {item.agent_id}) as declared in "
+                f"{item.adopted_from}; that file is unchanged"
+            )
+            continue
         click.echo(f"Imported {item.address} (id {item.agent_id}): {', '.join(item.files)}")
         if item.dropped:
             click.echo(f"    not imported (sigmaform does not manage): {', '.join(item.dropped)}")
     count = len(result.imported)
-    click.echo(
-        f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}; "
-        "`sigmaform plan` shows no changes for them."
-    )
+    click.echo(f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}.")
+    if any(item.adopted_from for item in result.imported):
+        click.echo("Run `sigmaform plan` to see where the remote differs from the declared files.")
     if result.secret_variables:
         click.echo("Set these variables before plan/apply (each webhook's current signing secret):")
         for variable in result.secret_variables:
