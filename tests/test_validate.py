@@ -381,3 +381,44 @@ def test_single_environment_is_checked_as_selected(tmp_path: Path) -> None:
         "agents/support.yaml:16:3: environments.prod: unknown environment `prod` (known: local)",
         "2 errors",
     ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "instance", "expected"),
+    [
+        ({"type": "string", "minLength": 3}, "ab", "shorter than 3 characters"),
+        ({"type": "string", "minLength": 1}, "", "must not be empty"),
+        ({"minimum": 0}, -1, "-1 is out of range: must be >= 0"),
+        ({"exclusiveMaximum": 2}, 2, "2 is out of range: must be < 2"),
+        ({"minItems": 2}, [1], "needs at least 2 items"),
+        ({"minItems": 1}, [], "must not be empty"),
+        ({"maxItems": 1}, [1, 2], "at most 1 items allowed (2 given)"),
+        ({"minProperties": 2}, {"a": 1}, "needs at least 2 entries"),
+        ({"uniqueItems": True}, [1, 1], "items must be unique"),
+        ({"const": "Agent"}, "Chat", 'must be "Agent"'),
+        ({"format": "email"}, "nope", '"nope" is not a valid email'),
+        ({"enum": ["a", "b"]}, "zzz", '"zzz" is not one of: a, b'),
+        ({"type": ["string", "null"]}, 3, "expected string or null, got integer"),
+        ({"not": {"type": "integer"}}, 3, "3 should not be valid under {'type': 'integer'}"),
+        ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, 1.5, "expected string, got number"),
+        ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, 1, "matches none of the allowed shapes"),
+        ({"additionalProperties": False}, {"x": 1}, "unknown field `x`"),
+    ],
+)
+def test_schema_messages(schema: dict[str, object], instance: object, expected: str) -> None:
+    from jsonschema import Draft202012Validator
+
+    from sigmaform import schemacheck
+
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    [error] = list(validator.iter_errors(instance))
+    assert [m for _, _, m in schemacheck._messages(error, set())] == [expected]
+
+
+def test_hidden_values_in_generic_messages() -> None:
+    from jsonschema import Draft202012Validator
+
+    from sigmaform import schemacheck
+
+    [error] = list(Draft202012Validator({"not": {"type": "string"}}).iter_errors("s3cret"))
+    assert schemacheck._message(error, hidden=True) == "invalid value (not)"
