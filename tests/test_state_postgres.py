@@ -282,7 +282,7 @@ def test_cli_postgres_without_url_is_a_config_error(example: Project) -> None:
     )
     result = example.run("validate")
     assert result.exit_code == 1
-    assert "sigmaform.yaml:9:" in result.output and "url" in result.output
+    assert "sigmaform.yaml:9:8: state: missing required field `url`" in result.output
 
 
 def test_cli_without_psycopg_says_which_extra_to_install(
@@ -449,3 +449,33 @@ def test_push_refuses_to_replace_newer_state_and_push_needs_a_shared_backend(
     ) in refused.output
     assert example.run("state", "pull").exit_code == 0
     assert example.state()["serial"] == 5
+
+
+def test_a_lost_session_mid_apply_is_a_clear_error(pg: Pg) -> None:
+    holder = pg.backend()
+    with holder.lock(LockInfo("apply")):
+        state = holder.write(State.new("local"))
+        with psycopg.connect(pg.url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE 'sigmaform apply%'"
+            )
+        with pytest.raises(StateDatabaseError) as caught:
+            holder.write(state)
+    assert str(caught.value).startswith(f"state database error at {pg.url}: ")
+    assert not pg.backend().is_locked()
+
+
+def test_project_key_defaults_to_the_directory_name_and_schema_is_checked(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigmaform.operations import backend_for, open_project
+
+    use_postgres(example, pg, monkeypatch)
+    example.edit("sigmaform.yaml", ", project: acme}", "}")
+    backend = backend_for(open_project(example.root, "local"))
+    assert backend.describe() == f"postgres:{pg.schema}/{example.root.name}/local"
+    example.edit("sigmaform.yaml", f"schema: {pg.schema}", "schema: Bad-Name")
+    result = example.run("validate")
+    assert result.exit_code == 1
+    assert 'state.schema: "Bad-Name" does not match the pattern' in result.output
