@@ -129,7 +129,7 @@ def test_every_example_resource_validates_when_rendered(environment: str) -> Non
 
 
 def test_every_example_file_names_its_schema() -> None:
-    for path in sorted(EXAMPLES.glob("*/**/*.yaml")):
+    for path in [EXAMPLES / "sigmaform.yaml", *sorted(EXAMPLES.glob("*/**/*.yaml"))]:
         first = path.read_text("utf-8").splitlines()[0]
         match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
         assert match, path
