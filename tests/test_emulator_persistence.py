@@ -168,3 +168,21 @@ def test_a_corrupt_file_is_a_500_with_the_error_body(tmp_path: Path) -> None:
     body = response.json()
     assert body["error"] == "Internal Server Error"
     assert body["message"] == "emulator error: JSONDecodeError"
+
+
+def test_a_bounded_read_cache_still_lists_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigmaform.emulator import store
+
+    monkeypatch.setattr(store, "CACHE_BYTES", 2000)
+    with client_for(EmulatorApp(tmp_path)) as client:
+        ids = [
+            client.post(
+                "/v1/agents", json={"agentName": f"a{n}", "instructions": "x" * 500}
+            ).json()["agentId"]
+            for n in range(12)
+        ]
+        for _ in range(2):
+            listed = client.get("/v1/agents", params={"size": 100}).json()["data"]
+            assert [agent["agentId"] for agent in listed] == ids

@@ -18,11 +18,15 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sigmaform.emulator.wire import JsonObject
+
+# Parsed objects kept per workspace, by their files' total size.
+CACHE_BYTES = 64 * 1024 * 1024
 
 _order_lock = threading.Lock()
 _last_order = 0
@@ -108,8 +112,11 @@ class DiskWorkspace(Workspace):
     def __init__(self, digest: str, root: Path) -> None:
         super().__init__(digest)
         self._root = root
-        # path -> (stat signature, object): reread a file only when its stat changed
-        self._cache: dict[str, tuple[tuple[int, int, int], JsonObject]] = {}
+        # path -> (stat signature, object): reread a file only when its stat changed. Bounded
+        # (least recently used out first), so 10,000 large agents do not all stay in memory.
+        self._cache: OrderedDict[str, tuple[tuple[int, int, int], JsonObject]] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -127,12 +134,25 @@ class DiskWorkspace(Workspace):
     def _load(self, path: Path, stat: os.stat_result) -> JsonObject:
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         key = str(path)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == signature:
+                self._cache.move_to_end(key)
+                return cached[1]
         obj: JsonObject = json.loads(path.read_bytes())
-        self._cache[key] = (signature, obj)
+        with self._cache_lock:
+            self._forget(key)
+            self._cache[key] = (signature, obj)
+            self._cached_bytes += stat.st_size
+            while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
+                self._forget(next(iter(self._cache)))
         return obj
+
+    def _forget(self, key: str) -> None:
+        """Drop one cache entry (call with the cache lock held)."""
+        entry = self._cache.pop(key, None)
+        if entry is not None:
+            self._cached_bytes -= entry[0][1]
 
     def get(self, collection: str, oid: str) -> JsonObject | None:
         path = self._path(collection, oid)
@@ -171,7 +191,8 @@ class DiskWorkspace(Workspace):
 
     def delete(self, collection: str, oid: str) -> bool:
         path = self._path(collection, oid)
-        self._cache.pop(str(path), None)
+        with self._cache_lock:
+            self._forget(str(path))
         try:
             path.unlink()
         except FileNotFoundError:
