@@ -1,0 +1,148 @@
+"""Benchmark plumbing: timed child processes with their own peak RSS, emulator servers, tables."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTHON = sys.executable
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RunResult:
+    seconds: float
+    max_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_child(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> RunResult:
+    """Run one child process; its wall time, and its own peak RSS from wait4 (not the max
+    over every child so far, as RUSAGE_CHILDREN would give)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env=dict(env), cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return RunResult(
+            seconds=seconds,
+            max_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+            returncode=proc.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+def sigmaform(
+    root: Path, env_name: str, *args: str, environ: Mapping[str, str], expect: Sequence[int] = (0,)
+) -> RunResult:
+    """`python -m sigmaform -C ROOT -e ENV ARGS...` as a whole process."""
+    result = run_child(
+        [PYTHON, "-m", "sigmaform", "-C", str(root), "-e", env_name, "--no-color", *args], environ
+    )
+    if result.returncode not in expect:
+        raise RuntimeError(
+            f"sigmaform {' '.join(args)} exited {result.returncode}:\n{result.stderr[-2000:]}"
+        )
+    return result
+
+
+@dataclass
+class Timing:
+    """Several runs of one job: median and spread."""
+
+    samples: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def spread(self) -> str:
+        return f"{min(self.samples):.2f}-{max(self.samples):.2f}"
+
+    def describe(self, unit: str = "s") -> str:
+        return f"{self.median:.2f} {unit} (n={len(self.samples)}, {self.spread()})"
+
+
+def repeat(runs: int, job: Callable[[], RunResult]) -> Timing:
+    timing = Timing()
+    for _ in range(runs):
+        result = job()
+        timing.samples.append(result.seconds)
+        timing.rss_mb.append(result.max_rss_mb)
+    return timing
+
+
+def base_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment without SIGMA* variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGMA")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+_LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+@contextmanager
+def emulator_server(data_dir: Path, *options: str) -> Iterator[str]:
+    """A `sigmaform emulator` child on a free loopback port; yields its base URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "sigmaform", "emulator", "--port", "0", "--data", str(data_dir), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=base_environ(),
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = _LISTENING.search(line)
+        if found is None:
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    measured: str
+    bar: str = ""
+    ratio: str = ""
+    baseline: str = ""  # the naive script's figure, where there is one
+
+
+def table(rows: Sequence[Row]) -> str:
+    lines = [
+        "| scenario | measured | bar | measured/bar | naive script |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.scenario} | {r.measured} | {r.bar} | {r.ratio} | {r.baseline} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ratio(measured: float, bar: float) -> str:
+    return f"{measured / bar:.2f}"
