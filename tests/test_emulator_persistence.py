@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sigmaform.emulator import EmulatorApp, read_journal
+from sigmaform.emulator import EmulatorApp, read_journal, store
 from sigmaform.errors import ConfigError
 
 KEY = "sk-live-persistence-KEY-123"
@@ -173,8 +173,6 @@ def test_a_corrupt_file_is_a_500_with_the_error_body(tmp_path: Path) -> None:
 def test_a_bounded_read_cache_still_lists_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sigmaform.emulator import store
-
     monkeypatch.setattr(store, "CACHE_BYTES", 2000)
     with client_for(EmulatorApp(tmp_path)) as client:
         ids = [
