@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,8 +12,194 @@ import pytest
 
 from sigmaform.emulator import EmulatorApp
 
-SHARED = Path("/work/shared")
 KEY = "test-key-docs"
+# docs-page-update-agent.txt: the request and response examples, verbatim.
+UPDATE_AGENT_REQUEST = {
+    "agentName": "Auralis",
+    "instructions": (
+        "You are a helpful customer support assistant. Answer concisely and professionally."
+    ),
+    "welcomeMessageType": "static",
+    "welcomeMessage": "Welcome to our service! How can I assist you today?",
+    "agentSettings": {
+        "language": "en_US",
+        "aiStartsConversation": True,
+        "backgroundSound": "keyboard_typing",
+        "globalPrompt": (
+            "You are a professional virtual assistant. "
+            "Always respond politely and keep answers concise."
+        ),
+        "remindersIntervalDuration": 15,
+        "remindersLimit": 3,
+        "endCallOnSilenceDuration": 30,
+        "maxCallDuration": 40,
+        "llmModel": "gpt-4o-mini",
+        "llmTemperature": 0.5,
+        "llmTopP": 0.5,
+        "llmTopK": 40,
+        "voiceId": "elevenlabs_SGbOfpm28edC83pZ9iGb",
+        "voiceModelId": "eleven_turbo_v2_5",
+        "ttsSpeed": 0.7,
+        "ttsTemperature": 0.5,
+        "ttsVolume": 0.5,
+        "aiStartsSpeakingPlan": 0.5,
+        "aiStopsSpeakingPlan": 0.5,
+        "ivrHangup": True,
+        "agentTimezone": "Asia/Kolkata",
+        "autoVolumeNormalization": True,
+        "backgroundNoiseFilter": True,
+        "echoCancellation": True,
+        "enablePostConversationAnalysis": True,
+        "postConversationAnalysisLlmModel": "gpt-4o-mini",
+        "postConversationAnalysis": [
+            {
+                "insightName": "conversation summary",
+                "insightInstructions": "<string>",
+                "dataType": "string",
+                "options": ["Interested", "Not Interested", "Follow Up Later"],
+            }
+        ],
+        "webhooks": [
+            {
+                "name": "Call Events - Production",
+                "url": "https://yourapp.com/webhooks/sigmamind",
+                "events": ["conversation_started", "conversation_ended"],
+                "webhookId": "wh_BUbkx3PsbzQm5V10",
+            }
+        ],
+    },
+    "tools": [
+        {
+            "type": "voice_transfer_call",
+            "transferTo": "+9187788XXXXX",
+            "instruction": "<string>",
+            "transferToRouting": "static",
+            "extensionNumber": "1234",
+            "nodeId": "<string>",
+            "toolName": "<string>",
+        }
+    ],
+}
+UPDATE_AGENT_RESPONSE = {
+    "agentId": "SPIlVscbB0kkXBvZ",
+    "agentName": "Auralis",
+    "instructions": (
+        "You are a helpful customer support assistant. Answer concisely and professionally."
+    ),
+    "welcomeMessageType": "static",
+    "welcomeMessage": "Welcome to our service! How can I assist you today?",
+    "agentSettings": {
+        "language": "en_US",
+        "aiStartsConversation": True,
+        "backgroundSound": "keyboard_typing",
+        "globalPrompt": (
+            "You are a professional virtual assistant. "
+            "Always respond politely and keep answers concise."
+        ),
+        "remindersIntervalDuration": 15,
+        "remindersLimit": 3,
+        "endCallOnSilenceDuration": 30,
+        "maxCallDuration": 40,
+        "llmModel": "gpt-4o-mini",
+        "llmTemperature": 0.5,
+        "llmTopP": 0.5,
+        "llmTopK": 40,
+        "voiceId": "elevenlabs_SGbOfpm28edC83pZ9iGb",
+        "voiceModelId": "eleven_turbo_v2_5",
+        "ttsSpeed": 0.7,
+        "ttsTemperature": 0.5,
+        "ttsVolume": 0.5,
+        "aiStartsSpeakingPlan": 0.5,
+        "aiStopsSpeakingPlan": 0.5,
+        "ivrHangup": True,
+        "agentTimezone": "Asia/Kolkata",
+        "autoVolumeNormalization": True,
+        "backgroundNoiseFilter": True,
+        "echoCancellation": True,
+        "enablePostConversationAnalysis": True,
+        "postConversationAnalysisLlmModel": "gpt-4o-mini",
+        "postConversationAnalysis": [
+            {
+                "insightName": "conversation summary",
+                "insightInstructions": "<string>",
+                "dataType": "string",
+                "options": ["Interested", "Not Interested", "Follow Up Later"],
+            }
+        ],
+        "webhooks": [
+            {
+                "webhookId": "wh_BUbkx3PsbzQm5V10",
+                "name": "My Webhook",
+                "url": "https://example.com/webhook",
+                "secret": "mK9vXq2pL8nR5tY1wA3sD6fH0jC4bE7u",
+                "events": ["<string>"],
+            }
+        ],
+    },
+    "tools": [
+        {
+            "type": "voice_transfer_call",
+            "nodeId": "<string>",
+            "toolName": "<string>",
+            "instruction": "<string>",
+            "transferToRouting": "static",
+            "transferTo": "+9187788XXXXX",
+            "extensionNumber": "1234",
+            "transferSettings": {
+                "transferType": "warm",
+                "ringingDuration": 40,
+                "waitForParticipantAnswer": True,
+                "enableWhisperMessage": True,
+                "whisperMessage": "<string>",
+                "whisperMessageType": "static",
+                "enableThreeWayMessage": True,
+                "threeWayMessage": "<string>",
+                "threeWayMessageType": "static",
+                "customHeaders": {},
+            },
+        }
+    ],
+}
+
+# docs-page-update-chat.txt: the request and response examples, verbatim.
+UPDATE_CHAT_REQUEST = {
+    "agentId": "D5D0p7TUs66TTAEAx",
+    "dynamicVariables": {"customer_name": "Michael"},
+}
+UPDATE_CHAT_RESPONSE = {
+    "chatId": "chat-d17T6uReChpyfFeP",
+    "agent": {"name": "New AI Agent", "agentId": "agent_D5D0p7TUs66TTAEAx", "status": "Live"},
+    "createdAt": "2021-04-20T10:00:00.000Z",
+    "status": "ended",
+    "transcript": "<string>",
+    "response": [
+        {
+            "id": "item_G9YdhDqua0EngI1G",
+            "role": "assistant",
+            "type": "message",
+            "content": [
+                "Hello! My name is Grace, and I'm calling on behalf of SigmaMind AI. "
+                "Am I speaking with Michael?"
+            ],
+        }
+    ],
+    "messages": [
+        {
+            "id": "item_G9YdhDqua0EngI1G",
+            "role": "assistant",
+            "type": "message",
+            "content": [
+                "Hello! My name is Grace, and I'm calling on behalf of SigmaMind AI. "
+                "Am I speaking with Michael?"
+            ],
+        }
+    ],
+    "dynamicVariables": {"customer_name": "Michael", "account_id": "ACC-001"},
+}
+EXAMPLES = {
+    "docs-page-update-agent.txt": (UPDATE_AGENT_REQUEST, UPDATE_AGENT_RESPONSE),
+    "docs-page-update-chat.txt": (UPDATE_CHAT_REQUEST, UPDATE_CHAT_RESPONSE),
+}
 # sigmamind-api.md section 3.2, verbatim.
 ERROR_EXAMPLE = json.loads(
     '{"error": "Bad Request", "message": "Invalid request parameters", "path": "/v1/calls",'
@@ -22,17 +208,9 @@ ERROR_EXAMPLE = json.loads(
 
 
 def example(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request body and the response body shown on a captured docs page."""
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} is not available here")
-    text = path.read_text(encoding="utf-8")
-    start = text.index("--data '") + len("--data '")
-    end = text.index("\n'\n", start)
-    decoder = json.JSONDecoder()
-    request = json.loads(text[start:end])
-    response, _ = decoder.raw_decode(text[end + 3 :].lstrip())
-    return request, response
+    """A docs page's request and response examples (fresh copies: tests may change them)."""
+    request, response = EXAMPLES[name]
+    return copy.deepcopy(request), copy.deepcopy(response)
 
 
 @pytest.fixture
