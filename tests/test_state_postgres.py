@@ -479,3 +479,32 @@ def test_project_key_defaults_to_the_directory_name_and_schema_is_checked(
     result = example.run("validate")
     assert result.exit_code == 1
     assert 'state.schema: "Bad-Name" does not match the pattern' in result.output
+
+
+def test_push_and_pull_name_what_is_missing_or_diverged(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    where = f"postgres:{pg.schema}/acme/local"
+    nothing = example.run("state", "push")
+    assert nothing.exit_code == 1
+    assert nothing.output == "Error: no local state at .sigmaform/state/local.json to push\n"
+    nothing = example.run("state", "pull")
+    assert nothing.exit_code == 1 and nothing.output == f"Error: no state in {where} to pull\n"
+
+    state_file = example.root / ".sigmaform" / "state" / "local.json"
+    mine = LocalBackend(state_file).write(State.new("local"))
+    pg.backend().store(mine.with_resource("agent.x", a_resource(1)), None)
+    diverged = example.run("state", "push")
+    assert diverged.exit_code == 3
+    assert (
+        f"Error: {where} and .sigmaform/state/local.json both have serial 1 but differ; "
+        "pass --force to replace it"
+    ) in diverged.output
+
+    LocalBackend(state_file).write(replace(mine, environment="prod"))
+    wrong = example.run("state", "push")
+    assert wrong.exit_code == 1
+    assert wrong.output == (
+        "Error: .sigmaform/state/local.json belongs to environment `prod`, not `local`\n"
+    )
