@@ -400,9 +400,11 @@ class Client:
                 )
             except httpx.TransportError as exc:
                 outcome = exc
-            shown = outcome.status_code if isinstance(outcome, httpx.Response) else outcome
             elapsed_ms = (time.monotonic() - sent_at) * 1000
-            log.debug("%s %s -> %s (%.0f ms)", method, path, _short(shown), elapsed_ms)
+            if isinstance(outcome, httpx.Response):
+                log.debug("%s %s -> %d (%.0f ms)", method, path, outcome.status_code, elapsed_ms)
+            else:
+                log.debug("%s %s -> %s (%.0f ms)", method, path, type(outcome).__name__, elapsed_ms)
             if isinstance(outcome, httpx.Response):
                 if outcome.status_code < 300:
                     return _parse(outcome, method, path)
@@ -566,10 +568,6 @@ def _classify(outcome: httpx.Response | httpx.TransportError) -> tuple[_Verdict,
     if isinstance(outcome, _UNCERTAIN_ERRORS):
         return _Verdict.UNCERTAIN, None
     return _Verdict.FATAL, None
-
-
-def _short(shown: int | Exception) -> str:
-    return str(shown) if isinstance(shown, int) else type(shown).__name__
 
 
 def _tries(budget: Budget) -> str:
