@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sigmaform.client import Client, RetryPolicy
 from sigmaform.errors import ConfigError, Problem, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
-from sigmaform.plan import Plan, build_plan, normalise_targets, plan_digest
+from sigmaform.plan import Action, Plan, build_plan, normalise_targets, plan_digest
 from sigmaform.project import load_project
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
@@ -198,13 +198,38 @@ def apply_project(
         else:
             state = read_state(backend, project.environment.name)
             plan = make_plan(project, state, client if request.refresh else None, request.targets)
-        if not plan.has_changes or not confirm(plan):
+        if not plan.has_changes:
+            record_unchanged(plan, state, backend)
+            return plan, None
+        if not confirm(plan):
             return plan, None
         check_safety(plan, state, project.environment, request.options, len(project.resources))
         report = execute(
             plan, project.resources, backend, state, client, request.options, on_outcome
         )
-        return plan, report
+        return plan, replace(report, state=record_unchanged(plan, report.state, backend))
+
+
+def record_unchanged(plan: Plan, state: State, backend: StateBackend) -> State:
+    """Record the current config digest of resources the plan leaves alone.
+
+    A no-op can still follow a file change: a field removed from YAML stops being managed,
+    or the file now declares what the server already holds. State must then say that this
+    config is what the environment runs, or `promote` would refuse the resource forever.
+    """
+    resources = dict(state.resources)
+    for rp in plan.resources:
+        recorded = resources.get(rp.address)
+        if rp.action is not Action.NOOP or recorded is None or not rp.config_digest:
+            continue
+        # An unverified apply (empty digest) counts as verified only once the API was read.
+        if recorded.config_digest != rp.config_digest and (
+            recorded.config_digest or plan.refreshed
+        ):
+            resources[rp.address] = replace(recorded, config_digest=rp.config_digest)
+    if resources == state.resources:
+        return state
+    return backend.write(replace(state, resources=resources))
 
 
 __all__ = [
@@ -216,5 +241,6 @@ __all__ = [
     "make_plan",
     "open_project",
     "read_state",
+    "record_unchanged",
     "save_plan",
 ]

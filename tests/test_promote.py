@@ -279,3 +279,17 @@ def test_gate_pure_cases() -> None:
     assert result.gated == ("agent.a",)
     assert result.not_gated == ("agent.e",)
     assert str(result.problems[0]) == "agent.b (agents/b.yaml): changed since staging applied it"
+
+
+def test_file_change_that_needs_no_request_still_unblocks_promotion(multi: MultiEnv) -> None:
+    apply_staging(multi)
+    # A field removed from YAML stops being managed: staging's plan is a no-op, but the
+    # config changed, so staging's apply must record the new digest for the gate.
+    multi.edit("agents/support.yaml", "    ivrHangup: false\n", "")
+    assert promote(multi).exit_code == 3
+    result = multi.run("apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "No changes." in result.output
+    promoted = promote(multi, "--apply", "--auto-approve")
+    assert promoted.exit_code == 0, promoted.output
+    assert "Promotion gate passed: 4 resources" in promoted.output
