@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sigmaform import files
 from sigmaform.errors import ConfigError
@@ -316,3 +319,35 @@ def test_write_atomic_leaves_old_file_when_write_fails(tmp_path: Path) -> None:
         write_atomic(target, "\ud800")  # a lone surrogate cannot be encoded
     assert target.read_text() == '{"a": 1}'
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+_YAMLISH = st.text(
+    alphabet=st.sampled_from(list("ab: -[]{}&*!|>'\"#\n\t?,%@`~0.\x00é")), max_size=60
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=_YAMLISH)
+def test_any_text_loads_or_fails_cleanly(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        docs = load_documents(path, "fuzz.yaml")
+    except ConfigError as error:
+        assert all(p.file == "fuzz.yaml" and p.message for p in error.problems)
+    else:
+        assert docs and all(isinstance(d.marks, dict) for d in docs)
+        json.dumps([d.data for d in docs], default=lambda ref: ref.path)  # plain data only
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=200))
+def test_any_bytes_load_or_fail_cleanly(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(data)
+    with contextlib.suppress(ConfigError):
+        load_documents(path, "fuzz.yaml")
