@@ -174,3 +174,27 @@ def test_diff_env_errors(multi: MultiEnv) -> None:
     unknown = multi.run("diff-env", "staging", "qa", env=None)
     assert unknown.exit_code == 1
     assert "unknown environment `qa`" in unknown.output
+
+
+def test_sigmamind_base_url_overrides_every_environment(
+    multi: MultiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (multi.root / "sigmaform.yaml").read_text()
+    (multi.root / "sigmaform.yaml").write_text(
+        text.replace(f"baseUrl: {multi.base_url}", "baseUrl: https://api.sigmamind.ai")
+    )
+    monkeypatch.setenv("SIGMAMIND_BASE_URL", multi.base_url)
+    result = multi.run("apply", "--auto-approve", env="prod")
+    assert result.exit_code == 0, result.output
+    assert "Acme Support " in multi.agents(PROD_KEY)
+
+
+def test_diff_env_text_summarises_long_text() -> None:
+    from sigmaform.envdiff import diff_environments, diff_text
+    from sigmaform.resource import Resource
+
+    a = Resource("Agent", "x", {"instructions": "one\ntwo\n", "n": 1}, "agents/x.yaml")
+    b = Resource("Agent", "x", {"instructions": "one\ntwo\nthree\n"}, "agents/x.yaml")
+    text = diff_text(diff_environments([a], [b], "staging", "prod"))
+    assert "    instructions: (text, 2 lines) -> (text, 3 lines)" in text
+    assert "    n: 1 -> (absent)" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from multienv import PROD_KEY, PROD_NUMBER, STAGING_KEY, STAGING_NUMBER, MultiEnv, multi
 
 from sigmaform.plan import config_digest
@@ -293,3 +294,26 @@ def test_file_change_that_needs_no_request_still_unblocks_promotion(multi: Multi
     promoted = promote(multi, "--apply", "--auto-approve")
     assert promoted.exit_code == 0, promoted.output
     assert "Promotion gate passed: 4 resources" in promoted.output
+
+
+def test_promote_needs_the_target_key_only_after_the_gate(
+    multi: MultiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SIGMAMIND_API_KEY_PROD")
+    monkeypatch.delenv("SIGMAMIND_API_KEY_STAGING")
+    monkeypatch.delenv("SUPPORT_WEBHOOK_SECRET")
+    # The gate itself is offline and needs no key or secret: it refuses first.
+    refused = promote(multi)
+    assert refused.exit_code == 3
+    assert "staging never applied it" in refused.output
+
+
+def test_promote_with_missing_target_key_fails_clearly(
+    multi: MultiEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_staging(multi)
+    monkeypatch.delenv("SIGMAMIND_API_KEY_STAGING")  # the source's key is not needed
+    monkeypatch.delenv("SIGMAMIND_API_KEY_PROD")
+    result = promote(multi)
+    assert result.exit_code == 1
+    assert "environment `prod` needs an API key: set SIGMAMIND_API_KEY_PROD" in result.output

@@ -167,3 +167,24 @@ def test_literal_webhook_secret_is_masked_and_warned(multi: MultiEnv) -> None:
     assert plan.exit_code == 0, plan.output
     assert literal not in plan.output
     assert "(sensitive)" in plan.output
+
+
+def test_state_keeps_fingerprints_keyed_per_lineage(multi: MultiEnv) -> None:
+    assert multi.run("apply", "--auto-approve").exit_code == 0
+    assert multi.run("apply", "--auto-approve", env="prod").exit_code == 0
+
+    def hook_secret(env: str) -> str:
+        applied = multi.state(env)["resources"]["agent.support"]["applied"]
+        (hook,) = applied["agentSettings"]["webhooks"]
+        return str(hook["secret"])
+
+    staging, prod = hook_secret("staging"), hook_secret("prod")
+    assert staging.startswith("sensitive:hmac-sha256:")
+    assert prod.startswith("sensitive:hmac-sha256:")
+    # The same value in both environments, but a different key per state lineage: the
+    # fingerprints cannot be compared across states (nor looked up in a table).
+    assert staging != prod
+    show = multi.run("state", "show", "agent.support")
+    assert show.exit_code == 0, show.output
+    assert '"secret": "(sensitive)"' in show.output  # not even the fingerprint is printed
+    assert "hmac" not in show.output
