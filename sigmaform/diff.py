@@ -11,8 +11,6 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 
 class _Missing:
     """Marks a unit absent on one side (never declared, or not present remotely)."""
@@ -141,6 +139,8 @@ def details(before: Any, after: Any) -> list[Detail]:
     """Leaf-level differences inside a unit, for showing what changed within an array."""
     if not isinstance(before, (list, dict)) or not isinstance(after, (list, dict)):
         return []
+    from deepdiff import DeepDiff  # here: a plan without array changes never needs it
+
     diff = DeepDiff(before, after, view="tree", verbose_level=2)
     out: list[Detail] = []
     for kind in sorted(diff.keys()):

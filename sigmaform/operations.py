@@ -11,10 +11,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
-from sigmaform.client import Client, RetryPolicy
 from sigmaform.errors import ConfigError, Problem, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
@@ -24,6 +23,9 @@ from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.state import LocalBackend, LockInfo, State, StateBackend
 
+if TYPE_CHECKING:  # httpx loads only when a command talks to the API
+    from sigmaform.client import Client, RetryPolicy
+
 
 def open_project(
     root: Path,
@@ -32,7 +34,16 @@ def open_project(
     secrets: str = "required",
     environ: Mapping[str, str] | None = None,
 ) -> Project:
-    return load_project(root, env, secrets=secrets, environ=environ)  # type: ignore[arg-type]
+    """The project for one environment, schema-checked: bad input never reaches the API."""
+    from sigmaform.validate import schema_problems
+
+    return load_project(
+        root,
+        env,
+        secrets=secrets,  # type: ignore[arg-type]
+        environ=environ,
+        check=schema_problems,
+    )
 
 
 def backend_for(project: Project) -> StateBackend:
@@ -69,6 +80,8 @@ def read_state(backend: StateBackend, environment: str) -> State:
 
 
 def client_for(project: Project, parallelism: int, retry: RetryPolicy | None = None) -> Client:
+    from sigmaform.client import Client
+
     kwargs: dict[str, Any] = {"parallelism": parallelism}
     if retry is not None:
         kwargs["retry"] = retry
