@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from sigmaform.adopt import ImportRequest, check_request, import_agents
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
 from sigmaform.errors import EXIT_OK
-from sigmaform.importer import ImportRequest, check_request, import_agents
 
 
 @cli.command("import")

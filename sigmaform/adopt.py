@@ -1,0 +1,313 @@
+"""Import, the operation: read agents, write their files, record them in state, all or nothing.
+
+Runs under the state lock: refuse ambiguous names before writing anything, write the
+files (`sigmaform.importer` makes them), render them as `plan` would, and record what
+the server holds exactly as an apply would, so the next plan is empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sigmaform.errors import ConfigError
+from sigmaform.files import display_path, load_documents_many, write_atomic
+from sigmaform.importer import (
+    AGENT,
+    ImportedAgent,
+    document_text,
+    imported_agent,
+    schema_reference,
+    slugify,
+    unique_name,
+)
+from sigmaform.operations import backend_for, client_for, read_state
+from sigmaform.plan import config_digest
+from sigmaform.project import NAME_PATTERN, load_project, load_project_file, resource_files
+from sigmaform.remote import comparable_desired, nested_ids, observed
+from sigmaform.resource import Project, Resource
+from sigmaform.state import LockInfo, ResourceState, State, utc_now
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    agent_ids: tuple[str, ...] = ()
+    all: bool = False
+    name: str | None = None
+    out_dir: Path | None = None  # relative to the project directory; default agents/
+    parallelism: int = 10
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    address: str
+    agent_id: str
+    files: tuple[str, ...]  # written, relative to the project directory
+    dropped: tuple[str, ...]
+    adopted_from: str | None = None  # --name of a declared resource: its file, kept as is
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: tuple[ImportedFile, ...]
+    secret_variables: tuple[str, ...]
+    state: str  # where state was written
+
+
+def check_request(request: ImportRequest) -> None:
+    """Refuse contradictory arguments before anything is read."""
+    if request.all and request.agent_ids:
+        raise ConfigError("give agent ids or --all, not both")
+    if not request.all and not request.agent_ids:
+        raise ConfigError("nothing to import: give one or more AGENT_IDs, or --all")
+    if request.name is not None:
+        if request.all or len(set(request.agent_ids)) != 1:
+            raise ConfigError("--name names one agent: use it with exactly one AGENT_ID")
+        if not NAME_PATTERN.fullmatch(request.name):
+            raise ConfigError(
+                f"--name `{request.name}`: use lowercase letters, digits and `-`, starting "
+                "with a letter or digit, at most 63 characters"
+            )
+
+
+def _out_dir(project: Project, given: Path | None) -> Path:
+    out = project.root / (given if given is not None else Path("agents"))
+    out = Path(os.path.normpath(out.absolute()))
+    if not out.is_relative_to(project.root):
+        raise ConfigError(f"--out-dir {given}: must be inside the project directory")
+    return out
+
+
+def _declared_names(project: Project) -> dict[str, str]:
+    """Agent names declared in any resource file (for any environment) -> file."""
+    pf = load_project_file(project.root)
+    documents, _ = load_documents_many(resource_files(project.root, pf), project.root)
+    names: dict[str, str] = {}
+    for doc in documents:
+        data = doc.data
+        if isinstance(data, dict) and data.get("kind") == AGENT.name:
+            names.setdefault(str(data.get("name")), doc.display)
+    return names
+
+
+def _fetch(client: Any, ids: Sequence[str], env: str) -> list[dict[str, Any]]:
+    results = client.map_concurrent(client.get_agent, list(ids))
+    missing = []
+    bodies = []
+    for agent_id, result in zip(ids, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        if result is None:
+            missing.append(agent_id)
+        else:
+            bodies.append(result)
+    if missing:
+        raise ConfigError(
+            "; ".join(f"no agent with id `{i}` in environment `{env}`" for i in missing)
+        )
+    return bodies
+
+
+def _choose_names(
+    bodies: Sequence[Mapping[str, Any]],
+    request: ImportRequest,
+    project: Project,
+    state: State,
+    out_dir: Path,
+) -> list[str]:
+    """One logical name per agent; refuse one that a file, a resource or state already has.
+
+    The exception: `--name` naming an Agent declared for this environment but not in
+    state binds the remote agent to that resource (what the planner's "adopt it with
+    `sigmaform import ID --name NAME`" hint means); its file is left as it is.
+    """
+    declared = _declared_names(project)
+    in_state = {a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == AGENT.name}
+    chosen: list[str] = []
+    problems: list[str] = []
+    for body in bodies:
+        if request.name is not None:
+            name = request.name
+            if name not in in_state and _declared_here(project, name) is not None:
+                chosen.append(name)
+                continue
+        else:
+            name = unique_name(slugify(str(body.get("agentName") or "")), chosen)
+        files = [out_dir / f"{name}.yaml", out_dir / "prompts" / f"{name}.md"]
+        existing = next((f for f in files if f.exists()), None)
+        if name in declared:
+            holder = f"is already declared in {declared[name]}"
+        elif name in in_state:
+            holder = f"is already in state as {AGENT.prefix}.{name}"
+        elif existing is not None:
+            holder = f"would overwrite {display_path(existing, project.root)}"
+        else:
+            chosen.append(name)
+            continue
+        hint = (
+            "choose another with --name"
+            if request.name is not None or not request.all
+            else f"import it on its own: `sigmaform import {body[AGENT.id_field]} --name NAME`"
+        )
+        problems.append(
+            f"agent `{body.get('agentName')}` ({body[AGENT.id_field]}): name `{name}` "
+            f"{holder}; {hint}"
+        )
+        chosen.append(name)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return chosen
+
+
+def _declared_here(project: Project, name: str) -> Resource | None:
+    address = f"{AGENT.prefix}.{name}"
+    return next((r for r in project.resources if r.address == address), None)
+
+
+@dataclass
+class _Written:
+    """What one import wrote, so that a failure can take it all back."""
+
+    files: list[list[Path]]  # per agent
+    dirs: list[Path]  # directories it created, parents first
+
+    def remove(self) -> None:
+        for paths in self.files:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        for directory in reversed(self.dirs):
+            with contextlib.suppress(OSError):  # not empty: someone else's files are there
+                directory.rmdir()
+
+
+def _write_files(
+    agents: Sequence[ImportedAgent], out_dir: Path, schema_ref: str | None
+) -> _Written:
+    missing = [d for d in (*reversed(out_dir.parents), out_dir) if not d.exists()]
+    if any(a.prompt is not None for a in agents) and not (out_dir / "prompts").exists():
+        missing.append(out_dir / "prompts")
+    written = _Written([], missing)
+    try:
+        for agent in agents:
+            paths: list[Path] = []
+            written.files.append(paths)
+            if agent.prompt is not None:
+                prompt = out_dir / "prompts" / f"{agent.name}.md"
+                write_atomic(prompt, agent.prompt)
+                paths.append(prompt)
+            target = out_dir / f"{agent.name}.yaml"
+            write_atomic(target, document_text(agent, schema_ref))
+            paths.append(target)
+    except BaseException:
+        written.remove()
+        raise
+    return written
+
+
+def _rendered(root: Path, env: str, agents: Sequence[ImportedAgent]) -> dict[str, Resource]:
+    """The imported resources as `plan` will see them (secrets as placeholders)."""
+    project = load_project(root, env, secrets="placeholder")
+    by_address = {r.address: r for r in project.resources}
+    out = {}
+    for agent in agents:
+        address = f"{AGENT.prefix}.{agent.name}"
+        if address not in by_address:
+            raise ConfigError(
+                f"{AGENT.prefix}.{agent.name}: the written file is not matched by `resources:` "
+                "in sigmaform.yaml; choose an --out-dir those globs cover"
+            )
+        out[address] = by_address[address]
+    return out
+
+
+def import_agents(project: Project, request: ImportRequest) -> ImportResult:
+    """Read the agents, write their files, record them in state; all or nothing per run."""
+    check_request(request)
+    env = project.environment.name
+    out_dir = _out_dir(project, request.out_dir)
+    backend = backend_for(project)
+    with backend.lock(LockInfo("import")), client_for(project, request.parallelism) as client:
+        state = read_state(backend, env)
+        managed = {r.id: a for a, r in state.resources.items() if r.kind == AGENT.name}
+        if request.all:
+            ids = [
+                str(a[AGENT.id_field])
+                for a in client.list_agents()
+                if a.get(AGENT.id_field) and str(a[AGENT.id_field]) not in managed
+            ]
+        else:
+            ids = list(dict.fromkeys(request.agent_ids))
+            already = [f"{managed[i]} already manages {i}" for i in ids if i in managed]
+            if already:
+                raise ConfigError("; ".join(already) + "; nothing imported")
+        if not ids:
+            return ImportResult((), (), backend.describe())
+        bodies = _fetch(client, ids, env)
+        names = _choose_names(bodies, request, project, state, out_dir)
+        adopted = {n: r for n in names if (r := _declared_here(project, n)) is not None}
+        agents: list[ImportedAgent] = []
+        for body, name in zip(bodies, names, strict=True):
+            if name not in adopted:
+                used = [v for a in agents for v in a.secret_variables]
+                agents.append(imported_agent(body, name, used))
+        written = _write_files(agents, out_dir, schema_reference(project.root, out_dir))
+        try:
+            rendered = _rendered(project.root, env, agents) if agents else {}
+        except ConfigError:
+            written.remove()
+            raise
+        rendered.update({r.address: r for r in adopted.values()})
+        state = _recorded(state, bodies, names, rendered, set(adopted))
+        backend.write(state)
+    files = {a.name: paths for a, paths in zip(agents, written.files, strict=True)}
+    dropped = {a.name: a.dropped for a in agents}
+    return ImportResult(
+        imported=tuple(
+            ImportedFile(
+                address=f"{AGENT.prefix}.{name}",
+                agent_id=str(body[AGENT.id_field]),
+                files=tuple(display_path(p, project.root) for p in files.get(name, ())),
+                dropped=dropped.get(name, ()),
+                adopted_from=adopted[name].source if name in adopted else None,
+            )
+            for body, name in zip(bodies, names, strict=True)
+        ),
+        secret_variables=tuple(v for a in agents for v in a.secret_variables),
+        state=backend.describe(),
+    )
+
+
+def _recorded(
+    state: State,
+    bodies: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    rendered: Mapping[str, Resource],
+    adopted: set[str],
+) -> State:
+    """State with each agent recorded as an apply of its file would have left it."""
+    key = state.fingerprint_key
+    id_to_name = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
+    for body, name in zip(bodies, names, strict=True):
+        resource = rendered[f"{AGENT.prefix}.{name}"]
+        # Applied = what the server holds for the declared fields, with the real
+        # secret's fingerprint: once the variable holds that secret, plan is empty.
+        desired = comparable_desired(resource.spec, key)
+        state = state.with_resource(
+            resource.address,
+            ResourceState(
+                kind=AGENT.name,
+                id=str(body[AGENT.id_field]),
+                applied=observed(AGENT, body, desired, key, id_to_name),
+                # An adopted resource's file was never applied: no digest, so promotion
+                # does not take it for reviewed-and-applied config.
+                config_digest="" if name in adopted else config_digest(resource),
+                applied_at=utc_now(),
+                protect=resource.protect,
+                nested_ids=nested_ids(AGENT, body),
+            ),
+        )
+    return state
