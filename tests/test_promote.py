@@ -229,6 +229,7 @@ def test_delete_is_promoted_only_after_staging_ran_it(multi: MultiEnv) -> None:
     assert refused.exit_code == 3
     assert "agent.receptionist: its file is gone but staging still manages it" in refused.output
     assert "Acme Receptionist " in multi.agents(PROD_KEY)
+    assert promote(multi, "--allow-delete").exit_code == 3  # a plan-only run says so too
     # Without --allow-delete the promotion goes ahead and leaves the agent alone.
     kept = promote(multi, "--apply", "--auto-approve")
     assert kept.exit_code == 0, kept.output
@@ -317,3 +318,18 @@ def test_promote_with_missing_target_key_fails_clearly(
     result = promote(multi)
     assert result.exit_code == 1
     assert "environment `prod` needs an API key: set SIGMAMIND_API_KEY_PROD" in result.output
+
+
+def test_failure_in_the_target_exits_1_naming_the_resource(multi: MultiEnv) -> None:
+    apply_staging(multi)
+    # A prod-only value (not gated) naming a number prod's workspace does not have.
+    multi.edit(
+        "numbers/main-line.yaml",
+        "environments:\n",
+        'environments:\n  prod:\n    phoneNumber: "+14155550199"\n',
+    )
+    result = promote(multi, "--apply", "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "Promotion to prod finished with errors" in result.stderr
+    assert "  phone-number.main-line: " in result.stderr
+    assert "Acme Support " in multi.agents(PROD_KEY)  # the others went ahead
