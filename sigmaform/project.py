@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +115,13 @@ def load_project(
     paths: Sequence[Path] = (),
     secrets: SecretsMode = "required",
     environ: Mapping[str, str] | None = None,
+    check: Callable[[RenderedResource], list[Problem]] | None = None,
 ) -> Project:
-    """The project rendered for one environment; ConfigError with every problem in every file."""
+    """The project rendered for one environment; ConfigError with every problem in every file.
+
+    `check` runs on each rendered resource (the schema check, from validate.py, which
+    imports this module) so commands that send requests refuse bad input first.
+    """
     environ = os.environ if environ is None else environ
     root = root.absolute()
     pf = with_base_url_override(load_project_file(root), environ)
@@ -127,6 +132,9 @@ def load_project(
         pf, documents, environment, secrets=secrets, environ=environ
     )
     problems += render_problems
+    if check is not None:
+        for item in rendered:
+            problems += check(item)
     if paths:
         # Every file is loaded so references resolve; only the chosen ones are reported.
         chosen = {_display(root, p) for p in resource_files(root, pf, paths)}

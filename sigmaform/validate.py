@@ -25,7 +25,7 @@ from sigmaform.project import (
 from sigmaform.projectfile import ProjectFile
 from sigmaform.schemacheck import check_instance, load_schema, schema_exists
 
-__all__ = ["Report", "check_project", "load_schema", "validate_project"]
+__all__ = ["Report", "check_project", "load_schema", "schema_problems", "validate_project"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def check_project(
             files=files,
         )
         for item in rendered:
-            env_problems += _schema_problems(item)
+            env_problems += schema_problems(item)
         by_env[environment.name] = env_problems
     found.update(_merge_environments(by_env))
     for doc in documents:
@@ -164,7 +164,7 @@ def _count_resources(documents: Sequence[Document]) -> int:
     )
 
 
-def _schema_problems(item: RenderedResource) -> list[Problem]:
+def schema_problems(item: RenderedResource) -> list[Problem]:
     """The rendered document (spec after overrides) against its kind's schema."""
     resource, doc = item.resource, item.document
     schema = resource.kind_info.schema
