@@ -236,3 +236,14 @@ def test_create_refused_when_agent_name_exists_remotely_unmanaged(example: Proje
     assert refused.exit_code == 3
     assert "already exist remotely but are not managed" in refused.output
     assert len(example.agents()) == 1
+
+
+def test_bad_input_is_refused_before_any_request(example: Project) -> None:
+    example.edit("agents/support.yaml", "welcomeMessageType: static", "welcomeMessageType: loud")
+    for command in (("plan",), ("apply", "--auto-approve")):
+        result = example.run(*command)
+        assert result.exit_code == 1, result.output
+        assert "agents/support.yaml:9:" in result.output
+        assert "spec.welcomeMessageType" in result.output
+        assert "Traceback" not in result.output
+    assert example.journal() == []
