@@ -231,9 +231,13 @@ class Plan:
             raise ConfigError(Problem(source, message=f"plan file is damaged: {error!r}")) from None
 
 
-def _digest(value: Any) -> str:
+def _canonical(value: Any) -> bytes:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return text.encode()
+
+
+def _digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
 
 
 def config_digest(resource: Resource) -> str:
@@ -253,10 +257,19 @@ def config_digest(resource: Resource) -> str:
 
 
 def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
-    """Digest of everything apply would send, secrets by fingerprint: detects any edit."""
-    return _digest(
-        sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
-    )
+    """Digest of everything apply would send, secrets by fingerprint: detects any edit.
+
+    Hashed item by item: the same bytes as `_digest` of the whole list, without holding
+    the whole project's JSON (prompts included) in memory twice.
+    """
+    items = sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
+    digest = hashlib.sha256(b"[")
+    for i, item in enumerate(items):
+        if i:
+            digest.update(b",")
+        digest.update(_canonical(item))
+    digest.update(b"]")
+    return "sha256:" + digest.hexdigest()
 
 
 def _mask(value: Any) -> Any:

@@ -1,0 +1,27 @@
+"""Performance rewrites keep their results: the same digests and plans as the plain forms."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from sigmaform.operations import open_project
+from sigmaform.plan import plan_digest
+from sigmaform.remote import comparable_desired
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _one_shot_digest(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_streamed_plan_digest_equals_the_digest_of_the_whole_list() -> None:
+    resources = open_project(EXAMPLES, "local").resources
+    key = hashlib.sha256(b"lineage").digest()
+    whole = sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
+    assert plan_digest(resources, key) == _one_shot_digest(whole)
+    assert plan_digest(resources[:1], key) == _one_shot_digest(whole[:1])
+    assert plan_digest((), key) == _one_shot_digest([])
