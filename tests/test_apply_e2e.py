@@ -247,3 +247,19 @@ def test_bad_input_is_refused_before_any_request(example: Project) -> None:
         assert "spec.welcomeMessageType" in result.output
         assert "Traceback" not in result.output
     assert example.journal() == []
+
+
+def test_verbose_logs_requests_to_stderr_without_secrets(example: Project) -> None:
+    import logging
+
+    applied(example)
+    try:
+        result = example.run("-v", "plan")
+    finally:
+        logger = logging.getLogger("sigmaform")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    assert result.exit_code == 0, result.output
+    assert "sigmaform.client: GET /v1/agents/" in result.stderr
+    assert SECRET not in result.output and "X-API-Key" not in result.output

@@ -115,7 +115,8 @@ CASES: dict[str, Case] = {
     # Values: ${...} and !file
     "missing-env-variable": Case(AGENT, 5, ("ACME_REGION_UNSET",)),
     "unknown-var": Case(AGENT, 5, ("var.nope",)),
-    "missing-secret": Case(AGENT, 10, ("CASE_SECRET_UNSET",)),
+    # validate runs offline without secrets; plan (which would send them) names the variable.
+    "missing-secret": Case(AGENT, 10, ("CASE_SECRET_UNSET",), args=("plan", "--no-refresh")),
     "file-escapes-project": Case(AGENT, 5, ("../../etc/passwd", "outside")),
     "file-missing": Case(AGENT, 5, ("prompts/nope.md",)),
     # Resources and references

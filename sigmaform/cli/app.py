@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -79,6 +80,20 @@ def cli(
       sigmaform -C examples -e local plan
     """
     ctx.obj = Globals(project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose)
+    if verbose:
+        _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """-v shows each API request (method, path, status, time; never bodies or headers)."""
+    logger = logging.getLogger("sigmaform")
+    if any(getattr(h, "_sigmaform", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler._sigmaform = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def get_globals(ctx: click.Context) -> Globals:
