@@ -1,0 +1,300 @@
+"""The GitHub Actions recipe, run: each job's `run:` steps, as bash, against an emulator on a
+loopback socket (staging and prod are two workspaces), in a copy of the repository layout.
+
+Steps that `uses:` an action (checkout, setup-python, the comment) and the install step are
+what GitHub provides; everything else runs exactly as written in the workflow, with the
+workflow's, job's and step's `env:` and `${{ secrets.NAME }}` filled from a test table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from multienv import PROD_KEY, PROD_NUMBER, STAGING_KEY, STAGING_NUMBER, point_at
+
+from sigmaform.emulator import EmulatorApp
+from sigmaform.emulator.server import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / "examples" / "ci" / "github" / "sigmaform.yml"
+GITLAB = ROOT / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"
+SCRIPT = ROOT / "examples" / "ci" / "sigmaform-ci.sh"
+MARKER = "<!-- sigmaform-plan -->"
+SECRETS = {
+    "SIGMAMIND_API_KEY_STAGING": STAGING_KEY,
+    "SIGMAMIND_API_KEY_PROD": PROD_KEY,
+    "STAGING_SUPPORT_WEBHOOK_SECRET": "whsec-staging-support-1",
+    "STAGING_REMINDER_WEBHOOK_SECRET": "whsec-staging-reminder-1",
+    "PROD_SUPPORT_WEBHOOK_SECRET": "whsec-prod-support-1",
+    "PROD_REMINDER_WEBHOOK_SECRET": "whsec-prod-reminder-1",
+}
+SECRET_EXPR = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+@dataclass
+class Step:
+    name: str
+    code: int
+    stdout: str
+    stderr: str
+    summary: str
+    outputs: dict[str, str]
+
+
+@dataclass
+class Runner:
+    """Runs the workflow's jobs in `repo` (a copy of the repository layout)."""
+
+    repo: Path
+    workflow: dict[str, Any]
+    base_url: str
+    secrets: dict[str, str] = field(default_factory=lambda: dict(SECRETS))
+
+    def job(self, name: str) -> list[Step]:
+        job = self.workflow["jobs"][name]
+        env = {**self._env(self.workflow.get("env", {})), **self._env(job.get("env", {}))}
+        results: list[Step] = []
+        failed = False
+        for index, step in enumerate(job["steps"]):
+            if "run" not in step or step["run"].startswith("pip install"):
+                continue  # GitHub's part: checkout, Python, installing sigmaform, the comment
+            if failed and "!cancelled()" not in str(step.get("if", "")):
+                continue
+            result = self._run(step, {**env, **self._env(step.get("env", {}))}, index)
+            failed = failed or result.code != 0
+            results.append(result)
+        return results
+
+    def _env(self, values: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for key, value in values.items():
+            text = SECRET_EXPR.sub(lambda m: self.secrets.get(m.group(1), ""), str(value))
+            assert "${{" not in text, f"{key}: only secrets expressions can be run here: {text}"
+            out[key] = text
+        return out
+
+    def _run(self, step: dict[str, Any], env: dict[str, str], index: int) -> Step:
+        script = step["run"]
+        assert "${{" not in script, f"a run step uses an expression: {script}"
+        summary = self.repo.parent / f"summary-{index}.md"
+        outputs = self.repo.parent / f"output-{index}.txt"
+        summary.write_text("")
+        outputs.write_text("")
+        full_env = {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "HOME": str(self.repo.parent / "home"),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_OUTPUT": str(outputs),
+            **env,
+        }
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=self.repo,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        pairs = (line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+        return Step(
+            step.get("name", script),
+            done.returncode,
+            done.stdout,
+            done.stderr,
+            summary.read_text(),
+            dict(pairs),
+        )
+
+    def api(self, key: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": key})
+
+    def agent_names(self, key: str) -> list[str]:
+        with self.api(key) as api:
+            body = api.get("/v1/agents", params={"page": 0, "size": 100}).json()
+        return sorted(a["agentName"] for a in body["data"])
+
+
+def codes(steps: list[Step]) -> list[int]:
+    return [s.code for s in steps]
+
+
+def explain(steps: list[Step]) -> str:
+    return "\n".join(f"--- {s.name}: {s.code}\n{s.stdout}\n{s.stderr}" for s in steps)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    app = EmulatorApp(api_keys={STAGING_KEY, PROD_KEY})
+    # main-line.yaml gives staging its own number; prod uses the base one.
+    app.seed_phone_number(STAGING_KEY, STAGING_NUMBER, "staging test line")
+    app.seed_phone_number(PROD_KEY, PROD_NUMBER, "prod line")
+    server = serve("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        repo = tmp_path / "repo"
+        shutil.copytree(ROOT / "examples", repo / "examples", ignore=shutil.ignore_patterns(".*"))
+        point_at(repo / "examples", base_url)
+        (tmp_path / "home").mkdir()
+        yield Runner(repo, yaml.safe_load(WORKFLOW.read_text()), base_url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
+    validate = runner.job("validate")
+    assert codes(validate) == [0], explain(validate)
+    assert "OK: " in validate[0].stdout
+
+    # Pull request: one comment body with both environments' plans; changes are not a failure.
+    plan = runner.job("plan")
+    assert codes(plan) == [0, 0], explain(plan)
+    comment = (runner.repo / "sigmaform-plan.md").read_text()
+    assert comment.startswith(MARKER + "\n## sigmaform\n")
+    assert comment.count(MARKER) == 1
+    assert "### sigmaform plan: `staging`" in comment
+    assert "### sigmaform plan: `prod`" in comment
+    assert comment.index("`staging`") < comment.index("`prod`")
+    assert comment.count("**Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.**") == 2
+    assert "<details>" in comment and "```diff" in comment
+    assert [s.outputs for s in plan] == [{"changes": "true"}, {"changes": "true"}]
+    assert "### sigmaform plan: `staging`" in plan[0].summary
+    assert "`prod`" not in plan[0].summary  # each step's summary holds its own environment
+    for secret in SECRETS.values():
+        assert secret not in comment
+    assert runner.agent_names(STAGING_KEY) == runner.agent_names(PROD_KEY) == []
+    (runner.repo / "sigmaform-plan.md").unlink()  # the next job starts from a fresh checkout
+
+    # Merge to main: staging gets exactly the saved plan.
+    apply = runner.job("apply-staging")
+    assert codes(apply) == [0], explain(apply)
+    assert "### sigmaform plan: `staging`" in apply[0].summary
+    assert "Apply complete: 1 adopted, 3 created." in apply[0].stdout
+    assert runner.agent_names(STAGING_KEY) == [
+        "Acme Appointment Reminder (staging)",
+        "Acme Receptionist (staging)",
+        "Acme Support (staging)",
+    ]
+    assert runner.agent_names(PROD_KEY) == []
+
+    # Manual, approved job: prod gets what staging ran.
+    promote = runner.job("promote-prod")
+    assert codes(promote) == [0], explain(promote)
+    assert "Promotion to prod complete: 1 adopted, 3 created." in promote[0].stdout
+    assert "Plan: 4 to create" in promote[0].summary
+    assert len(runner.agent_names(PROD_KEY)) == 3
+
+    # Nightly: nothing changed by hand.
+    drift = runner.job("drift")
+    assert codes(drift) == [0], explain(drift)
+    assert drift[0].summary.count("No drift.") == 2
+    assert drift[0].outputs == {"drift": "false"}
+
+    # Someone edits prod's support agent in the console: the nightly job fails (exit 2).
+    with runner.api(PROD_KEY) as api:
+        agents = api.get("/v1/agents", params={"page": 0, "size": 100}).json()["data"]
+        support = next(a for a in agents if a["agentName"] == "Acme Support ")
+        patched = api.patch(
+            f"/v1/agents/{support['agentId']}", json={"agentSettings": {"llmModel": "gpt-4.1"}}
+        )
+        assert patched.status_code == 200, patched.text
+    drift = runner.job("drift")
+    assert codes(drift) == [2], explain(drift)
+    assert drift[0].outputs == {"drift": "true"}
+    assert "### sigmaform drift: `prod`" in drift[0].summary
+    assert "agent.support" in drift[0].summary and "gpt-4.1" in drift[0].summary
+
+    # The next pull request's plan shows the restore in prod and nothing for staging.
+    plan = runner.job("plan")
+    assert codes(plan) == [0, 0], explain(plan)
+    assert [s.outputs for s in plan] == [{"changes": "false"}, {"changes": "true"}]
+    comment = (runner.repo / "sigmaform-plan.md").read_text()
+    assert "No changes." in comment
+    assert "0 to create, 1 to update" in comment
+
+
+def test_plan_failure_is_in_the_comment_and_the_other_environment_still_runs(
+    runner: Runner,
+) -> None:
+    # A secret the repository does not define reaches the step as an empty variable.
+    del runner.secrets["SIGMAMIND_API_KEY_STAGING"]
+    plan = runner.job("plan")
+    assert codes(plan) == [1, 0], explain(plan)
+    comment = (runner.repo / "sigmaform-plan.md").read_text()
+    assert comment.count(MARKER) == 1
+    assert "### sigmaform plan: `staging` failed (exit 1)" in comment
+    assert "environment `staging` needs an API key: set SIGMAMIND_API_KEY_STAGING" in comment
+    assert "### sigmaform plan: `prod`" in comment
+
+
+def test_promotion_of_what_staging_did_not_apply_is_refused(runner: Runner) -> None:
+    assert codes(runner.job("apply-staging")) == [0]
+    prompt = runner.repo / "examples" / "agents" / "prompts" / "support.md"
+    prompt.write_text(prompt.read_text() + "\nAlways offer a callback.\n")
+    promote = runner.job("promote-prod")
+    assert codes(promote) == [3], explain(promote)
+    assert "agent.support" in promote[0].stderr
+    assert runner.agent_names(PROD_KEY) == []
+
+
+def test_invalid_files_fail_the_validate_job(runner: Runner) -> None:
+    agent = runner.repo / "examples" / "agents" / "support.yaml"
+    agent.write_text(agent.read_text().replace("llmTemperature: 0.3", "llmTemperature: hot"))
+    validate = runner.job("validate")
+    assert codes(validate) == [1]
+    assert "agents/support.yaml:" in validate[0].stdout
+    assert "llmTemperature" in validate[0].stdout
+
+
+def test_workflow_triggers_jobs_and_permissions() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert set(triggers) == {"pull_request", "push", "workflow_dispatch", "schedule"}
+    assert triggers["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert jobs["plan"]["permissions"]["pull-requests"] == "write"
+    assert jobs["promote-prod"]["environment"] == "production"
+    assert jobs["apply-staging"]["concurrency"]["cancel-in-progress"] is False
+    script = workflow["env"]["SIGMAFORM_CI"]
+    assert (ROOT / script).resolve() == SCRIPT
+    comment = next(s for s in jobs["plan"]["steps"] if s.get("name") == "Comment")
+    assert MARKER in comment["with"]["script"]
+    assert "updateComment" in comment["with"]["script"]
+
+
+def test_script_usage_and_missing_environment() -> None:
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "usage: sigmaform-ci.sh" in done.stderr
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "plan"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "name at least one environment" in done.stderr
+
+
+def test_gitlab_recipe_runs_the_same_script() -> None:
+    pipeline = yaml.safe_load(GITLAB.read_text())
+    scripts = "\n".join(
+        line
+        for job in pipeline.values()
+        if isinstance(job, dict) and "script" in job
+        for line in job["script"]
+    )
+    for command in ("validate", "plan staging", "apply staging", "promote prod", "drift"):
+        assert f'"$SIGMAFORM_CI" {command}' in scripts
