@@ -235,6 +235,10 @@ def record_unchanged(plan: Plan, state: State, backend: StateBackend) -> State:
         recorded = resources.get(rp.address)
         if rp.action is not Action.NOOP or recorded is None or not rp.config_digest:
             continue
+        if rp.unmanaged:
+            # Reported once by this plan; forgetting them keeps later plans quiet.
+            recorded = replace(recorded, applied=_without_units(recorded.applied, rp.unmanaged))
+            resources[rp.address] = recorded
         # An unverified apply (empty digest) counts as verified only once the API was read.
         if recorded.config_digest != rp.config_digest and (
             recorded.config_digest or plan.refreshed
@@ -243,6 +247,17 @@ def record_unchanged(plan: Plan, state: State, backend: StateBackend) -> State:
     if resources == state.resources:
         return state
     return backend.write(replace(state, resources=resources))
+
+
+def _without_units(applied: Mapping[str, Any], units: Sequence[str]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in applied.items()}
+    for unit in units:
+        top, _, sub = unit.partition(".")
+        if sub and isinstance(out.get(top), dict):
+            out[top].pop(sub, None)
+        elif not sub:
+            out.pop(top, None)
+    return out
 
 
 __all__ = [

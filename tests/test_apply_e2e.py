@@ -263,3 +263,18 @@ def test_verbose_logs_requests_to_stderr_without_secrets(example: Project) -> No
     assert result.exit_code == 0, result.output
     assert "sigmaform.client: GET /v1/agents/" in result.stderr
     assert SECRET not in result.output and "X-API-Key" not in result.output
+
+
+def test_field_removed_from_yaml_is_reported_once_then_forgotten(example: Project) -> None:
+    applied(example)
+    example.edit("agents/support.yaml", "    llmTemperature: 0.3\n", "")
+    plan = example.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    assert "agentSettings.llmTemperature" in plan.output and "no longer managed" in plan.output
+    before = len(example.journal())
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    assert example.writes(before) == []  # the remote value is left alone
+    again = example.run("plan")
+    assert "no longer managed" not in again.output
+    support = next(a for a in example.agents() if a["agentName"].startswith("Acme Support"))
+    assert support["agentSettings"]["llmTemperature"] == 0.3
