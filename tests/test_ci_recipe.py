@@ -298,3 +298,86 @@ def test_gitlab_recipe_runs_the_same_script() -> None:
     )
     for command in ("validate", "plan staging", "apply staging", "promote prod", "drift"):
         assert f'"$SIGMAFORM_CI" {command}' in scripts
+
+
+# --- action.yml: the composite action's run step, as GitHub runs it (bash -e -o pipefail)
+
+
+def action_step(name: str) -> dict[str, Any]:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    return dict(next(s for s in action["runs"]["steps"] if s.get("name") == name))
+
+
+def run_action(tmp_path: Path, command: str, allow_changes: str = "false") -> Step:
+    step = action_step("Run sigmaform")
+    outputs = tmp_path / "github-output.txt"
+    outputs.write_text("")
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(outputs),
+        "INPUT_COMMAND": command,
+        "INPUT_ALLOW_CHANGES": allow_changes,
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    pairs = (line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    return Step("action", done.returncode, done.stdout, done.stderr, "", dict(pairs))
+
+
+@pytest.fixture
+def spaced_project(tmp_path: Path) -> Path:
+    root = tmp_path / "my agents"  # a space: the command's quotes must group words
+    shutil.copytree(ROOT / "examples", root, ignore=shutil.ignore_patterns(".*", "ci"))
+    return root
+
+
+def test_action_keeps_changes_pending_apart_from_failure(
+    tmp_path: Path, spaced_project: Path
+) -> None:
+    plan = '-C "my agents" -e local plan --no-refresh --detailed-exitcode'
+    failed = run_action(tmp_path, plan)
+    assert failed.code == 2, failed.stderr
+    assert failed.outputs["exit-code"] == "2"
+    assert failed.outputs["changes"] == "true"
+    assert "::error::sigmaform exited 2" in failed.stdout
+
+    allowed = run_action(tmp_path, plan, allow_changes="true")
+    assert allowed.code == 0, allowed.stderr
+    assert allowed.outputs["exit-code"] == "2"
+    assert allowed.outputs["changes"] == "true"
+    saved = Path(allowed.outputs["stdout-file"]).read_text()
+    assert "Plan: 3 to create, 0 to update, 0 to delete, 0 unchanged." in saved
+
+    ok = run_action(tmp_path, "-C 'my agents' validate")
+    assert (ok.code, ok.outputs["exit-code"], ok.outputs["changes"]) == (0, "0", "false")
+
+    error = run_action(tmp_path, '-C "my agents" -e nowhere plan', allow_changes="true")
+    assert (error.code, error.outputs["exit-code"], error.outputs["changes"]) == (1, "1", "false")
+    assert "nowhere" in error.stderr
+
+
+def test_action_command_is_data_not_shell_code(tmp_path: Path, spaced_project: Path) -> None:
+    marker = tmp_path / "pwned"
+    result = run_action(tmp_path, f'-C "my agents" validate $(touch {marker}); touch {marker}')
+    assert not marker.exists()
+    assert result.outputs["exit-code"] == "1"  # sigmaform got odd paths and said so
+
+    unbalanced = run_action(tmp_path, '-C "my agents validate')
+    assert unbalanced.code != 0
+    assert "No closing quotation" in unbalanced.stderr
+    assert unbalanced.outputs == {}
+
+
+def test_action_installs_the_given_spec_or_its_own_checkout() -> None:
+    step = action_step("Install sigmaform")
+    assert '"${INPUT_INSTALL:-$ACTION_PATH}"' in step["run"]
+    assert step["env"]["ACTION_PATH"] == "${{ github.action_path }}"
