@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from sigmaform.cli.app import cli, get_globals
 from sigmaform.errors import EXIT_ERROR, EXIT_OK
+from sigmaform.projectfile import PROJECT_FILE
 from sigmaform.validate import Report, check_project
 
 
@@ -22,16 +25,33 @@ from sigmaform.validate import Report, check_project
     show_default=True,
     help="How to print the problems.",
 )
+@click.option(
+    "--find-projects",
+    is_flag=True,
+    help="PATHS are relative to the current directory (as pre-commit passes them): check, "
+    "whole, each project whose sigmaform.yaml is above one of them; ignore the others.",
+)
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) -> None:
+def validate(
+    ctx: click.Context, paths: tuple[Path, ...], output_format: str, find_projects: bool
+) -> None:
     """Check YAML, schemas, names and references, offline; report every problem at once.
 
     PATHS (files or directories, relative to the project directory) limit the report to
     those files; the whole project is still read so references resolve. Without -e, every
     environment is checked, with secrets as placeholders.
+
+    \b
+    Examples:
+      sigmaform validate
+      sigmaform -C examples validate agents/support.yaml --format json
+      sigmaform validate --find-projects infra/agents/support.yaml   # the pre-commit hook
     """
     g = get_globals(ctx)
-    report = check_project(g.project_dir, g.env, paths)
+    if find_projects:
+        report = _check_found_projects(find_project_roots(paths), g.env)
+    else:
+        report = check_project(g.project_dir, g.env, paths)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
@@ -52,3 +72,41 @@ def summary(report: Report) -> str:
         return text + (f" ({count(report.warnings, 'warning')})" if report.warnings else "")
     text = count(report.errors, "error")
     return text + (f", {count(report.warnings, 'warning')}" if report.warnings else "")
+
+
+def find_project_roots(paths: Sequence[Path]) -> list[Path]:
+    """The directories holding the nearest sigmaform.yaml above each path, in order, once.
+
+    A path under no project (a CI workflow, a config file of another tool) names none.
+    """
+    roots: list[Path] = []
+    for path in paths:
+        start = path.absolute()
+        for folder in (start, *start.parents):
+            if (folder / PROJECT_FILE).is_file():
+                if folder not in roots:
+                    roots.append(folder)
+                break
+    return roots
+
+
+def _check_found_projects(roots: Sequence[Path], env: str | None) -> Report:
+    """One report over every project, its files named from the current directory."""
+    problems = []
+    resources = 0
+    for root in roots:
+        report = check_project(root, env)
+        prefix = _relative(root)
+        problems += [
+            dataclasses.replace(p, file=str(prefix / p.file)) if p.file else p
+            for p in report.problems
+        ]
+        resources += report.resources
+    return Report(tuple(problems), resources)
+
+
+def _relative(root: Path) -> Path:
+    try:
+        return root.relative_to(Path.cwd().absolute())
+    except ValueError:
+        return root
