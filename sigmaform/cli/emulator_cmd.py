@@ -77,7 +77,16 @@ def emulator(
     settings_patch: str,
     journal_file: Path | None,
 ) -> None:
-    """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it)."""
+    """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it).
+
+    Each API key is its own workspace. Point an environment at it with
+    `baseUrl: http://127.0.0.1:8765` (plain http is allowed for loopback only).
+
+    \b
+    Examples:
+      sigmaform emulator --port 8765 --data .emulator
+      sigmaform emulator --latency-ms 50 --error-rate 0.05 --seed 1
+    """
     faults = Faults(
         latency_ms=latency_ms,
         error_rate=error_rate,

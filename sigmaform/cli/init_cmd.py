@@ -20,6 +20,11 @@ def init_command(ctx: click.Context, directory: Path | None, force: bool) -> Non
 
     Writes sigmaform.yaml with a `local` environment on the embedded emulator, one
     example agent with its prompt, and a .gitignore entry for .sigmaform/.
+
+    \b
+    Examples:
+      sigmaform init my-agents
+      sigmaform -C my-agents plan
     """
     root = directory if directory is not None else get_globals(ctx).project_dir
     written = scaffold(root, force=force)

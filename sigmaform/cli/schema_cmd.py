@@ -35,7 +35,13 @@ def read_schema(name: str) -> str:
 @click.argument("kind")
 @click.pass_context
 def schema_command(ctx: click.Context, kind: str) -> None:
-    """Print the JSON Schema for KIND (agent, phone-number, chat, project, ...)."""
+    """Print the JSON Schema for KIND (agent, phone-number, chat, project, ...).
+
+    \b
+    Examples:
+      sigmaform schema agent > .vscode/agent.schema.json
+      sigmaform schema plan
+    """
     known = available_schemas()
     name = schema_name(kind)
     if name not in known:

@@ -16,7 +16,12 @@ from sigmaform.state import LocalBackend, LockInfo
 
 @cli.group()
 def state() -> None:
-    """Inspect and repair state (list, show, rm, mv, unlock)."""
+    """Inspect and repair state (list, show, rm, mv, unlock).
+
+    \b
+    Example:
+      sigmaform -e staging state list
+    """
 
 
 @state.command("list")
@@ -47,7 +52,12 @@ def state_list(ctx: click.Context, fmt: str) -> None:
 @click.argument("address")
 @click.pass_context
 def state_show(ctx: click.Context, address: str) -> None:
-    """Show one resource's state (secrets appear only as `(sensitive)`)."""
+    """Show one resource's state (secrets appear only as `(sensitive)`).
+
+    \b
+    Example:
+      sigmaform -e staging state show agent.support
+    """
     project = load_project_for(ctx, secrets="placeholder")
     current = read_state(backend_for(project), project.environment.name)
     found = current.resources.get(address)
@@ -69,7 +79,12 @@ def _check_address(address: str) -> None:
 @click.argument("address")
 @click.pass_context
 def state_rm(ctx: click.Context, address: str) -> None:
-    """Stop managing ADDRESS: remove it from state; the remote object is left alone."""
+    """Stop managing ADDRESS: remove it from state; the remote object is left alone.
+
+    \b
+    Example:
+      sigmaform -e staging state rm agent.old-demo
+    """
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     with backend.lock(LockInfo("state rm")):
@@ -85,7 +100,12 @@ def state_rm(ctx: click.Context, address: str) -> None:
 @click.argument("destination")
 @click.pass_context
 def state_mv(ctx: click.Context, source: str, destination: str) -> None:
-    """Rename a resource's address (after renaming `name:` in its file)."""
+    """Rename a resource's address (after renaming `name:` in its file).
+
+    \b
+    Example:
+      sigmaform -e staging state mv agent.support agent.customer-support
+    """
     _check_address(destination)
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
@@ -106,7 +126,12 @@ def state_mv(ctx: click.Context, source: str, destination: str) -> None:
 @click.option("--force", is_flag=True, help="Remove the lock even if its holder looks alive.")
 @click.pass_context
 def state_unlock(ctx: click.Context, force: bool) -> None:
-    """Remove a stale apply lock left by a process that is gone."""
+    """Remove a stale apply lock left by a process that is gone.
+
+    \b
+    Example:
+      sigmaform -e staging state unlock
+    """
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     holder = backend.lock_holder()
