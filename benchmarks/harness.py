@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class RunResult:
     seconds: float
+    cpu_seconds: float  # user + system of the child alone
     max_rss_mb: float
     returncode: int
     stdout: str
@@ -40,6 +41,7 @@ def run_child(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = No
         err.seek(0)
         return RunResult(
             seconds=seconds,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
             max_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
@@ -66,6 +68,7 @@ class Timing:
     """Several runs of one job: median and spread."""
 
     samples: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
 
     @property
@@ -75,8 +78,11 @@ class Timing:
     def spread(self) -> str:
         return f"{min(self.samples):.2f}-{max(self.samples):.2f}"
 
-    def describe(self, unit: str = "s") -> str:
-        return f"{self.median:.2f} {unit} (n={len(self.samples)}, {self.spread()})"
+    def describe(self) -> str:
+        return (
+            f"{self.median:.2f} s (n={len(self.samples)}, {self.spread()}; "
+            f"CPU {statistics.median(self.cpu):.2f} s)"
+        )
 
 
 def repeat(runs: int, job: Callable[[], RunResult]) -> Timing:
@@ -84,6 +90,7 @@ def repeat(runs: int, job: Callable[[], RunResult]) -> Timing:
     for _ in range(runs):
         result = job()
         timing.samples.append(result.seconds)
+        timing.cpu.append(result.cpu_seconds)
         timing.rss_mb.append(result.max_rss_mb)
     return timing
 
