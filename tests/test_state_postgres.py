@@ -352,11 +352,21 @@ def test_kill_9_mid_apply_frees_the_lock_and_the_next_apply_converges(
     )
     backend = pg.backend()
     try:
-        first = wait_for(lambda: backend.lock_holder() and backend.read(), "the first state write")
+        wait_for(backend.lock_holder, "the apply to take the lock")
         # A second apply from another process is refused at once, naming the holder.
         refused = example.run("apply", "--auto-approve")
         assert refused.exit_code == 3
         assert f"(pid {holder.pid}, apply, since " in refused.output
+        seen = backend.read()
+        before = 0 if seen is None else seen.serial
+
+        def written() -> State | None:
+            state = backend.read()
+            return state if state is not None and state.serial > before else None
+
+        # Kill just after a state write: the holder is then waiting out the next request's
+        # latency, so no resource exists remotely that state does not record.
+        first = wait_for(written, "a state write")
         os.kill(holder.pid, signal.SIGKILL)
     finally:
         holder.wait()
