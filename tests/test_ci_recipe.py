@@ -242,6 +242,19 @@ def test_plan_failure_is_in_the_comment_and_the_other_environment_still_runs(
     assert "### sigmaform plan: `prod`" in comment
 
 
+def test_an_undefined_secret_is_missing_not_empty(runner: Runner) -> None:
+    # GitHub passes it as ""; the script unsets empty variables so sigmaform says so,
+    # rather than sending an empty webhook secret.
+    del runner.secrets["PROD_SUPPORT_WEBHOOK_SECRET"]
+    plan = runner.job("plan")
+    assert codes(plan) == [0, 1], explain(plan)
+    comment = (runner.repo / "sigmaform-plan.md").read_text()
+    assert "### sigmaform plan: `prod` failed (exit 1)" in comment
+    assert "`${secret.SUPPORT_WEBHOOK_SECRET}`: environment variable" in comment
+    assert "`SUPPORT_WEBHOOK_SECRET` is not set (environment `prod`)" in comment
+    assert "### sigmaform plan: `staging`" in comment
+
+
 def test_promotion_of_what_staging_did_not_apply_is_refused(runner: Runner) -> None:
     assert codes(runner.job("apply-staging")) == [0]
     prompt = runner.repo / "examples" / "agents" / "prompts" / "support.md"

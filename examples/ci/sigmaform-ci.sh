@@ -28,6 +28,15 @@ COMMENT_MARKER="<!-- sigmaform-plan -->"
 # GitHub refuses comments over 65,536 characters; leave room for the truncation note.
 COMMENT_LIMIT=60000
 
+# CI systems pass a secret the repository does not define as an empty variable; unset, it
+# makes sigmaform say "`${secret.NAME}`: environment variable NAME is not set" instead of
+# sending an empty webhook secret.
+while IFS= read -r name; do
+  if [[ -z "${!name}" ]]; then
+    unset "$name"
+  fi
+done < <(compgen -e)
+
 sf() {
   sigmaform --no-color -C "$PROJECT_DIR" "$@"
 }
