@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-
 import click
 
-from sigmaform.apply import ApplyOptions, Outcome
+from sigmaform.apply import ApplyOptions
 from sigmaform.cli.app import cli, get_globals, parallelism_option
-from sigmaform.errors import EXIT_ERROR, EXIT_OK, ConfigError
+from sigmaform.cli.apply_console import ApplyConsole
+from sigmaform.errors import EXIT_OK, ConfigError
 from sigmaform.operations import (
     ApplyRequest,
     apply_project,
@@ -22,7 +20,7 @@ from sigmaform.operations import (
 from sigmaform.plan import Plan
 from sigmaform.projectfile import PROJECT_FILE
 from sigmaform.promote import GateResult, gate, gate_deletes, refusal
-from sigmaform.render import SYMBOL, render_plan
+from sigmaform.render import render_plan
 
 
 @cli.command("promote")
@@ -97,54 +95,27 @@ def promote(
         click.echo(render_plan(plan, fmt, color=g.color), nl=False)
         ctx.exit(EXIT_OK)
 
-    lock = threading.Lock()
-    done = [0]
-    total = [0]
-
-    def confirm(plan: Plan) -> bool:
+    def gate_deletes_first(plan: Plan) -> None:
         # Deletes are known only once the target is planned, so they are gated here,
-        # before anything is sent (apply_project calls this before executing).
+        # before anything is sent (apply_project confirms before executing).
         if allow_delete and (deleting := gate_deletes(plan, source_state)):
             raise refusal(source_env, target, deleting)
-        total[0] = len(plan.pending())
-        click.echo(render_plan(plan, fmt, color=g.color), nl=False)
-        if auto_approve:
-            return True
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "stdin is not a terminal: pass --auto-approve to apply without confirmation"
-            )
-        return click.confirm(f"Apply these changes to {target}?", default=False)
 
-    def report(outcome: Outcome) -> None:
-        with lock:
-            done[0] += 1
-            progress = f"[{done[0]}/{total[0]}] " if g.color else ""
-            symbol = "!" if outcome.failed else SYMBOL[outcome.action]
-            detail = f": {outcome.message}" if outcome.message else ""
-            click.echo(f"{progress}{symbol} {outcome.address}: {outcome.status}{detail}")
-
+    console = ApplyConsole(
+        g,
+        label=f"Promotion to {target}",
+        question=f"Apply these changes to {target}?",
+        fmt=fmt,
+        auto_approve=auto_approve,
+        before_confirm=gate_deletes_first,
+    )
     request = ApplyRequest(
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism)
     )
-    plan, applied = apply_project(project, request, confirm=confirm, on_outcome=report)
-    if applied is None:
-        if plan.has_changes:
-            click.echo("Promotion cancelled; nothing was changed.")
-        else:
-            click.echo(render_plan(plan, fmt, color=g.color), nl=False)
-        ctx.exit(EXIT_OK)
-    counts: dict[str, int] = {}
-    for outcome in applied.outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    if applied.failures:
-        click.echo(f"Promotion to {target} finished with errors ({parts}). Failed:", err=True)
-        for outcome in applied.failures:
-            click.echo(f"  {outcome.address}: {outcome.message}", err=True)
-        ctx.exit(EXIT_ERROR)
-    click.echo(f"Promotion to {target} complete: {parts}.")
-    ctx.exit(EXIT_OK)
+    plan, applied = apply_project(
+        project, request, confirm=console.confirm, on_outcome=console.report
+    )
+    console.finish(ctx, plan, applied)
 
 
 def _echo_gate(result: GateResult, *, to_stderr: bool) -> None:

@@ -1,0 +1,84 @@
+"""What `apply` and `promote --apply` show while applying: the plan, the prompt, progress."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+import click
+
+from sigmaform.apply import ApplyReport, Outcome
+from sigmaform.cli.app import Globals
+from sigmaform.errors import EXIT_ERROR, EXIT_OK, ConfigError
+from sigmaform.plan import Plan
+from sigmaform.render import SYMBOL, render_plan
+
+
+class ApplyConsole:
+    """Callbacks for `operations.apply_project`, and the closing summary.
+
+    `label` starts the summary line ("Apply", "Promotion to prod"); `question` is asked
+    unless `auto_approve`; `approved` skips the question (a saved, reviewed plan).
+    """
+
+    def __init__(
+        self,
+        g: Globals,
+        *,
+        label: str = "Apply",
+        question: str = "Apply these changes?",
+        fmt: str = "text",
+        auto_approve: bool = False,
+        before_confirm: Callable[[Plan], None] = lambda _: None,
+    ) -> None:
+        self._g = g
+        self._label = label
+        self._question = question
+        self._fmt = fmt
+        self._auto_approve = auto_approve
+        self._before_confirm = before_confirm
+        self._lock = threading.Lock()
+        self._done = 0
+        self._total = 0
+
+    def confirm(self, plan: Plan) -> bool:
+        self._before_confirm(plan)
+        self._total = len(plan.pending())
+        click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
+        if self._auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "stdin is not a terminal: pass --auto-approve to apply without confirmation"
+            )
+        return click.confirm(self._question, default=False)
+
+    def report(self, outcome: Outcome) -> None:
+        """One line per resource as it finishes; a [n/total] counter on a terminal."""
+        with self._lock:
+            self._done += 1
+            progress = f"[{self._done}/{self._total}] " if self._g.color else ""
+            symbol = "!" if outcome.failed else SYMBOL[outcome.action]
+            detail = f": {outcome.message}" if outcome.message else ""
+            click.echo(f"{progress}{symbol} {outcome.address}: {outcome.status}{detail}")
+
+    def finish(self, ctx: click.Context, plan: Plan, result: ApplyReport | None) -> None:
+        """Print the summary and exit: 0 done or nothing to do, 1 when a resource failed."""
+        if result is None:
+            if plan.has_changes:
+                click.echo(f"{self._label} cancelled; nothing was changed.")
+            else:
+                click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
+            ctx.exit(EXIT_OK)
+        counts: dict[str, int] = {}
+        for outcome in result.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        if result.failures:
+            click.echo(f"{self._label} finished with errors ({parts}). Failed:", err=True)
+            for outcome in result.failures:
+                click.echo(f"  {outcome.address}: {outcome.message}", err=True)
+            ctx.exit(EXIT_ERROR)
+        click.echo(f"{self._label} complete: {parts}.")
+        ctx.exit(EXIT_OK)
