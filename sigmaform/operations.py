@@ -21,7 +21,7 @@ from sigmaform.plan import Action, Plan, build_plan, normalise_targets, plan_dig
 from sigmaform.project import load_project
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
-from sigmaform.state import LocalBackend, LockInfo, State, StateBackend
+from sigmaform.state import LockInfo, State, StateBackend, local_backend
 
 if TYPE_CHECKING:  # httpx loads only when a command talks to the API
     from sigmaform.client import Client, RetryPolicy
@@ -59,12 +59,7 @@ def backend_for(project: Project) -> StateBackend:
         return backend_for_project(project)
     if project.state.backend != "local":
         raise ConfigError(f"state backend `{project.state.backend}` is not supported yet")
-    path = project.state_path()
-    try:
-        display = str(path.relative_to(project.root))
-    except ValueError:
-        display = str(path)
-    return LocalBackend(path, display)
+    return local_backend(project)
 
 
 def read_state(backend: StateBackend, environment: str) -> State:

@@ -20,10 +20,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sigmaform.errors import ConfigError, LockHeldError, Problem
 from sigmaform.files import write_atomic
+
+if TYPE_CHECKING:
+    from sigmaform.resource import Project
 
 STATE_VERSION = 1
 
@@ -270,3 +273,13 @@ class LocalBackend:
         with contextlib.suppress(FileNotFoundError):
             self.lock_path.unlink()
         return holder
+
+
+def local_backend(project: Project) -> LocalBackend:
+    """The state file of the project's selected environment (`state.path`)."""
+    path = project.state_path()
+    try:
+        display = str(path.relative_to(project.root))
+    except ValueError:
+        display = str(path)
+    return LocalBackend(path, display)

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from sigmaform.errors import ConfigError, RefusedError
 from sigmaform.resource import Project
-from sigmaform.state import LocalBackend, LockInfo, State, StateBackend
+from sigmaform.state import LockInfo, State, StateBackend, local_backend
 
 
 @runtime_checkable
@@ -31,15 +31,6 @@ class Transfer:
     serial: int
     resources: int
     written: bool
-
-
-def local_backend(project: Project) -> LocalBackend:
-    path = project.state_path()
-    try:
-        display = str(path.relative_to(project.root))
-    except ValueError:
-        display = str(path)
-    return LocalBackend(path, display)
 
 
 def serial_to_write(
