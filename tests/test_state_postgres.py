@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -103,6 +104,9 @@ def test_plan_apply_scenarios_pass_with_the_postgres_backend(
     scenario: str, example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_postgres(example, pg, monkeypatch)
+    # `-v` adds its stderr handler once per process; one left by an earlier test's CliRunner
+    # would swallow the verbose scenario's log lines.
+    monkeypatch.setattr(logging.getLogger("sigmaform"), "handlers", [])
     getattr(e2e, scenario)(PgProject(example.root, example.env, pg))
     assert not (example.root / ".sigmaform" / "state").exists()
 
