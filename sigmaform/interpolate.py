@@ -159,16 +159,18 @@ class Renderer:
                 )
                 return "", None
             return value, None
-        secret = self.environ.get(name)
+        # Empty counts as unset: CI systems pass an undefined secret as "", and sending
+        # an empty webhook secret would silently disable payload signing.
+        secret = self.environ.get(name) or None
         if secret is None:
-            secret = self.environment.secret_defaults.get(name)
+            secret = self.environment.secret_defaults.get(name) or None
         if secret is None:
             if self.secrets == "required":
                 self._problem(
                     doc,
                     path,
                     f"`${{secret.{name}}}`: environment variable `{name}` is not set "
-                    f"(environment `{self.environment.name}`)",
+                    f"or empty (environment `{self.environment.name}`)",
                 )
             secret = ""
         return secret, f"secret.{name}"

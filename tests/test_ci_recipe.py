@@ -251,7 +251,7 @@ def test_an_undefined_secret_is_missing_not_empty(runner: Runner) -> None:
     comment = (runner.repo / "sigmaform-plan.md").read_text()
     assert "### sigmaform plan: `prod` failed (exit 1)" in comment
     assert "`${secret.SUPPORT_WEBHOOK_SECRET}`: environment variable" in comment
-    assert "`SUPPORT_WEBHOOK_SECRET` is not set (environment `prod`)" in comment
+    assert "`SUPPORT_WEBHOOK_SECRET` is not set or empty (environment `prod`)" in comment
     assert "### sigmaform plan: `staging`" in comment
 
 

@@ -264,8 +264,10 @@ def test_missing_secret_required_vs_placeholder(tmp_path: Path) -> None:
     assert errors(root, "prod", environ={}) == [
         "agents/support.yaml:16:17: spec.agentSettings.webhooks[0].secret: "
         "`${secret.HOOK_SECRET}`: environment variable `HOOK_SECRET` is not set "
-        "(environment `prod`)"
+        "or empty (environment `prod`)"
     ]
+    # CI passes an undefined secret as "": that is missing too, never sent empty.
+    assert len(errors(root, "prod", environ={"HOOK_SECRET": ""})) == 1
     project = load_project(root, "prod", secrets="placeholder", environ={})
     secret = project.resources[0].spec["agentSettings"]["webhooks"][0]["secret"]
     assert isinstance(secret, Sensitive) and secret.reveal() == ""

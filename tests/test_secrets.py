@@ -97,7 +97,7 @@ def test_missing_secret_fails_naming_the_variable_without_values(
     assert "`${secret.SUPPORT_WEBHOOK_SECRET}`: environment variable `SUPPORT_WEBHOOK_SECRET`" in (
         result.output
     )
-    assert "is not set (environment `staging`)" in result.output
+    assert "is not set or empty (environment `staging`)" in result.output
     assert "agents/support.yaml:" in result.output
     assert "Traceback" not in result.output
     assert multi.app.journal.entries == []

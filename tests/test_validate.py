@@ -228,7 +228,7 @@ def test_validate_needs_no_secret_values_but_plan_does(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert (
         "agents/support.yaml:13:17: spec.agentSettings.webhooks[0].secret: `${secret.HOOK}`: "
-        "environment variable `HOOK` is not set (environment `prod`)"
+        "environment variable `HOOK` is not set or empty (environment `prod`)"
     ) in result.output
     assert run(root, "-e", "local", "validate").exit_code == 0  # secretDefaults
 
