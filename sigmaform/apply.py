@@ -295,7 +295,10 @@ class Executor:
         all_units = [u for u, _ in iter_units(desired, merged)]
         previous = self.recorder.state.resources.get(rp.address)
         known_ids = previous.nested_ids if previous else {}
-        creating = rp.action is Action.CREATE and kind.creatable
+        # A create that names an id recovers an agent an interrupted apply created: it
+        # already holds the config (the planner checked), so it is only read and recorded.
+        recovering = rp.action is Action.CREATE and kind.creatable and rp.id is not None
+        creating = rp.action is Action.CREATE and kind.creatable and not recovering
         adopting = rp.action is Action.CREATE and not kind.creatable
 
         if creating:
@@ -362,7 +365,7 @@ class Executor:
                 "failed",
                 f"the server did not keep {fields} after a resend; state records what it holds",
             )
-        status = "created" if creating else "adopted" if adopting else "updated"
+        status = "created" if creating else "adopted" if adopting or recovering else "updated"
         return Outcome(rp.address, rp.action, status)
 
     def _mismatches(

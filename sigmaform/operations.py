@@ -126,15 +126,23 @@ def make_plan(
     if client is None:
         return build_plan(project.resources, state, None, targets=wanted)
     remote = fetch_remote(project.resources, state, client, wanted)
-    unmanaged: dict[str, str] = {}
-    creates_agents = any(
-        r.kind == "Agent" and r.address not in state.resources for r in project.resources
-    )
-    if creates_agents:  # one listing, only when an agent may be created
+    unmanaged: dict[str, list[Mapping[str, Any]]] = {}
+    creating = {
+        str(r.spec.get("agentName"))
+        for r in project.resources
+        if r.kind == "Agent"
+        and (r.address not in state.resources or (r.address in remote and not remote[r.address]))
+    }
+    if creating:  # one listing, only when an agent may be created
         known = {r.id for r in state.resources.values() if r.kind == "Agent"}
         for agent in client.list_agents():
-            if agent.get("agentId") not in known and isinstance(agent.get("agentName"), str):
-                unmanaged.setdefault(agent["agentName"], str(agent.get("agentId")))
+            if agent.get("agentId") not in known and agent.get("agentName") in creating:
+                unmanaged.setdefault(str(agent["agentName"]), []).append(agent)
+        # A listing may hold summaries: the one agent that may be recovered is read whole.
+        for name, found in unmanaged.items():
+            if len(found) == 1 and isinstance(found[0].get("agentId"), str):
+                full = client.get_agent(found[0]["agentId"])
+                unmanaged[name] = [full] if full is not None else []
     return build_plan(project.resources, state, remote, targets=wanted, unmanaged_agents=unmanaged)
 
 

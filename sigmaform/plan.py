@@ -39,6 +39,7 @@ from sigmaform.state import State
 PLAN_FORMAT_VERSION = 1
 KNOWN_AFTER_APPLY = "(known after apply)"
 CONFLICT_NOTE = "conflict"
+RECOVERED_NOTE = "recovered an agent created by an interrupted apply"
 
 
 class Action(StrEnum):
@@ -347,13 +348,15 @@ def build_plan(
     remote: Mapping[str, Mapping[str, Any] | None] | None = None,
     *,
     targets: Sequence[str] = (),
-    unmanaged_agents: Mapping[str, str] | None = None,
+    unmanaged_agents: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Plan:
     """Compare desired resources with state (and remote, when refreshed). Pure.
 
-    `unmanaged_agents` maps the `agentName` of each remote agent that state does not
-    know to its id; creating another agent of that name would make a duplicate, so such
-    a create is marked as a conflict (apply refuses it and suggests `import`).
+    `unmanaged_agents` maps an `agentName` to the remote agents of that name that state
+    does not know. Creating another would make a duplicate. When exactly one exists and
+    it already holds every declared field, it is our own create whose apply died before
+    state was saved: it is recovered (planned as a create with its id, nothing sent).
+    Otherwise the create is marked as a conflict (apply refuses it and suggests `import`).
     """
     key = state.fingerprint_key
     id_to_name = {
@@ -385,8 +388,24 @@ def build_plan(
         if applied_state is None or (refreshed and remote_body is None):
             if applied_state is not None:
                 notes.append("deleted outside sigmaform: it will be created again")
-            clash = (unmanaged_agents or {}).get(str(resource.spec.get("agentName")))
-            if kind.name == "Agent" and clash is not None and applied_state is None:
+            namesakes = (unmanaged_agents or {}).get(str(resource.spec.get("agentName")), ())
+            if kind.name == "Agent" and namesakes:
+                ours = _recovered_create(kind, namesakes, desired, key, id_to_name)
+                if ours is not None:
+                    plans.append(
+                        ResourcePlan(
+                            action=Action.CREATE,
+                            id=ours,
+                            notes=(
+                                f"{RECOVERED_NOTE} (id {ours}): it matches the files, so it is "
+                                "recorded in state and nothing is sent",
+                            ),
+                            **common,  # type: ignore[arg-type]
+                        )
+                    )
+                    continue
+            if kind.name == "Agent" and namesakes and applied_state is None:
+                clash = namesakes[0].get(kind.id_field)
                 notes.append(
                     f"{CONFLICT_NOTE}: an agent named {resource.spec.get('agentName')!r} already "
                     f"exists remotely (id {clash}) and is not managed; adopt it with "
@@ -474,6 +493,25 @@ def build_plan(
         resources=tuple(plans),
         targets=tuple(targets),
     )
+
+
+def _recovered_create(
+    kind: Kind,
+    namesakes: Sequence[Mapping[str, Any]],
+    desired: Mapping[str, Any],
+    key: bytes,
+    id_to_name: Mapping[str, str],
+) -> str | None:
+    """The id of the one unmanaged agent that holds exactly the declared config, if any."""
+    if len(namesakes) != 1:
+        return None
+    body = namesakes[0]
+    merged = MERGED_OBJECTS[kind.name]
+    held = observed(kind, body, desired, key, id_to_name)
+    units = [u for u, _ in iter_units(desired, merged)]
+    if changed_units(held, desired, merged, only=units) or not body.get(kind.id_field):
+        return None
+    return str(body[kind.id_field])
 
 
 def _apply_order(plan: ResourcePlan) -> tuple[int, int, str]:

@@ -83,12 +83,14 @@ def _change_lines(
 
 def _header(rp: ResourcePlan) -> str:
     what = {
-        Action.CREATE: "create" if rp.kind_info.creatable else "adopt",
+        Action.CREATE: "adopt" if not rp.kind_info.creatable else "recover" if rp.id else "create",
         Action.UPDATE: "update",
         Action.DELETE: "delete" if rp.kind_info.deletable else "stop managing",
         Action.NOOP: "no changes",
     }[rp.action]
-    ident = f", id {rp.id}" if rp.id and rp.action is not Action.CREATE else ""
+    # A creatable kind planned for create with an id is a recovered create: show which.
+    shown = rp.action is not Action.CREATE or rp.kind_info.creatable
+    ident = f", id {rp.id}" if rp.id and shown else ""
     return f"{rp.address}  ({what}{ident})"
 
 

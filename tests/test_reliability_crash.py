@@ -1,0 +1,221 @@
+"""Crash safety: an apply of 50 agents killed (SIGKILL) at seeded random moments.
+
+Each time, the state file still parses (or was never written), the lock of the dead process
+is recognised as free (`state unlock`, or a new apply that is not refused), and the next
+apply converges: every declared agent exactly once on the server, state matching it, and a
+refreshed plan with nothing to do. An agent the killed apply created but never recorded is
+recovered into state, not created a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability import (
+    API_KEY,
+    Cli,
+    agent_name,
+    agent_spec,
+    assert_converged,
+    assert_no_secrets,
+    inspector,
+    list_agents,
+    read_state,
+    start_cli,
+    state_file,
+    write_agents,
+    write_project,
+    written_files,
+)
+
+from sigmaform.emulator.journal import JournalEntry, read_journal
+
+AGENTS = 50
+KILLS = 20
+LOCAL = {"baseUrl": "local:.sigmaform/emulator", "apiKeyEnv": "REL_API_KEY"}
+
+
+def _project(root: Path, latency_ms: int) -> dict[str, dict[str, Any]]:
+    write_project(root, LOCAL)
+    specs = {agent_name(i): agent_spec(i) for i in range(AGENTS)}
+    write_agents(root, specs)
+    emulator = root / ".sigmaform" / "emulator"
+    emulator.mkdir(parents=True, exist_ok=True)
+    (emulator / "emulator.json").write_text(json.dumps({"latency_ms": latency_ms}))
+    return specs
+
+
+def _parses_or_absent(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict) and data["version"] == 1, path
+    return data
+
+
+@pytest.fixture(scope="module")
+def tally() -> Iterator[dict[str, int]]:
+    """Counts over the kills; once all ran, the gap they target must have been hit."""
+    counts = {"runs": 0, "killed_mid_apply": 0, "recovered": 0, "created_before_kill": 0}
+    yield counts
+    if counts["runs"] == KILLS:
+        assert counts["killed_mid_apply"] > KILLS // 2 and counts["recovered"] > 0, counts
+
+
+@pytest.mark.parametrize("seed", range(KILLS))
+def test_killed_apply_recovers_without_duplicates(
+    tmp_path: Path, seed: int, tally: dict[str, int]
+) -> None:
+    rng = random.Random(seed)
+    root = tmp_path / "project"
+    specs = _project(root, latency_ms=40)
+    data_dir = root / ".sigmaform" / "emulator"
+
+    process = start_cli(root, "apply", "--auto-approve")
+    time.sleep(rng.uniform(0.2, 0.9))
+    process.send_signal(signal.SIGKILL)
+    out, err = process.communicate()
+    tally["killed_mid_apply"] += process.returncode == -signal.SIGKILL
+
+    state = _parses_or_absent(state_file(root))
+    backup = state_file(root).with_name(state_file(root).name + ".backup")
+    _parses_or_absent(backup)
+    (data_dir / "emulator.json").unlink()  # the recovery runs at full speed
+    with inspector(data_dir, API_KEY) as api:
+        before = list_agents(api)
+    tally["created_before_kill"] += len(before)
+    recorded = len(state["resources"]) if state else 0
+    assert recorded <= len(before)
+
+    cli = Cli(root)
+    if seed % 2 == 0:  # half the time clear the lock explicitly, half rely on it being free
+        unlock = cli("state", "unlock")
+        assert unlock.exit_code == 0, str(unlock)
+    recovery = cli("apply", "--auto-approve")
+    assert recovery.exit_code == 0, str(recovery)
+    recovered = recovery.stdout.count("recovered an agent created by an interrupted apply")
+    assert recovered == len(before) - recorded, str(recovery)
+    tally["recovered"] += recovered
+
+    with inspector(data_dir, API_KEY) as api:
+        remote = list_agents(api)
+    assert_converged(root, remote, {s["agentName"] for s in specs.values()})
+    plan = cli("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, str(plan)
+    texts = [out.decode(errors="replace"), err.decode(errors="replace"), *cli.outputs()]
+    assert_no_secrets(texts, written_files(root))
+    tally["runs"] += 1
+
+
+# -- the recovery rule, one case at a time ---------------------------------------------
+
+
+def _applied(root: Path, count: int = 3) -> Cli:
+    write_project(root, LOCAL)
+    write_agents(root, {agent_name(i): agent_spec(i) for i in range(count)})
+    cli = Cli(root)
+    first = cli("apply", "--auto-approve")
+    assert first.exit_code == 0, str(first)
+    return cli
+
+
+def _writes(root: Path, since: int) -> list[JournalEntry]:
+    entries = read_journal(root / ".sigmaform" / "emulator" / "journal.jsonl")[since:]
+    return [e for e in entries if e.method in ("POST", "PATCH", "DELETE")]
+
+
+def _journal_length(root: Path) -> int:
+    return len(read_journal(root / ".sigmaform" / "emulator" / "journal.jsonl"))
+
+
+def _remote(root: Path) -> list[dict[str, Any]]:
+    with inspector(root / ".sigmaform" / "emulator", API_KEY) as api:
+        return list_agents(api)
+
+
+def test_created_but_unrecorded_agent_is_recovered_from_a_saved_plan(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    cli = _applied(root)
+    agent_id = read_state(root)["resources"]["agent.a001"]["id"]
+    # What a kill between "server created" and "state saved" leaves behind.
+    assert cli("state", "rm", "agent.a001").exit_code == 0
+    saved = root / "recover.plan.json"
+    plan = cli("plan", "--detailed-exitcode", "--out", str(saved))
+    assert plan.exit_code == 2, str(plan)
+    assert f"+ agent.a001  (recover, id {agent_id})" in plan.stdout
+    assert "note: recovered an agent created by an interrupted apply" in plan.stdout
+    assert "Plan: 1 to create, 0 to update, 0 to delete, 2 unchanged." in plan.stdout
+    before = _journal_length(root)
+    applied = cli("apply", str(saved))
+    assert applied.exit_code == 0, str(applied)
+    assert "+ agent.a001: adopted" in applied.stdout
+    assert _writes(root, before) == []  # nothing created, nothing changed
+    assert read_state(root)["resources"]["agent.a001"]["id"] == agent_id
+    assert_converged(root, _remote(root), {agent_spec(i)["agentName"] for i in range(3)})
+    assert cli("plan", "--detailed-exitcode").exit_code == 0
+    assert_no_secrets(cli.outputs(), written_files(root))
+
+
+def test_lost_state_file_recovers_every_agent_without_sending_anything(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    cli = _applied(root, count=4)
+    state_file(root).unlink()
+    before = _journal_length(root)
+    applied = cli("apply", "--auto-approve")
+    assert applied.exit_code == 0, str(applied)
+    assert applied.stdout.count(": adopted") == 4
+    assert _writes(root, before) == []
+    assert_converged(root, _remote(root), {agent_spec(i)["agentName"] for i in range(4)})
+    assert cli("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_agent_recreated_but_unrecorded_is_recovered(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    cli = _applied(root)
+    stale = state_file(root).read_text()
+    gone = read_state(root)["resources"]["agent.a002"]["id"]
+    with inspector(root / ".sigmaform" / "emulator", API_KEY) as api:
+        assert api.delete(f"/v1/agents/{gone}").status_code in (200, 204)
+    again = cli("apply", "--auto-approve")
+    assert again.exit_code == 0 and "+ agent.a002: created" in again.stdout, str(again)
+    state_file(root).write_text(stale)  # as if that apply died before saving the new id
+    before = _journal_length(root)
+    applied = cli("apply", "--auto-approve")
+    assert applied.exit_code == 0, str(applied)
+    assert "+ agent.a002: adopted" in applied.stdout
+    assert _writes(root, before) == []
+    assert_converged(root, _remote(root), {agent_spec(i)["agentName"] for i in range(3)})
+    assert cli("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_unmanaged_namesake_with_other_config_is_still_refused(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    cli = _applied(root)
+    agent_id = read_state(root)["resources"]["agent.a001"]["id"]
+    assert cli("state", "rm", "agent.a001").exit_code == 0
+    write_agents(root, {"a001": agent_spec(1, revision=3)})  # the file moved on since
+    refused = cli("apply", "--auto-approve")
+    assert refused.exit_code == 3, str(refused)
+    assert "already exist remotely but are not managed" in refused.stderr
+    assert f"`sigmaform import {agent_id} --name a001`" in refused.stderr
+    assert len(_remote(root)) == 3
+
+
+def test_two_unmanaged_namesakes_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    cli = _applied(root)
+    assert cli("state", "rm", "agent.a001").exit_code == 0
+    with inspector(root / ".sigmaform" / "emulator", API_KEY) as api:
+        made = api.post("/v1/agents", json={"agentName": agent_spec(1)["agentName"]})
+        assert made.status_code in (200, 201)
+    refused = cli("apply", "--auto-approve")
+    assert refused.exit_code == 3, str(refused)
+    assert "already exist remotely but are not managed" in refused.stderr
+    assert len(_remote(root)) == 4
