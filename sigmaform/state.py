@@ -179,6 +179,10 @@ class StateBackend(Protocol):
 
     def lock_holder(self) -> LockInfo | None: ...
 
+    def is_locked(self) -> bool:
+        """True while a live process holds the lock (a dead holder's lock is gone)."""
+        ...
+
     def force_unlock(self) -> LockInfo | None: ...
 
 

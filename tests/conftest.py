@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import shutil
 import socket
@@ -39,6 +40,11 @@ def _guard(
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     yield
+    # `-v` adds a stderr handler to the `sigmaform` logger; no test inherits another's.
+    logger = logging.getLogger("sigmaform")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture

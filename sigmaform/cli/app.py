@@ -87,8 +87,10 @@ def cli(
 def _log_to_stderr() -> None:
     """-v shows each API request (method, path, status, time; never bodies or headers)."""
     logger = logging.getLogger("sigmaform")
-    if any(getattr(h, "_sigmaform", False) for h in logger.handlers):
-        return
+    # Replace, not keep, an earlier handler: in one process (tests, embedding) stderr may
+    # have been swapped since, and a stale stream would swallow the log.
+    for old in [h for h in logger.handlers if getattr(h, "_sigmaform", False)]:
+        logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler._sigmaform = True  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
 from sigmaform.kinds import BY_PREFIX
 from sigmaform.operations import backend_for, read_state
 from sigmaform.sensitive import mask_tree
-from sigmaform.state import LocalBackend, LockInfo
+from sigmaform.state import LockInfo
 
 
 @cli.group()
@@ -135,7 +135,7 @@ def state_unlock(ctx: click.Context, force: bool) -> None:
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     holder = backend.lock_holder()
-    if isinstance(backend, LocalBackend) and backend.is_locked() and not force:
+    if backend.is_locked() and not force:
         who = holder.describe() if holder else "a running process"
         raise RefusedError(f"the lock is held by {who}, which is still running (use --force)")
     removed = backend.force_unlock()
