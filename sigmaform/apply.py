@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
@@ -114,33 +114,60 @@ def check_safety(
 
 
 class StateRecorder:
-    """Serialises state writes from concurrent workers; each success is saved at once."""
+    """Saves each success before it is reported, sharing writes between workers.
+
+    A worker's change is durable when `record`/`forget` returns. Workers that finish while
+    another's write is in progress are saved together by the next write (group commit), so
+    a wide apply does not rewrite a growing state file once per resource.
+    """
 
     def __init__(self, backend: StateBackend, state: State) -> None:
         self._backend = backend
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()  # guards state and the counters
+        self._writer = threading.Lock()  # one backend write at a time
+        self._queued = 0  # changes made to `state`
+        self._saved = 0  # changes on disk
+        self._names = {
+            r.id: a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == "Agent"
+        }
         self.state = state
 
     def record(self, address: str, resource: ResourceState) -> None:
-        with self._lock:
-            self.state = self._backend.write(self.state.with_resource(address, resource))
+        self._commit(address, lambda s: s.with_resource(address, resource))
 
     def forget(self, address: str) -> None:
-        with self._lock:
-            self.state = self._backend.write(self.state.without(address))
+        self._commit(address, lambda s: s.without(address))
+
+    def _commit(self, address: str, change: Callable[[State], State]) -> None:
+        with self._mutex:
+            before = self.state.resources.get(address)
+            self.state = change(self.state)
+            after = self.state.resources.get(address)
+            if before is not None and before.kind == "Agent":
+                self._names.pop(before.id, None)
+            if after is not None and after.kind == "Agent":
+                self._names[after.id] = address.split(".", 1)[1]
+            self._queued += 1
+            mine = self._queued
+        with self._writer:
+            with self._mutex:
+                if self._saved >= mine:
+                    return  # a write made while this one waited already included it
+                snapshot, upto = self.state, self._queued
+            written = self._backend.write(snapshot)
+            with self._mutex:
+                self._saved = upto
+                # Later changes were made on the pre-write serial; carry the new one forward.
+                self.state = replace(self.state, serial=written.serial)
 
     def resolve(self, kind: str, name: str) -> str | None:
-        with self._lock:
+        with self._mutex:
             found = self.state.resources.get(f"{KINDS[kind].prefix}.{name}")
         return found.id if found else None
 
     def id_to_name(self) -> dict[str, str]:
-        with self._lock:
-            return {
-                r.id: addr.split(".", 1)[1]
-                for addr, r in self.state.resources.items()
-                if r.kind == "Agent"
-            }
+        with self._mutex:
+            return dict(self._names)
 
 
 class _ResourceFailed(SigmaformError):

@@ -53,3 +53,43 @@ def test_server_refusal_fails_one_resource_and_blocks_its_dependents(tmp_path: P
     saved = backend.read()
     assert saved is not None and sorted(saved.resources) == ["agent.good"]
     assert saved.serial == 1
+
+
+def test_state_recorder_group_commits_and_every_record_is_durable(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from sigmaform.apply import StateRecorder
+    from sigmaform.state import ResourceState
+
+    class SlowBackend(LocalBackend):
+        writes = 0
+
+        def write(self, state: State) -> State:
+            SlowBackend.writes += 1
+            time.sleep(0.05)  # a slow disk: others finish meanwhile
+            return super().write(state)
+
+    backend = SlowBackend(tmp_path / "state.json")
+    recorder = StateRecorder(backend, State.new("dev"))
+    durable: list[bool] = []
+
+    def work(i: int) -> None:
+        address = f"agent.a{i}"
+        recorder.record(address, ResourceState("Agent", f"id{i}", {}, "d", "t"))
+        on_disk = backend.read()
+        durable.append(on_disk is not None and address in on_disk.resources)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert durable == [True] * 12
+    assert SlowBackend.writes < 12
+    saved = backend.read()
+    assert saved is not None and len(saved.resources) == 12
+    assert saved.serial == SlowBackend.writes == recorder.state.serial
+    assert recorder.id_to_name()["id3"] == "a3"
+    recorder.forget("agent.a3")
+    assert "id3" not in recorder.id_to_name()

@@ -316,7 +316,8 @@ def test_apply_then_plan_has_nothing_to_do_and_a_held_lock_refuses(
     assert "Apply complete: 3 created." in result.output
     assert not (example.root / ".sigmaform" / "state").exists()
     stored = pg.backend().read()
-    assert stored is not None and stored.serial == 3 and len(stored.resources) == 3
+    # One write per success, except that successes finishing together share a write.
+    assert stored is not None and 1 <= stored.serial <= 3 and len(stored.resources) == 3
     plan = example.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     with psycopg.connect(pg.url) as conn:
