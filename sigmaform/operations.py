@@ -19,6 +19,7 @@ from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets, plan_digest
 from sigmaform.project import load_project
+from sigmaform.remote import comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.state import LockInfo, State, StateBackend, local_backend
@@ -83,19 +84,41 @@ def client_for(project: Project, parallelism: int, retry: RetryPolicy | None = N
     return Client.for_environment(project.environment, project.root, **kwargs)
 
 
+# From this many managed agents on, one paginated listing (100 per request) is read
+# instead of a GET per agent: 1,000 agents cost 10 requests, not 1,000.
+LIST_REFRESH_MIN = 50
+
+
 def fetch_remote(
     resources: Sequence[Resource],
     state: State,
     client: Client,
     targets: Sequence[str] = (),
+    list_agents: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Mapping[str, Any] | None]:
-    """GET every managed resource that the plan will look at, concurrently."""
-    wanted = {r.address for r in resources}
+    """Read every managed resource that the plan will look at, concurrently.
+
+    Agents come from the listing when there are many of them; an agent the listing does
+    not hold (deleted, or moved between pages while we read) or holds only in part is
+    read on its own, so a shifting list can never make a live agent look deleted.
+    """
+    declared = {r.address: tuple(r.spec) for r in resources}
     items = [
         (address, rs)
         for address, rs in sorted(state.resources.items())
-        if address in wanted and (not targets or address in targets)
+        if address in declared and (not targets or address in targets)
     ]
+    remote: dict[str, Mapping[str, Any] | None] = {}
+    if sum(1 for _, rs in items if rs.kind == "Agent") >= LIST_REFRESH_MIN:
+        listed = {str(a.get("agentId")): a for a in (list_agents or client.list_agents)()}
+        alone = []
+        for address, rs in items:
+            found = listed.get(rs.id) if rs.kind == "Agent" else None
+            if found is not None and all(key in found for key in declared[address]):
+                remote[address] = found
+            else:
+                alone.append((address, rs))
+        items = alone
 
     def fetch(item: tuple[str, Any]) -> Mapping[str, Any] | None:
         _, rs = item
@@ -107,7 +130,6 @@ def fetch_remote(
         return client.get_chat(rs.id)
 
     results = client.map_concurrent(fetch, items)
-    remote: dict[str, Mapping[str, Any] | None] = {}
     for (address, _), result in zip(items, results, strict=True):
         if isinstance(result, BaseException):
             raise result
@@ -125,7 +147,15 @@ def make_plan(
     wanted = normalise_targets(targets)
     if client is None:
         return build_plan(project.resources, state, None, targets=wanted)
-    remote = fetch_remote(project.resources, state, client, wanted)
+    listing: list[Mapping[str, Any]] = []
+
+    def list_once() -> list[Mapping[str, Any]]:
+        # Refresh and the duplicate-name check share one listing.
+        if not listing:
+            listing.extend(client.list_agents())
+        return listing
+
+    remote = fetch_remote(project.resources, state, client, wanted, list_once)
     unmanaged: dict[str, list[Mapping[str, Any]]] = {}
     creating = {
         str(r.spec.get("agentName"))
@@ -135,7 +165,7 @@ def make_plan(
     }
     if creating:  # one listing, only when an agent may be created
         known = {r.id for r in state.resources.values() if r.kind == "Agent"}
-        for agent in client.list_agents():
+        for agent in list_once():
             if agent.get("agentId") not in known and agent.get("agentName") in creating:
                 unmanaged.setdefault(str(agent["agentName"]), []).append(agent)
         # A listing may hold summaries: the one agent that may be recovered is read whole.
@@ -215,7 +245,7 @@ def apply_project(
             state = read_state(backend, project.environment.name)
             plan = make_plan(project, state, client if request.refresh else None, request.targets)
         if not plan.has_changes:
-            record_unchanged(plan, state, backend)
+            record_unchanged(plan, state, backend, project.resources)
             return plan, None
         if not confirm(plan):
             return plan, None
@@ -223,21 +253,33 @@ def apply_project(
         report = execute(
             plan, project.resources, backend, state, client, request.options, on_outcome
         )
-        return plan, replace(report, state=record_unchanged(plan, report.state, backend))
+        final = record_unchanged(plan, report.state, backend, project.resources)
+        return plan, replace(report, state=final)
 
 
-def record_unchanged(plan: Plan, state: State, backend: StateBackend) -> State:
+def record_unchanged(
+    plan: Plan, state: State, backend: StateBackend, desired: Sequence[Resource] = ()
+) -> State:
     """Record the current config digest of resources the plan leaves alone.
 
     A no-op can still follow a file change: a field removed from YAML stops being managed,
     or the file now declares what the server already holds. State must then say that this
     config is what the environment runs, or `promote` would refuse the resource forever.
+    A refreshed no-op with drift means the server already holds the files' values while
+    state still has older ones (an apply died between the write and the save, or someone
+    made the same change by hand): state takes the declared values, or that drift would be
+    reported forever.
     """
     resources = dict(state.resources)
+    specs = {r.address: r.spec for r in desired}
     for rp in plan.resources:
         recorded = resources.get(rp.address)
         if rp.action is not Action.NOOP or recorded is None or not rp.config_digest:
             continue
+        if plan.refreshed and rp.drift and rp.address in specs:
+            held = comparable_desired(specs[rp.address], state.fingerprint_key)
+            recorded = replace(recorded, applied=held)
+            resources[rp.address] = recorded
         if rp.unmanaged:
             # Reported once by this plan; forgetting them keeps later plans quiet.
             recorded = replace(recorded, applied=_without_units(recorded.applied, rp.unmanaged))
