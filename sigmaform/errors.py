@@ -15,6 +15,7 @@ names and paths, and ApiError drops request bodies and headers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,13 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +50,9 @@ class Problem:
         prefix = f"{where}: " if where else ""
         path = f"{self.path}: " if self.path else ""
         tag = "warning: " if self.severity == "warning" else ""
-        return f"{prefix}{tag}{path}{self.message}"
+        # Paths and messages echo the user's keys: one problem stays one line, and no
+        # control character (a terminal escape) reaches the terminal raw.
+        return _CONTROL.sub(_escape, f"{prefix}{tag}{path}{self.message}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

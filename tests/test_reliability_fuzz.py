@@ -128,6 +128,21 @@ def _check_validate(contents: bytes) -> None:
         assert_no_secrets(cli.outputs())
 
 
+def test_problems_naming_odd_keys_stay_one_line_each() -> None:
+    """Keys are echoed in messages: a newline or a terminal escape in one must not split a
+    problem over lines (editors and CI parse `file:line:col: message`) or reach the
+    terminal raw. Found by the fuzzer below."""
+    text = 'kind: Agent\nname: a\nspec: {agentName: x}\nenvironments:\n  "a\\nb\\e[2J\\x1e": {}\n'
+    _check_validate(text.encode())
+    holder, root = _project()
+    with holder:
+        (root / "agents" / "fuzz.yaml").write_text(text)
+        run = Cli(root)("validate")
+    assert run.exit_code == 1
+    assert "\x1b" not in run.text and "\x1e" not in run.text
+    assert "unknown environment `a\\nb\\x1b[2J\\x1e`" in run.stdout + run.stderr
+
+
 @settings(FUZZ, max_examples=100)
 @given(text=st.one_of(_resource_trees(), _YAML_TEXT))
 def test_validate_never_crashes_on_any_yaml(text: str) -> None:
