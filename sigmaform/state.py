@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -186,6 +187,19 @@ class StateBackend(Protocol):
     def force_unlock(self) -> LockInfo | None: ...
 
 
+def _alive(holder: LockInfo) -> bool:
+    """False only for a process of this host that is known to be gone."""
+    if holder.host != socket.gethostname():
+        return True
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: it exists
+        return True
+    return True
+
+
 class LocalBackend:
     """State in a JSON file, lock in `<file>.lock` held with flock."""
 
@@ -227,7 +241,7 @@ class LocalBackend:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = self.lock_holder()
+                holder = self._current_holder()
                 who = holder.describe() if holder else "another process"
                 raise LockHeldError(
                     f"state {self.display} is locked by {who}; "
@@ -243,6 +257,17 @@ class LocalBackend:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def _current_holder(self) -> LockInfo | None:
+        """Who holds the lock. A holder writes its details just after taking the lock, so
+        a process refused in that moment waits briefly for them instead of naming nobody
+        (or the details a killed holder left behind)."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            holder = self.lock_holder()
+            if (holder is not None and _alive(holder)) or time.monotonic() >= deadline:
+                return holder
+            time.sleep(0.01)
 
     def lock_holder(self) -> LockInfo | None:
         try:

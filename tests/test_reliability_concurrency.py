@@ -6,11 +6,16 @@ the server ends with every declared agent exactly once.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
+import pytest
 from reliability import (
     API_KEY,
     Cli,
@@ -25,6 +30,9 @@ from reliability import (
     write_project,
     written_files,
 )
+
+from sigmaform.errors import LockHeldError
+from sigmaform.state import LocalBackend, LockInfo
 
 AGENTS = 12
 LOCAL = {"baseUrl": "local:.sigmaform/emulator", "apiKeyEnv": "REL_API_KEY"}
@@ -93,3 +101,21 @@ def test_two_applies_at_once_one_runs_the_other_is_refused(tmp_path: Path) -> No
     plan = cli("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, str(plan)
     assert_no_secrets([*texts, *cli.outputs()], written_files(root))
+
+
+def test_refused_apply_names_a_holder_that_just_took_the_lock(tmp_path: Path) -> None:
+    """The holder writes its details just after taking the lock; a process refused in that
+    moment must still name it (found by the race above: "locked by another process")."""
+    backend = LocalBackend(tmp_path / "rel.json")
+    fd = os.open(backend.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, details not written yet
+        holder = LockInfo("apply", who="ci", host=socket.gethostname(), pid=os.getpid())
+        late = threading.Timer(0.1, lambda: os.write(fd, json.dumps(holder.to_dict()).encode()))
+        late.start()
+        with pytest.raises(LockHeldError) as refused, backend.lock(LockInfo("apply")):
+            pass
+        late.join()
+    finally:
+        os.close(fd)
+    assert f"locked by ci@{socket.gethostname()} (pid {os.getpid()}, apply" in str(refused.value)
