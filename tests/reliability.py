@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -110,6 +111,7 @@ class Cli:
     root: Path
     env: str = "rel"
     environ: Mapping[str, str] = field(default_factory=lambda: dict(SECRET_ENV))
+    verbose: bool = False  # `-v`: request logs on stderr, scanned for secrets like the rest
     runs: list[Run] = field(default_factory=list)
 
     def __call__(self, *args: str) -> Run:
@@ -117,8 +119,15 @@ class Cli:
 
         from sigmaform.cli import cli
 
-        argv = ["-C", str(self.root), "-e", self.env, *args]
-        result = CliRunner().invoke(cli, argv, env=dict(self.environ), catch_exceptions=False)
+        argv = ["-C", str(self.root), "-e", self.env, *(["-v"] if self.verbose else []), *args]
+        try:
+            result = CliRunner().invoke(cli, argv, env=dict(self.environ), catch_exceptions=False)
+        finally:
+            if self.verbose:  # `-v` adds a handler on the runner's stream: drop it with it
+                logger = logging.getLogger("sigmaform")
+                for handler in list(logger.handlers):
+                    logger.removeHandler(handler)
+                logger.setLevel(logging.NOTSET)
         run = Run(tuple(args), result.exit_code, result.stdout, result.stderr)
         self.runs.append(run)
         assert "Traceback" not in run.text, str(run)

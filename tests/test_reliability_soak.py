@@ -67,7 +67,7 @@ def _round(
     # A fresh server per round on the same data: each round gets its own faults.
     with loopback_emulator(data_dir, faults) as base_url:
         write_project(root, {"baseUrl": base_url, "apiKeyEnv": "REL_API_KEY"})
-        cli = Cli(root)
+        cli = Cli(root, verbose=True)
         cli.apply_until_converged(*extra)
         with inspector(data_dir, API_KEY) as api:
             remote = list_agents(api)
