@@ -16,6 +16,8 @@ names and paths, and ApiError drops request bodies and headers.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,25 @@ class Problem:
         }
 
 
+MAX_ALIKE = 3  # problems with the same message shown before the rest are counted
+
+
+def problem_lines(problems: Sequence[Problem]) -> list[str]:
+    """One line per problem, except that a message repeated many times (one unset secret
+    used by 10,000 agents) shows its first few places and then a count."""
+    total = Counter((p.severity, p.message) for p in problems)
+    seen: Counter[tuple[str, str]] = Counter()
+    lines = []
+    for problem in problems:
+        key = (problem.severity, problem.message)
+        seen[key] += 1
+        if seen[key] <= MAX_ALIKE:
+            lines.append(str(problem))
+        if seen[key] == MAX_ALIKE and total[key] > MAX_ALIKE:
+            lines.append(f"... and {total[key] - MAX_ALIKE} more with the same message")
+    return lines
+
+
 class SigmaformError(Exception):
     """Base of every error a user can see; `exit_code` is what the process returns."""
 
@@ -80,7 +101,7 @@ class ConfigError(SigmaformError):
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(problem_lines(self.problems)))
 
 
 @dataclass

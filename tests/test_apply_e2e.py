@@ -282,3 +282,21 @@ def test_state_unlock_refuses_a_live_holder_unless_forced(example: Project) -> N
         forced = example.run("state", "unlock", "--force")
         assert forced.exit_code == 0 and "Removed the lock of ci-runner-7@" in forced.output
     assert example.run("state", "unlock").output.startswith("No lock information found")
+
+
+def test_a_problem_repeated_many_times_is_counted_not_flooded(example: Project) -> None:
+    agents = example.root / "agents"
+    for i in range(6):
+        (agents / f"copy{i}.yaml").write_text(
+            f"kind: Agent\nname: copy{i}\nspec:\n  agentName: Copy {i}\n"
+            "  agentSettings:\n    webhooks:\n      - name: h\n"
+            "        url: https://h.example\n        events: [conversation_ended]\n"
+            "        secret: ${secret.NEVER_SET}\n"
+        )
+    result = example.run("plan", "--no-refresh")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "NEVER_SET" in line]
+    assert len(lines) == 3
+    assert "... and 3 more with the same message" in result.output
+    validate = example.run("validate", "--format", "json")
+    assert validate.exit_code == 0  # validate needs no secret values

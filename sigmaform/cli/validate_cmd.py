@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from sigmaform.cli.app import cli, get_globals
-from sigmaform.errors import EXIT_ERROR, EXIT_OK
+from sigmaform.errors import EXIT_ERROR, EXIT_OK, problem_lines
 from sigmaform.projectfile import PROJECT_FILE
 from sigmaform.validate import Report, check_project
 
@@ -55,8 +55,8 @@ def validate(
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
-        for problem in report.problems:
-            click.echo(str(problem))
+        for line in problem_lines(report.problems):
+            click.echo(line)
         click.echo(summary(report))
     ctx.exit(EXIT_OK if report.valid else EXIT_ERROR)
 
