@@ -159,7 +159,8 @@ def test_apply_without_terminal_needs_auto_approve(example: Project) -> None:
     result = example.run("apply")
     assert result.exit_code == 1
     assert "pass --auto-approve" in result.output
-    assert example.writes() == []
+    assert "Plan:" not in result.output  # refused before planning: nothing read or sent
+    assert example.journal() == []
 
 
 def test_no_secret_in_state_plan_files_or_outputs(example: Project) -> None:

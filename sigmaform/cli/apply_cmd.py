@@ -58,6 +58,7 @@ def apply(
     if planfile is not None and targets:
         raise ConfigError("--target cannot be combined with a saved plan (it has its own)")
     console = ApplyConsole(g, auto_approve=auto_approve or planfile is not None)
+    console.require_answerable()
     request = ApplyRequest(
         plan_file=planfile,
         targets=targets,

@@ -42,16 +42,20 @@ class ApplyConsole:
         self._done = 0
         self._total = 0
 
+    def require_answerable(self) -> None:
+        """Fail before planning (no request sent) when nobody could answer the prompt."""
+        if not self._auto_approve and not sys.stdin.isatty():
+            raise ConfigError(
+                "stdin is not a terminal: pass --auto-approve to apply without confirmation"
+            )
+
     def confirm(self, plan: Plan) -> bool:
         self._before_confirm(plan)
         self._total = len(plan.pending())
         click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
         if self._auto_approve:
             return True
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "stdin is not a terminal: pass --auto-approve to apply without confirmation"
-            )
+        self.require_answerable()
         return click.confirm(self._question, default=False)
 
     def report(self, outcome: Outcome) -> None:

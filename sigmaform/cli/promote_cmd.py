@@ -109,6 +109,7 @@ def promote(
         auto_approve=auto_approve,
         before_confirm=gate_deletes_first,
     )
+    console.require_answerable()
     request = ApplyRequest(
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism)
     )
