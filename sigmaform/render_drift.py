@@ -84,7 +84,8 @@ def _title(entry: DriftEntry) -> str:
 def drift_text(report: DriftReport, *, color: bool = False) -> str:
     """Per resource, each drifted field as `last applied -> remote now`."""
     plan = report.plan
-    out = [f"Environment: {plan.environment}  ({report.checked} managed resources read)"]
+    noun = "resource" if report.checked == 1 else "resources"
+    out = [f"Environment: {plan.environment}  ({report.checked} managed {noun} read)"]
     if not report.checked:
         out += ["", "Nothing is managed yet in this environment: no drift possible."]
     elif not report.has_drift:
