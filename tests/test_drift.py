@@ -141,7 +141,7 @@ def test_target_limits_what_is_read(example: Project) -> None:
     before = len(example.journal())
     other = example.run("drift", "--target", "Agent.receptionist")
     assert other.exit_code == 0, other.output
-    assert "(1 managed resources read)" in other.output
+    assert "(1 managed resource read)" in other.output
     reads = example.journal()[before:]
     assert [e["path"] for e in reads] == [f"/v1/agents/{ids['agent.receptionist']}"]
     assert example.run("drift", "--target", "agent.support").exit_code == 2
