@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator import EmulatorApp, Faults, running
 
 API_KEY = "benchmark-key"
 PROJECT = """\
@@ -45,15 +44,8 @@ def emulator(latency_ms: float) -> Iterator[str]:
     In memory, so the server's own cost per request (a file read and a journal line with
     a data directory) does not blur what is measured: the client's refresh.
     """
-    app = EmulatorApp(faults=Faults(latency_ms=latency_ms), api_keys=[API_KEY])
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(EmulatorApp(faults=Faults(latency_ms=latency_ms), api_keys=[API_KEY])) as url:
+        yield url
 
 
 def sigmaform(root: Path, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:

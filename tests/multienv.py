@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from sigmaform.emulator import EmulatorApp
-from sigmaform.emulator.server import serve
+from sigmaform.emulator.server import running
 
 STAGING_KEY = "sk-staging-4f1c9a7e2b"
 PROD_KEY = "sk-prod-8d3e6b0c51"
@@ -96,14 +95,8 @@ def point_at(root: Path, base_url: str) -> None:
 
 @pytest.fixture
 def multi(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MultiEnv]:
-    app = EmulatorApp(api_keys={STAGING_KEY, PROD_KEY})
-    app.seed_phone_number(STAGING_KEY, STAGING_NUMBER, "staging test line")
-    app.seed_phone_number(PROD_KEY, PROD_NUMBER, "prod line")
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    app = two_workspaces()
+    with running(app) as base_url:
         root = tmp_path / "project"
         shutil.copytree(repo_root / "examples", root, ignore=shutil.ignore_patterns(".sigmaform"))
         point_at(root, base_url)
@@ -112,7 +105,12 @@ def multi(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> I
         monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", SUPPORT_SECRET)
         monkeypatch.setenv("REMINDER_WEBHOOK_SECRET", REMINDER_SECRET)
         yield MultiEnv(root, app, base_url)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+
+
+def two_workspaces() -> EmulatorApp:
+    """One emulator, a workspace per environment's key, each with its phone number."""
+    app = EmulatorApp(api_keys={STAGING_KEY, PROD_KEY})
+    # main-line.yaml gives staging its own number; prod uses the base one.
+    app.seed_phone_number(STAGING_KEY, STAGING_NUMBER, "staging test line")
+    app.seed_phone_number(PROD_KEY, PROD_NUMBER, "prod line")
+    return app

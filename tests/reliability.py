@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator import EmulatorApp, Faults, running
 
 # Values that must never show up in any output or file the tool writes.
 WEBHOOK_SECRET = "rel-webhook-secret-7f3a9c2e51"
@@ -234,16 +233,8 @@ def written_files(root: Path) -> list[Path]:
 @contextlib.contextmanager
 def loopback_emulator(data_dir: Path, faults: Faults) -> Iterator[str]:
     """A real HTTP emulator on 127.0.0.1 (its own thread); yields the base URL."""
-    app = EmulatorApp(data_dir=data_dir, faults=faults, api_keys={API_KEY})
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with running(EmulatorApp(data_dir=data_dir, faults=faults, api_keys={API_KEY})) as url:
+        yield url
 
 
 def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from multienv import PROD_KEY, PROD_NUMBER, STAGING_KEY, STAGING_NUMBER, point_at
+from multienv import PROD_KEY, STAGING_KEY, point_at, two_workspaces
 
-from sigmaform.emulator import EmulatorApp
-from sigmaform.emulator.server import serve
+from sigmaform.emulator import running
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "ci" / "github" / "sigmaform.yml"
@@ -136,24 +134,12 @@ def explain(steps: list[Step]) -> str:
 
 @pytest.fixture
 def runner(tmp_path: Path) -> Iterator[Runner]:
-    app = EmulatorApp(api_keys={STAGING_KEY, PROD_KEY})
-    # main-line.yaml gives staging its own number; prod uses the base one.
-    app.seed_phone_number(STAGING_KEY, STAGING_NUMBER, "staging test line")
-    app.seed_phone_number(PROD_KEY, PROD_NUMBER, "prod line")
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with running(two_workspaces()) as base_url:
         repo = tmp_path / "repo"
         shutil.copytree(ROOT / "examples", repo / "examples", ignore=shutil.ignore_patterns(".*"))
         point_at(repo / "examples", base_url)
         (tmp_path / "home").mkdir()
         yield Runner(repo, yaml.safe_load(WORKFLOW.read_text()), base_url)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:

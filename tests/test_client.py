@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from sigmaform.client import Client, RetryPolicy
-from sigmaform.emulator import EmulatorApp, JournalEntry, serve
+from sigmaform.emulator import EmulatorApp, JournalEntry, running
 from sigmaform.errors import ApiError
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive
@@ -25,20 +24,6 @@ KEY = "sk-live-4f8a1c2e9b7d"
 WEBHOOK_SECRET = "whsec-0d1e2f3a4b5c"
 FAST = RetryPolicy(max_elapsed_s=10.0, base_delay_s=0.005, max_delay_s=0.05, max_attempts=5)
 NUMBER = "+14155550123"
-
-
-@contextlib.contextmanager
-def served(app: EmulatorApp) -> Iterator[str]:
-    """The emulator on a free loopback port, for as long as the block runs."""
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @dataclass
@@ -63,7 +48,7 @@ def harness_for(app: EmulatorApp, mode: str) -> Iterator[Harness]:
     if mode == "wsgi":
         yield Harness(app, "http://sigmamind.local", in_process=True)
     else:
-        with served(app) as base_url:
+        with running(app) as base_url:
             yield Harness(app, base_url, in_process=False)
 
 
@@ -280,7 +265,7 @@ def test_401_names_the_key_variable_not_the_key(mode: str, tmp_path: Path) -> No
 def test_401_through_for_environment_names_the_environment(tmp_path: Path) -> None:
     app = EmulatorApp(api_keys=["the-right-key"])
     env = Environment(name="staging", api_key_env="SIGMAMIND_API_KEY_STAGING")
-    with served(app) as base_url:
+    with running(app) as base_url:
         environ = {"SIGMAMIND_BASE_URL": base_url, "SIGMAMIND_API_KEY_STAGING": KEY}
         client = Client.for_environment(env, tmp_path, environ=environ, retry=FAST)
         with client, pytest.raises(ApiError, match="SIGMAMIND_API_KEY_STAGING") as caught:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +12,11 @@ import httpx
 import pytest
 
 from sigmaform.client import Client, RetryPolicy
-from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator import EmulatorApp, Faults, running
 from sigmaform.errors import ApiError
 
 KEY = "sk-faults-93b1e0aa"
 FAST = RetryPolicy(max_elapsed_s=15.0, base_delay_s=0.005, max_delay_s=0.05, max_attempts=40)
-
-
-@contextlib.contextmanager
-def served(app: EmulatorApp) -> Iterator[str]:
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def in_process(app: EmulatorApp, **kwargs: Any) -> Client:
@@ -52,7 +37,7 @@ def test_hundred_creates_under_faults_make_exactly_hundred_agents(mode: str) -> 
         if mode == "wsgi":
             client = stack.enter_context(in_process(app, parallelism=8))
         else:
-            base_url = stack.enter_context(served(app))
+            base_url = stack.enter_context(running(app))
             client = stack.enter_context(Client(base_url, KEY, retry=FAST, parallelism=8))
         results = client.map_concurrent(lambda n: client.create_agent(body(n)), names)
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -182,7 +167,7 @@ def test_timeouts_are_retried_then_reported(caplog: pytest.LogCaptureFixture) ->
     caplog.set_level(logging.DEBUG, logger="sigmaform.client")
     app = EmulatorApp(faults=Faults(latency_ms=300))
     retry = RetryPolicy(max_elapsed_s=5.0, base_delay_s=0.001, max_delay_s=0.005, max_attempts=2)
-    with served(app) as base_url:
+    with running(app) as base_url:
         client = Client(base_url, KEY, retry=retry, timeout_s=0.05)
         with client, pytest.raises(ApiError) as caught:
             client.get_agent("abc")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from sigmaform.emulator import EmulatorApp, serve
+from sigmaform.emulator import EmulatorApp, running
 from sigmaform.emulator.agents import DEFAULT_SETTINGS
 
 KEY = "test-key-agents"
@@ -26,17 +25,8 @@ def app_client(request: pytest.FixtureRequest) -> Iterator[tuple[EmulatorApp, ht
         with httpx.Client(transport=transport, base_url="http://emulator", headers=headers) as c:
             yield app, c
         return
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}"
-        with httpx.Client(base_url=base, headers=headers) as c:
-            yield app, c
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with running(app) as base, httpx.Client(base_url=base, headers=headers) as c:
+        yield app, c
 
 
 @pytest.fixture

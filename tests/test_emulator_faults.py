@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator import EmulatorApp, Faults, running
 from sigmaform.emulator import faults as faults_module
 
 KEY = "test-key-faults"
@@ -115,21 +115,13 @@ def test_latency_does_not_serialise_requests(monkeypatch: pytest.MonkeyPatch) ->
     barrier = threading.Barrier(16, timeout=20)
     monkeypatch.setattr(faults_module.time, "sleep", lambda seconds: barrier.wait())
     app = EmulatorApp(faults=Faults(latency_ms=50))
-    server = serve("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}"
-        limits = httpx.Limits(max_connections=16)
-        with (
-            httpx.Client(base_url=base, headers={"X-API-Key": KEY}, limits=limits) as client,
-            ThreadPoolExecutor(16) as pool,
-        ):
-            codes = list(pool.map(lambda _: client.get("/v1/agents").status_code, range(16)))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    limits = httpx.Limits(max_connections=16)
+    with (
+        running(app) as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": KEY}, limits=limits) as client,
+        ThreadPoolExecutor(16) as pool,
+    ):
+        codes = list(pool.map(lambda _: client.get("/v1/agents").status_code, range(16)))
     assert codes == [200] * 16
 
 

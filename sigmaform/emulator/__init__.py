@@ -21,7 +21,7 @@ from __future__ import annotations
 from sigmaform.emulator.app import EmulatorApp
 from sigmaform.emulator.faults import Faults
 from sigmaform.emulator.journal import Journal, JournalEntry, read_journal
-from sigmaform.emulator.server import ThreadingWSGIServer, serve
+from sigmaform.emulator.server import ThreadingWSGIServer, running, serve
 
 __all__ = [
     "EmulatorApp",
@@ -30,5 +30,6 @@ __all__ = [
     "JournalEntry",
     "ThreadingWSGIServer",
     "read_journal",
+    "running",
     "serve",
 ]

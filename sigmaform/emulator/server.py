@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+from collections.abc import Iterator
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
@@ -83,3 +86,22 @@ def serve(host: str, port: int, app: EmulatorApp) -> ThreadingWSGIServer:
     server = make_server(host, port, app, server_class=server_class, handler_class=_Handler)
     assert isinstance(server, ThreadingWSGIServer)
     return server
+
+
+@contextlib.contextmanager
+def running(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` on a thread for as long as the block runs; yields the base URL.
+
+    For tests and benchmarks that need a real socket; `sigmaform emulator` serves in the
+    foreground instead.
+    """
+    server = serve(host, port, app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
