@@ -33,7 +33,7 @@ from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
 from sigmaform.resource import Resource
-from sigmaform.sensitive import MASK, is_fingerprint, source_tree
+from sigmaform.sensitive import is_fingerprint, mask_tree, source_tree
 from sigmaform.state import State
 
 PLAN_FORMAT_VERSION = 1
@@ -273,18 +273,6 @@ def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _mask(value: Any) -> Any:
-    if value is MISSING:
-        return MISSING
-    if is_fingerprint(value):
-        return MASK
-    if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
-
-
 def _has_secret(value: Any) -> bool:
     if is_fingerprint(value):
         return True
@@ -297,11 +285,11 @@ def _has_secret(value: Any) -> bool:
 
 def _field_change(delta: UnitDelta) -> FieldChange:
     sensitive = _has_secret(delta.before) or _has_secret(delta.after)
-    before, after = _mask(delta.before), _mask(delta.after)
+    before, after = mask_tree(delta.before), mask_tree(delta.after)
     inner: tuple[Detail, ...] = ()
     if isinstance(delta.after, (list, dict)) and isinstance(delta.before, (list, dict)):
         inner = tuple(
-            Detail(d.path, _mask(d.before), _mask(d.after))
+            Detail(d.path, mask_tree(d.before), mask_tree(d.after))
             for d in details(delta.before, delta.after)
         )
     return FieldChange(unit_name(delta.unit), before, after, sensitive, inner)
