@@ -7,6 +7,7 @@ both sides' serials, so a plan saved against either side no longer applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
@@ -83,48 +84,55 @@ def push(project: Project, backend: StateBackend, *, force: bool = False) -> Tra
     """The local state file -> the configured shared backend, under its lock."""
     shared = _shared(backend, project)
     local = local_backend(project)
-    env = project.environment.name
-    source = local.read()
-    if source is None:
-        raise ConfigError(f"no local state at {local.describe()} to push")
-    _check_environment(source, local.describe(), env)
-    with shared.lock(LockInfo("state push")):
-        target = shared.read()
-        if target is not None:
-            _check_environment(target, shared.describe(), env)
-        serial = serial_to_write(source, local.describe(), target, shared.describe(), force)
-        if serial is not None:
-            expected = None if target is None else (target.lineage, target.serial)
-            shared.store(replace(source, serial=serial), expected)
-    return Transfer(
-        local.describe(),
-        shared.describe(),
-        source.serial if serial is None else serial,
-        len(source.resources),
-        serial is not None,
-    )
+
+    def store(state: State, serial: int, target: State | None) -> None:
+        expected = None if target is None else (target.lineage, target.serial)
+        shared.store(replace(state, serial=serial), expected)
+
+    missing = f"no local state at {local.describe()} to push"
+    return _copy(local, shared, project, "state push", missing, store, force)
 
 
 def pull(project: Project, backend: StateBackend, *, force: bool = False) -> Transfer:
     """The configured shared backend -> the local state file, under the file's lock."""
     shared = _shared(backend, project)
     local = local_backend(project)
+
+    def store(state: State, serial: int, target: State | None) -> None:
+        # LocalBackend.write stores serial + 1: ask for one less to get `serial` exactly.
+        local.write(replace(state, serial=serial - 1))
+
+    missing = f"no state in {shared.describe()} to pull"
+    return _copy(shared, local, project, "state pull", missing, store, force)
+
+
+def _copy(
+    source_backend: StateBackend,
+    target_backend: StateBackend,
+    project: Project,
+    operation: str,
+    missing: str,
+    store: Callable[[State, int, State | None], None],
+    force: bool,
+) -> Transfer:
+    """Copy one environment's state, under the target's lock, refusing to lose history."""
     env = project.environment.name
-    source = shared.read()
+    source = source_backend.read()
     if source is None:
-        raise ConfigError(f"no state in {shared.describe()} to pull")
-    _check_environment(source, shared.describe(), env)
-    with local.lock(LockInfo("state pull")):
-        target = local.read()
+        raise ConfigError(missing)
+    _check_environment(source, source_backend.describe(), env)
+    with target_backend.lock(LockInfo(operation)):
+        target = target_backend.read()
         if target is not None:
-            _check_environment(target, local.describe(), env)
-        serial = serial_to_write(source, shared.describe(), target, local.describe(), force)
+            _check_environment(target, target_backend.describe(), env)
+        serial = serial_to_write(
+            source, source_backend.describe(), target, target_backend.describe(), force
+        )
         if serial is not None:
-            # LocalBackend.write stores serial + 1: ask for one less to get `serial` exactly.
-            local.write(replace(source, serial=serial - 1))
+            store(source, serial, target)
     return Transfer(
-        shared.describe(),
-        local.describe(),
+        source_backend.describe(),
+        target_backend.describe(),
         source.serial if serial is None else serial,
         len(source.resources),
         serial is not None,
