@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform.digest import config_digest
 from sigmaform.errors import ConfigError
 from sigmaform.files import display_path, load_documents_many, write_atomic
 from sigmaform.importer import (
@@ -26,7 +27,6 @@ from sigmaform.importer import (
     unique_name,
 )
 from sigmaform.operations import backend_for, client_for, read_state
-from sigmaform.plan import config_digest
 from sigmaform.project import NAME_PATTERN, load_project, load_project_file, resource_files
 from sigmaform.remote import comparable_desired, nested_ids, observed
 from sigmaform.resource import Project, Resource

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
+from sigmaform.digest import plan_digest
 from sigmaform.errors import ConfigError, Problem, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
-from sigmaform.plan import Action, Plan, build_plan, normalise_targets, plan_digest
+from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
 from sigmaform.remote import comparable_desired
 from sigmaform.render import plan_json

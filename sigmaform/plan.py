@@ -11,9 +11,7 @@ exactly the recorded units.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,11 +27,12 @@ from sigmaform.diff import (
     union_shape,
     unit_name,
 )
+from sigmaform.digest import config_digest, plan_digest
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
 from sigmaform.resource import Resource
-from sigmaform.sensitive import is_fingerprint, mask_tree, source_tree
+from sigmaform.sensitive import is_fingerprint, mask_tree
 from sigmaform.state import State
 
 PLAN_FORMAT_VERSION = 1
@@ -230,47 +229,6 @@ class Plan:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(Problem(source, message=f"plan file is damaged: {error!r}")) from None
-
-
-def _canonical(value: Any) -> bytes:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode()
-
-
-def _digest(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
-
-
-def config_digest(resource: Resource) -> str:
-    """Digest of a resource's rendered config; secrets count by their source, not value.
-
-    This is what promotion compares across environments' states, so it must be computable
-    without the secret values of another environment.
-    """
-    return _digest(
-        {
-            "kind": resource.kind,
-            "name": resource.name,
-            "protect": resource.protect,
-            "spec": source_tree(resource.spec),
-        }
-    )
-
-
-def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
-    """Digest of everything apply would send, secrets by fingerprint: detects any edit.
-
-    Hashed item by item: the same bytes as `_digest` of the whole list, without holding
-    the whole project's JSON (prompts included) in memory twice.
-    """
-    items = sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
-    digest = hashlib.sha256(b"[")
-    for i, item in enumerate(items):
-        if i:
-            digest.update(b",")
-        digest.update(_canonical(item))
-    digest.update(b"]")
-    return "sha256:" + digest.hexdigest()
 
 
 def _has_secret(value: Any) -> bool:

@@ -20,8 +20,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sigmaform.digest import config_digest
 from sigmaform.errors import PromotionGateError
-from sigmaform.plan import Action, Plan, config_digest
+from sigmaform.plan import Action, Plan
 from sigmaform.resource import Resource
 from sigmaform.state import State
 

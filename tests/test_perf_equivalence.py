@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from sigmaform.digest import plan_digest
 from sigmaform.operations import open_project
-from sigmaform.plan import plan_digest
 from sigmaform.remote import comparable_desired
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -10,7 +10,7 @@ import json
 import pytest
 from multienv import PROD_KEY, PROD_NUMBER, STAGING_KEY, STAGING_NUMBER, MultiEnv, multi
 
-from sigmaform.plan import config_digest
+from sigmaform.digest import config_digest
 from sigmaform.promote import Reason, gate
 from sigmaform.resource import Resource
 from sigmaform.state import ResourceState, State
