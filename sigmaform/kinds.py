@@ -75,6 +75,9 @@ class Kind:
     references: dict[str, tuple[str, str]] = field(default_factory=dict)
     server_owned: frozenset[str] = frozenset()
     order: int = 0  # lower applies first; deletes run in reverse
+    # Responses that return a reference as a summary object instead of its id field:
+    # response key -> API id field (a chat answers `agent: {name, agentId, status}`).
+    reference_objects: dict[str, str] = field(default_factory=dict)
 
 
 AGENT = Kind(
@@ -111,6 +114,7 @@ CHAT = Kind(
     deletable=False,
     identity_field="chatId",
     references={"agent": ("Agent", "agentId")},
+    reference_objects={"agent": "agentId"},
     server_owned=frozenset(
         {"createdAt", "status", "transcript", "response", "messages", "workspaceId"}
     ),

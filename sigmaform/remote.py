@@ -64,10 +64,14 @@ def remote_to_spec(
         data.pop(owned, None)
     if kind.name == "Agent":
         data.pop(kind.id_field, None)
+    for field_name, api_field in kind.reference_objects.items():
+        summary = data.pop(field_name, None)
+        if isinstance(summary, Mapping) and api_field not in data:
+            data[api_field] = summary.get(api_field)
     for spec_field, (_, api_field) in kind.references.items():
         if api_field in data:
             ref = data.pop(api_field)
-            data[spec_field] = None if ref is None else id_to_name.get(str(ref), f"id:{ref}")
+            data[spec_field] = None if ref is None else _agent_name(str(ref), id_to_name)
     result = _fingerprint_secrets(data, key)
     assert isinstance(result, dict)
     return result
@@ -106,6 +110,18 @@ def observed(
     out = project(spec, desired)
     assert isinstance(out, dict)
     return out
+
+
+def _agent_name(ref: str, id_to_name: Mapping[str, str]) -> str:
+    """The logical name of a referenced agent id; `id:<ref>` for one we do not manage.
+
+    The docs show agent ids both bare and prefixed (`agent_D5D0...` in summaries,
+    sigmamind-api.md 2.1.4): both spellings name the same agent.
+    """
+    name = id_to_name.get(ref)
+    if name is None and ref.startswith("agent_"):
+        name = id_to_name.get(ref.removeprefix("agent_"))
+    return name if name is not None else f"id:{ref}"
 
 
 def nested_ids(kind: Kind, body: Mapping[str, Any]) -> dict[str, dict[str, str]]:

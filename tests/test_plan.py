@@ -208,3 +208,17 @@ def test_plan_round_trips_through_its_dict() -> None:
     assert again.resources[0].changes[0].before == "Be brief."
     assert build_plan([], State.new("dev")).resources == ()
     assert MISSING is not None
+
+
+def test_chat_agent_summary_object_and_prefixed_ids_map_to_names() -> None:
+    chat = Resource(
+        "Chat", "demo", {"chatId": "chat_1", "agent": "support", "dynamicVariables": {}}, "c"
+    )
+    ids = {"support": "A1", "demo": "chat_1"}
+    state = applied(State.new("dev"), agent(), chat, ids=ids)
+    summary = {"name": "Acme support", "agentId": "agent_A1", "status": "Live"}
+    remote = {
+        "agent.support": {"agentId": "A1", **agent().spec},
+        "chat.demo": {"chatId": "chat_1", "agent": summary, "dynamicVariables": {}},
+    }
+    assert not build_plan([agent(), chat], state, remote).has_changes
