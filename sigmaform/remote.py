@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sigmaform.diff import project
-from sigmaform.kinds import KINDS, SENSITIVE_KEYS, Kind, to_canonical_names
+from sigmaform.kinds import SENSITIVE_KEYS, Kind, to_canonical_names
 from sigmaform.sensitive import Sensitive, fingerprint, fingerprint_tree, is_fingerprint
 
 # Objects the API merges key by key on PATCH (design.md section 9: an assumption, checked
@@ -138,7 +138,3 @@ def nested_ids(kind: Kind, body: Mapping[str, Any]) -> dict[str, dict[str, str]]
             if isinstance(item, Mapping) and item.get("name") and item.get("webhookId"):
                 ids[str(item["name"])] = str(item["webhookId"])
     return {"webhooks": ids} if ids else {}
-
-
-def kind_of(name: str) -> Kind:
-    return KINDS[name]
