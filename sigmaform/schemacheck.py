@@ -7,16 +7,18 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import JsonPath, Mark, format_path
 from sigmaform.interpolate import suggest
 from sigmaform.kinds import CREATE_ANALYSIS_ITEM_NAMES, CREATE_SETTINGS_NAMES, SENSITIVE_KEYS
+from sigmaform.schemafast import certainly_valid
 from sigmaform.sensitive import MASK, Sensitive
+
+if TYPE_CHECKING:  # jsonschema loads only when an instance may be invalid (~30 ms)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 # Create-page field name -> the canonical (Update Agent / GET) name YAML must use.
 CREATE_PAGE_NAMES: dict[str, str] = {
@@ -56,6 +58,8 @@ def schema_exists(name: str) -> bool:
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(
         load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
@@ -74,6 +78,8 @@ def check_instance(
     `instance` may hold Sensitive values: they are checked as their text, and no message
     ever quotes a value found at a sensitive path.
     """
+    if certainly_valid(instance, schema_name):
+        return []  # the common case, without jsonschema's cost (schemafast.py)
     sensitive: set[JsonPath] = set()
     plain = _reveal(instance, (), sensitive)
     problems: list[Problem] = []
@@ -132,6 +138,8 @@ def _messages(
 
 def _best(error: ValidationError) -> ValidationError:
     """The alternative that got furthest (jsonschema's relevance heuristic)."""
+    from jsonschema.exceptions import best_match
+
     chosen = best_match(error.context or [])
     return chosen if chosen is not None else error
 

@@ -118,10 +118,14 @@ class _Compiler:
         return lambda v: any(t(v) for t in tests)
 
     def _kw_enum(self, values: Any, _: Mapping[str, Any]) -> Check:
-        if not all(isinstance(x, str) for x in values):
-            raise _Unsupported("enum of non-strings")
-        allowed = frozenset(values)
-        return lambda v: type(v) is str and v in allowed
+        if all(isinstance(x, str) for x in values):
+            allowed = frozenset(values)
+            return lambda v: type(v) is str and v in allowed
+        if not all(type(x) in (int, bool) or x is None for x in values):
+            raise _Unsupported("enum of floats or containers")
+        # Same type and value: stricter than JSON Schema (1.0 == 1), never looser.
+        pairs = frozenset((type(x), x) for x in values)
+        return lambda v: (type(v), v) in pairs if type(v) in (int, bool, type(None)) else False
 
     def _kw_const(self, value: Any, schema: Mapping[str, Any]) -> Check:
         return self._kw_enum([value], schema)

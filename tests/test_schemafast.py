@@ -153,3 +153,14 @@ def test_every_bundled_resource_schema_compiles() -> None:
     for schema in SCHEMAS:
         assert not certainly_valid({}, schema)  # `kind`, `name`, `spec` are required
     assert certainly_valid({"kind": "Agent", "name": "a", "spec": {"agentName": "A"}}, SCHEMAS[0])
+
+
+def test_every_bundled_schema_compiles_so_valid_files_skip_jsonschema() -> None:
+    from sigmaform.schemafast import _compiled, _never
+
+    for name in ("agent", "phone-number", "chat", "project"):
+        assert _compiled(f"{name}.schema.json") is not _never, name
+    project = {"version": 1, "resources": ["a/*.yaml"], "environments": {"dev": {}}}
+    assert certainly_valid(project, "project.schema.json")
+    for version in (2, True, "1", 1.5):
+        assert not certainly_valid({**project, "version": version}, "project.schema.json")
