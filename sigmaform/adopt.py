@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform import invocation
 from sigmaform.digest import config_digest
 from sigmaform.errors import ConfigError
 from sigmaform.files import display_path, load_documents_many, write_atomic
@@ -151,7 +152,8 @@ def _choose_names(
         hint = (
             "choose another with --name"
             if request.name is not None or not request.all
-            else f"import it on its own: `sigmaform import {body[AGENT.id_field]} --name NAME`"
+            else "import it on its own: "
+            f"`{invocation.command('import', str(body[AGENT.id_field]), '--name', 'NAME')}`"
         )
         problems.append(
             f"agent `{body.get('agentName')}` ({body[AGENT.id_field]}): name `{name}` "

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from sigmaform import invocation
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, RefusedError, SigmaformError
 from sigmaform.kinds import KINDS, Kind
@@ -84,7 +85,9 @@ def check_safety(
                 "refusing to delete protected resources: "
                 + ", ".join(protected)
                 + ". Set `protect: false` in the file and apply before removing it, "
-                "or stop managing it with `sigmaform state rm`."
+                "or stop managing it with "
+                + " / ".join(f"`{invocation.command('state', 'rm', a)}`" for a in protected)
+                + "."
             )
         if state.resources and desired_count == 0 and len(deletes) == len(state.resources):
             raise RefusedError(

@@ -124,5 +124,20 @@ CHAT = Kind(
 KINDS: dict[str, Kind] = {k.name: k for k in (AGENT, PHONE_NUMBER, CHAT)}
 BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values()}
 
+
+def kind_named(word: str) -> Kind | None:
+    """The kind a user means, however spelt: `PhoneNumber`, `phonenumber`, `phone-number`."""
+    key = word.replace("-", "").replace("_", "").lower()
+    return next((k for k in KINDS.values() if k.name.lower() == key), None)
+
+
+def canonical_address(text: str) -> str | None:
+    """`Agent.support` -> `agent.support`, `PhoneNumber.x` -> `phone-number.x`: the address
+    state and plans use; None when TEXT is not KIND.NAME."""
+    word, _, name = text.partition(".")
+    kind = kind_named(word)
+    return f"{kind.prefix}.{name}" if kind is not None and name else None
+
+
 # Fields whose values are always sensitive, wherever they appear in a spec.
 SENSITIVE_KEYS: frozenset[str] = frozenset({"secret"})

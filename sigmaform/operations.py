@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sigmaform import invocation
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
 from sigmaform.digest import plan_digest
 from sigmaform.errors import ConfigError, Problem, StalePlanError
@@ -208,11 +209,12 @@ def ensure_plan_current(plan: Plan, state: State | None, project: Project) -> St
         raise StalePlanError(
             f"state changed since this plan was made (serial {plan.serial} -> {state.serial}"
             + ("" if state.lineage == plan.lineage else ", different lineage")
-            + "): run `sigmaform plan` again"
+            + f"): run `{invocation.command('plan')}` again"
         )
     if plan_digest(project.resources, state.fingerprint_key) != plan.config_digest:
         raise StalePlanError(
-            "the configuration changed since this plan was made: run `sigmaform plan` again"
+            "the configuration changed since this plan was made: "
+            f"run `{invocation.command('plan')}` again"
         )
     return state
 

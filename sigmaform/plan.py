@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sigmaform import invocation
 from sigmaform.diff import (
     MISSING,
     Detail,
@@ -29,7 +30,7 @@ from sigmaform.diff import (
 )
 from sigmaform.digest import config_digest, plan_digest
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.kinds import KINDS, Kind
+from sigmaform.kinds import KINDS, Kind, canonical_address
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
 from sigmaform.resource import Resource
 from sigmaform.sensitive import is_fingerprint, mask_tree
@@ -272,19 +273,11 @@ def normalise_targets(targets: Sequence[str]) -> tuple[str, ...]:
     """Accept `Agent.support`, `agent.support` or `phone-number.x` / `PhoneNumber.x`."""
     out = []
     for target in targets:
-        kind, _, name = target.partition(".")
-        info = KINDS.get(kind) or next(
-            (
-                k
-                for k in KINDS.values()
-                if k.prefix == kind.lower() or k.name.lower() == kind.lower()
-            ),
-            None,
-        )
-        if info is None or not name:
+        address = canonical_address(target)
+        if address is None:
             known = ", ".join(f"{k.name}.NAME" for k in KINDS.values())
             raise ConfigError(f"--target {target!r}: expected KIND.NAME ({known})")
-        out.append(f"{info.prefix}.{name}")
+        out.append(address)
     return tuple(sorted(set(out)))
 
 
@@ -355,7 +348,7 @@ def build_plan(
                 notes.append(
                     f"{CONFLICT_NOTE}: an agent named {resource.spec.get('agentName')!r} already "
                     f"exists remotely (id {clash}) and is not managed; adopt it with "
-                    f"`sigmaform import {clash} --name {resource.name}`"
+                    f"`{invocation.command('import', str(clash), '--name', resource.name)}`"
                 )
             if not kind.creatable:
                 ident = resource.spec.get(kind.identity_field or "")

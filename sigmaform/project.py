@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform import invocation
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import Document, format_path, load_documents, load_documents_many
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
@@ -44,11 +45,29 @@ class RenderedResource:
     environment: str
 
 
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above START holding sigmaform.yaml, as git finds .git."""
+    start = start.absolute()
+    return next((d for d in (start, *start.parents) if (d / PROJECT_FILE).is_file()), None)
+
+
+def discover_project_root(start: Path) -> Path:
+    """find_project_root, or a ConfigError that says where it looked and what to do."""
+    found = find_project_root(start)
+    if found is None:
+        raise ConfigError(
+            f"no {PROJECT_FILE} in {start.absolute()} or any directory above it: run "
+            f"sigmaform from inside a project, pass -C DIR (the directory holding "
+            f"{PROJECT_FILE}), or create one with `sigmaform init`"
+        )
+    return found
+
+
 def load_project_file(root: Path) -> ProjectFile:
     """Read and check `ROOT/sigmaform.yaml`; ConfigError lists every problem."""
     path = root / PROJECT_FILE
     if not path.is_file():
-        raise ConfigError(f"no {PROJECT_FILE} in {root} (run `sigmaform init`)")
+        raise ConfigError(f"no {PROJECT_FILE} in {root} (run `{invocation.command('init')}`)")
     documents = load_documents(path, PROJECT_FILE)
     if len(documents) > 1:
         raise ConfigError(

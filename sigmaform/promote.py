@@ -20,6 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sigmaform import invocation
 from sigmaform.digest import config_digest
 from sigmaform.errors import PromotionGateError
 from sigmaform.plan import Action, Plan
@@ -125,7 +126,8 @@ def gate_deletes(target_plan: Plan, source_state: State) -> list[GateProblem]:
             rp.address,
             Reason.DELETE_NOT_APPLIED,
             f"its file is gone but {env} still manages it: "
-            f"delete it there first (sigmaform -e {env} apply --allow-delete)",
+            "delete it there first "
+            f"({invocation.command('apply', '--allow-delete', env=env)})",
         )
         for rp in target_plan.resources
         if rp.action is Action.DELETE and not rp.protect and rp.address in source_state.resources
@@ -143,7 +145,7 @@ def refusal(
         "last applied:",
         *(f"  {p}" for p in problems),
         f"Apply the current files to `{source_env}` first "
-        f"(sigmaform -e {source_env} apply), then promote again.",
+        f"({invocation.command('apply', env=source_env)}), then promote again.",
     ]
     return PromotionGateError("\n".join(lines))
 

@@ -10,13 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sigmaform import invocation
 from sigmaform.diff import MISSING
 from sigmaform.plan import Action, FieldChange, Plan, ResourcePlan
 from sigmaform.render import _change_lines, _md_block, _paint
 from sigmaform.state import State
 
 DRIFT_FORMAT_VERSION = 1
-GONE_NOTE = "deleted outside sigmaform: `sigmaform apply` will create it again"
 GONE_NOTE_ADOPTED = "gone from the workspace: sigmaform cannot create it; restore it in SigmaMind"
 
 Status = Literal["changed", "gone"]
@@ -73,7 +73,9 @@ def drift_report(plan: Plan, state: State) -> DriftReport:
 
 
 def _gone_note(entry: DriftEntry) -> str:
-    return GONE_NOTE if entry.plan.kind_info.creatable else GONE_NOTE_ADOPTED
+    if entry.plan.kind_info.creatable:
+        return f"deleted outside sigmaform: `{invocation.command('apply')}` will create it again"
+    return GONE_NOTE_ADOPTED
 
 
 def _title(entry: DriftEntry) -> str:
@@ -103,7 +105,8 @@ def drift_text(report: DriftReport, *, color: bool = False) -> str:
     out.append(_paint(report.summary_line(), "bold", color))
     if report.has_drift:
         out.append(
-            "Run `sigmaform plan` to review, `sigmaform apply` to restore the files' values."
+            f"Run `{invocation.command('plan')}` to review, `{invocation.command('apply')}` "
+            "to restore the files' values."
         )
     return "\n".join(out) + "\n"
 

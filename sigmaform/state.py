@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sigmaform import invocation
 from sigmaform.errors import ConfigError, LockHeldError, Problem
 from sigmaform.files import write_atomic
 
@@ -245,7 +246,8 @@ class LocalBackend:
                 who = holder.describe() if holder else "another process"
                 raise LockHeldError(
                     f"state {self.display} is locked by {who}; "
-                    "wait for it to finish (or, if it is gone, run `sigmaform state unlock`)"
+                    "wait for it to finish (or, if it is gone, run "
+                    f"`{invocation.command('state', 'unlock')}`)"
                 ) from None
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps(info.to_dict()).encode())

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from sigmaform import invocation
 from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
 from sigmaform.resource import Project
 from sigmaform.state import LockInfo, State
@@ -299,7 +300,7 @@ class PostgresBackend:
         return StalePlanError(
             f"state {self.describe()} was written by someone else since it was read "
             f"(expected {show(expected)}, found {show(found)}{lineage}): "
-            "run `sigmaform plan` again"
+            f"run `{invocation.command('plan')}` again"
         )
 
     def history_serials(self) -> list[int]:

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import os
+import shlex
 import shutil
 import socket
 from collections.abc import Iterator
@@ -67,6 +68,14 @@ class Project:
         runner = CliRunner()
         argv = ["-C", str(self.root), "-e", env or self.env, *args]
         return runner.invoke(cli, argv, input=input, catch_exceptions=False)
+
+    def command(self, *words: str, env: str | None = "") -> str:
+        """The pasteable command a hint must print after `run` (which passes -C and -e);
+        `env=None`: a project with one environment, whose hints need no -e."""
+        chosen = self.env if env == "" else env
+        return shlex.join(
+            ["sigmaform", "-C", str(self.root), *(["-e", chosen] if chosen else []), *words]
+        )
 
     @property
     def emulator_dir(self) -> Path:

@@ -232,7 +232,7 @@ def test_create_refused_when_agent_name_exists_remotely_unmanaged(example: Proje
         assert made.status_code == 201
     agent_id = made.json()["agentId"]
     plan = example.run("plan")
-    assert f"sigmaform import {agent_id} --name support" in plan.output
+    assert f"`{example.command('import', agent_id, '--name', 'support')}`" in plan.output
     refused = example.run("apply", "--auto-approve")
     assert refused.exit_code == 3
     assert "already exist remotely but are not managed" in refused.output

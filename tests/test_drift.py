@@ -132,7 +132,8 @@ def test_drift_markdown_and_gone_resource(example: Project) -> None:
     assert "| `agentSettings.llmTemperature` | `0.3` | `0.9` |" in out
     assert "```diff" in out and "+You are Acme's phone support agent. You now also" in out
     text = example.run("drift").output
-    assert "deleted outside sigmaform: `sigmaform apply` will create it again" in text
+    assert f"deleted outside sigmaform: `{example.command('apply')}` will create it again" in text
+    assert f"Run `{example.command('plan')}` to review, `{example.command('apply')}` to" in text
 
 
 def test_target_limits_what_is_read(example: Project) -> None:

@@ -87,11 +87,12 @@ def test_non_loopback_host_warns(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_usage_errors() -> None:
+    # Exit 1, as every usage error: 2 means "changes pending" to a script.
     result = CliRunner().invoke(cli, ["emulator", "--error-rate", "2"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "--error-rate" in result.stderr
     result = CliRunner().invoke(cli, ["emulator", "--settings-patch", "deep"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
 
 
 def test_bad_emulator_json_in_data_dir(tmp_path: Path) -> None:

@@ -226,7 +226,7 @@ def test_name_of_a_declared_unapplied_agent_adopts_it_as_the_planner_suggests(
         made = api.post(
             "/v1/agents", json={"agentName": "Acme Support (local)", "instructions": "hand-made"}
         ).json()
-    hint = f"sigmaform import {made['agentId']} --name support"
+    hint = example.command("import", made["agentId"], "--name", "support")
     assert hint in example.run("plan").output
     support = (example.root / "agents" / "support.yaml").read_text()
     adopted = example.run("import", made["agentId"], "--name", "support")
@@ -278,7 +278,8 @@ def test_name_collision_with_a_declared_resource_or_file(fresh: Project) -> None
     assert "name `other` would overwrite agents/prompts/other.md" in out
     # --all names the way out for each clash.
     out = _fails(fresh, "import", "--all")
-    assert f"import it on its own: `sigmaform import {clash['agentId']} --name NAME`" in out
+    hint = fresh.command("import", clash["agentId"], "--name", "NAME", env=None)
+    assert f"import it on its own: `{hint}`" in out
 
 
 def test_name_collision_with_state(fresh: Project) -> None:

@@ -99,7 +99,7 @@ def test_prompt_edited_after_staging_apply_blocks_promotion_until_staging_applie
         refused.output
     )
     assert "agent.receptionist" not in refused.output
-    assert "sigmaform -e staging apply" in refused.output
+    assert f"(sigmaform -C {multi.root} -e staging apply), then promote again" in refused.output
     assert multi.agents(PROD_KEY) == before  # nothing sent to prod
     # Without --apply the gate refuses as well: a PR check shows it early.
     assert promote(multi).exit_code == 3

@@ -92,7 +92,8 @@ def test_apply_refuses_duplicate_of_unmanaged_agent_and_import_resolves_it(
         made = api.post("/v1/agents", json={"agentName": "Acme Receptionist (local)"}).json()
     refused = example.run("apply", "--auto-approve")
     assert refused.exit_code == 3
-    assert f"`sigmaform import {made['agentId']} --name receptionist`" in refused.output
+    hint = example.command("import", made["agentId"], "--name", "receptionist")
+    assert f"`{hint}`" in refused.output
     assert len(example.agents()) == 1  # nothing was created
     adopted = example.run("import", made["agentId"], "--name", "receptionist")
     assert adopted.exit_code == 0, adopted.output

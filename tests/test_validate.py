@@ -246,7 +246,9 @@ def test_unknown_environment(tmp_path: Path) -> None:
 def test_no_project_file(tmp_path: Path) -> None:
     result = run(tmp_path, "validate")
     assert result.exit_code == 1
-    assert lines(result) == [f"no sigmaform.yaml in {tmp_path} (run `sigmaform init`)", "1 error"]
+    # The hint names the -C the command was given, so that it can be pasted.
+    hint = f"sigmaform -C {tmp_path} init"
+    assert lines(result) == [f"no sigmaform.yaml in {tmp_path} (run `{hint}`)", "1 error"]
 
 
 def test_warnings_keep_exit_zero(tmp_path: Path) -> None:

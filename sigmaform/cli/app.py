@@ -2,36 +2,89 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
+from click.core import ParameterSource
 
-from sigmaform import __version__
+from sigmaform import __version__, invocation
 from sigmaform.errors import EXIT_ERROR, SigmaformError
+from sigmaform.invocation import Invocation
 from sigmaform.resource import Project
 
 
 @dataclass(frozen=True)
 class Globals:
-    """Options every command shares (set before the command name)."""
+    """Options every command shares, given before or after the command name."""
 
-    project_dir: Path
+    project_dir: Path | None  # -C; None: found by searching upwards from the cwd
     env: str | None
     color: bool
     verbose: int
 
+    def project_root(self) -> Path:
+        """-C as given, else the nearest directory at or above the cwd with sigmaform.yaml."""
+        if self.project_dir is not None:
+            return self.project_dir
+        from sigmaform.project import discover_project_root
+
+        return discover_project_root(Path.cwd())
+
+
+class UsageFailure(click.ClickException):
+    """A usage error (unknown command or option, bad value): click's message, exit 1.
+
+    click exits 2 for these, the code that means "changes pending" or "drift found" here;
+    a misspelt `plan --detailled-exitcode` in CI must fail, not pass as changes.
+    """
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message())
+        self.error = error
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        self.error.show(file)
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except click.UsageError as error:
+        raise UsageFailure(error) from None
+
 
 class SigmaformGroup(click.Group):
-    """Turns a SigmaformError into its message on stderr and its exit code: never a traceback."""
+    """Turns a SigmaformError into its message on stderr and its exit code: never a traceback.
+
+    Every command added gets the global options too, so that they work after its name.
+    """
+
+    group_class = type  # `state` and any other subgroup behave the same
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _usage_errors_exit_1():
+                return super().invoke(ctx)
         except SigmaformError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
@@ -43,6 +96,10 @@ class SigmaformGroup(click.Group):
             click.echo(f"Error: {error}", err=True)
             ctx.exit(EXIT_ERROR)
 
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.extend(_global_options(after_command=True))
+        super().add_command(cmd, name)
+
 
 def _use_color(no_color: bool) -> bool:
     if no_color or os.environ.get("NO_COLOR"):
@@ -50,38 +107,97 @@ def _use_color(no_color: bool) -> bool:
     return sys.stdout.isatty()
 
 
-@click.group(cls=SigmaformGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-C",
-    "--project-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding sigmaform.yaml.",
+def _global_options(*, after_command: bool) -> list[click.Option]:
+    """-C, -e, --no-color, -v: on the group, and on every command (merged into Globals)."""
+    extra: dict[str, Any] = (
+        {"expose_value": False, "callback": _merge_global} if after_command else {}
+    )
+    return [
+        click.Option(
+            ["-C", "--project-dir"],
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Directory holding sigmaform.yaml.  [default: the nearest one at or above "
+            "the current directory]",
+            **extra,
+        ),
+        click.Option(
+            ["-e", "--env"],
+            # Only the group reads SIGMAFORM_ENV: a value after the command overrides it.
+            envvar=None if after_command else "SIGMAFORM_ENV",
+            help="Environment to use (or SIGMAFORM_ENV); required when the project has several.",
+            **extra,
+        ),
+        click.Option(
+            ["--no-color"], is_flag=True, help="Never colour output (also NO_COLOR).", **extra
+        ),
+        click.Option(["-v", "--verbose"], count=True, help="More detail on stderr.", **extra),
+    ]
+
+
+def _merge_global(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A global option given after the command: it joins the group's values.
+
+    `-C` and `-e` given on both sides must agree: `sigmaform -e staging apply -e prod`
+    is ambiguous about the one thing that must not be, so it is a usage error.
+    """
+    root = ctx.find_root()
+    g = root.obj
+    name = param.name or ""
+    if ctx.resilient_parsing or not isinstance(g, Globals):
+        return value  # shell completion: no command runs
+    if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+        return value
+    if name in ("project_dir", "env"):
+        before = getattr(g, name)
+        given_before = root.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        if given_before and before != value:
+            flag = "/".join(param.opts)
+            raise click.UsageError(
+                f"{flag} is given before the command as {before} and after it as {value}: "
+                "give it once",
+                ctx=ctx,
+            )
+        g = replace(g, **{name: value})
+    elif name == "no_color":
+        g = replace(g, color=False)
+    elif name == "verbose":
+        g = replace(g, verbose=g.verbose + value)
+    _set_globals(root, g)
+    return value
+
+
+def _set_globals(root: click.Context, g: Globals) -> None:
+    root.obj = g
+    shown = None if g.project_dir in (None, Path(".")) else str(g.project_dir)
+    invocation.remember(Invocation(project_dir=shown))
+    if g.verbose:
+        _log_to_stderr()
+
+
+@click.group(
+    cls=SigmaformGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=_global_options(after_command=False),
 )
-@click.option(
-    "-e",
-    "--env",
-    envvar="SIGMAFORM_ENV",
-    help="Environment to use (or SIGMAFORM_ENV); required when the project has several.",
-)
-@click.option("--no-color", is_flag=True, help="Never colour output (also NO_COLOR).")
-@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
 @click.version_option(__version__, prog_name="sigmaform")
 @click.pass_context
 def cli(
-    ctx: click.Context, project_dir: Path, env: str | None, no_color: bool, verbose: int
+    ctx: click.Context, project_dir: Path | None, env: str | None, no_color: bool, verbose: int
 ) -> None:
     """Config-as-code for SigmaMind AI agents.
+
+    Global options (-C, -e, --no-color, -v) go before or after the command name.
 
     \b
     Example:
       sigmaform -C examples validate
       sigmaform -C examples -e local plan
     """
-    ctx.obj = Globals(project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose)
-    if verbose:
-        _log_to_stderr()
+    ctx.call_on_close(invocation.forget)
+    _set_globals(
+        ctx,
+        Globals(project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose),
+    )
 
 
 def _log_to_stderr() -> None:
@@ -104,12 +220,18 @@ def get_globals(ctx: click.Context) -> Globals:
     return obj
 
 
-def load_project_for(ctx: click.Context, *, secrets: str = "required") -> Project:
-    """The project of `-C` rendered for `-e`; "placeholder" secrets when nothing is sent."""
+def load_project_for(
+    ctx: click.Context, *, secrets: str = "required", env: str | None = None
+) -> Project:
+    """The project of `-C` rendered for `-e` (or `env`); "placeholder" secrets when nothing
+    is sent. Hints printed from here on name its environment when it has several."""
     from sigmaform.operations import open_project
 
     g = get_globals(ctx)
-    return open_project(g.project_dir, g.env, secrets=secrets)
+    project = open_project(g.project_root(), env or g.env, secrets=secrets)
+    several = len(project.environments) > 1
+    invocation.remember_env(project.environment.name if several else None)
+    return project
 
 
 parallelism_option = click.option(

@@ -16,7 +16,7 @@ from sigmaform.cli.app import (
 )
 from sigmaform.cli.apply_console import ApplyConsole
 from sigmaform.errors import ConfigError
-from sigmaform.operations import ApplyRequest, apply_project
+from sigmaform.operations import ApplyRequest, apply_project, load_plan
 
 
 @cli.command()
@@ -45,8 +45,9 @@ def apply(
 ) -> None:
     """Apply the changes a plan shows.
 
-    With PLANFILE (from `plan --out`), exactly that plan is applied, and refused if state
-    or the files changed since. Without it, a fresh plan is shown and confirmed first.
+    With PLANFILE (from `plan --out`), exactly that plan is applied, to the environment it
+    was made for (-e, if given, must name the same one), and refused if state or the files
+    changed since. Without it, a fresh plan is shown and must be confirmed by typing `yes`.
 
     \b
     Examples:
@@ -54,9 +55,12 @@ def apply(
       sigmaform -e staging plan --out plan.json && sigmaform -e staging apply plan.json
     """
     g = get_globals(ctx)
-    project = load_project_for(ctx)
     if planfile is not None and targets:
         raise ConfigError("--target cannot be combined with a saved plan (it has its own)")
+    # A saved plan names its environment: without -e, that one is applied; with -e, a
+    # different one is refused (exit 3) once the plan is checked against state.
+    planned_env = load_plan(planfile).environment if planfile and g.env is None else None
+    project = load_project_for(ctx, env=planned_env)
     console = ApplyConsole(g, auto_approve=auto_approve or planfile is not None)
     console.require_answerable()
     request = ApplyRequest(

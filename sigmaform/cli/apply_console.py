@@ -18,8 +18,8 @@ from sigmaform.render import SYMBOL, render_plan
 class ApplyConsole:
     """Callbacks for `operations.apply_project`, and the closing summary.
 
-    `label` starts the summary line ("Apply", "Promotion to prod"); `question` is asked
-    unless `auto_approve`; `approved` skips the question (a saved, reviewed plan).
+    `label` starts the summary line ("Apply", "Promotion to prod"); unless `auto_approve`,
+    the user must type `yes` to go on (a saved, reviewed plan is applied as approved).
     """
 
     def __init__(
@@ -27,14 +27,12 @@ class ApplyConsole:
         g: Globals,
         *,
         label: str = "Apply",
-        question: str = "Apply these changes?",
         fmt: str = "text",
         auto_approve: bool = False,
         before_confirm: Callable[[Plan], None] = lambda _: None,
     ) -> None:
         self._g = g
         self._label = label
-        self._question = question
         self._fmt = fmt
         self._auto_approve = auto_approve
         self._before_confirm = before_confirm
@@ -56,7 +54,7 @@ class ApplyConsole:
         if self._auto_approve:
             return True
         self.require_answerable()
-        return click.confirm(self._question, default=False)
+        return ask_approval(plan.environment)
 
     def report(self, outcome: Outcome) -> None:
         """One line per resource as it finishes; a [n/total] counter on a terminal."""
@@ -71,9 +69,11 @@ class ApplyConsole:
         """Print the summary and exit: 0 done or nothing to do, 1 when a resource failed."""
         if result is None:
             if plan.has_changes:
-                click.echo(f"{self._label} cancelled; nothing was changed.")
-            else:
-                click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
+                # Only a declined prompt leaves changes unapplied: a script must not take
+                # that for success.
+                click.echo(f"{self._label} cancelled; nothing was changed.", err=True)
+                ctx.exit(EXIT_ERROR)
+            click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
             ctx.exit(EXIT_OK)
         counts: dict[str, int] = {}
         for outcome in result.outcomes:
@@ -86,3 +86,11 @@ class ApplyConsole:
             ctx.exit(EXIT_ERROR)
         click.echo(f"{self._label} complete: {parts}.")
         ctx.exit(EXIT_OK)
+
+
+def ask_approval(environment: str) -> bool:
+    """Terraform's rule: the environment is named, and only a typed `yes` approves."""
+    click.echo(f"\nDo you want to perform these actions in environment '{environment}'?")
+    click.echo("  Only 'yes' will be accepted to approve.\n")
+    answer: str = click.prompt("  Enter a value", default="", show_default=False)
+    return answer.strip() == "yes"

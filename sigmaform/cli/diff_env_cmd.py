@@ -41,8 +41,9 @@ def diff_env(ctx: click.Context, env_a: str, env_b: str, fmt: str, detailed_exit
     if env_a == env_b:
         raise ConfigError(f"diff-env needs two different environments, got `{env_a}` twice")
     g = get_globals(ctx)
-    a = open_project(g.project_dir, env_a, secrets="placeholder")
-    b = open_project(g.project_dir, env_b, secrets="placeholder")
+    root = g.project_root()
+    a = open_project(root, env_a, secrets="placeholder")
+    b = open_project(root, env_b, secrets="placeholder")
     result = diff_environments(a.resources, b.resources, env_a, env_b)
     click.echo(diff_json(result) if fmt == "json" else diff_text(result), nl=False)
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.differs else EXIT_OK)

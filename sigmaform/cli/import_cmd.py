@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sigmaform import invocation
 from sigmaform.adopt import ImportRequest, check_request, import_agents
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
 from sigmaform.errors import EXIT_OK
@@ -69,7 +70,10 @@ def import_(
     count = len(result.imported)
     click.echo(f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}.")
     if any(item.adopted_from for item in result.imported):
-        click.echo("Run `sigmaform plan` to see where the remote differs from the declared files.")
+        click.echo(
+            f"Run `{invocation.command('plan')}` to see where the remote differs from "
+            "the declared files."
+        )
     if result.secret_variables:
         click.echo("Set these variables before plan/apply (each webhook's current signing secret):")
         for variable in result.secret_variables:

@@ -26,7 +26,7 @@ def init_command(ctx: click.Context, directory: Path | None, force: bool) -> Non
       sigmaform init my-agents
       sigmaform -C my-agents plan
     """
-    root = directory if directory is not None else get_globals(ctx).project_dir
+    root = directory or get_globals(ctx).project_dir or Path(".")
     written = scaffold(root, force=force)
     click.echo(f"Created a sigmaform project in {root}:")
     for path in written:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sigmaform import invocation
 from sigmaform.cli.app import (
     cli,
     get_globals,
@@ -73,5 +74,7 @@ def plan(
         save_plan(result, out)
     click.echo(render_plan(result, fmt, color=get_globals(ctx).color), nl=False)
     if out is not None and fmt == "text":
-        click.echo(f"Saved the plan to {out}; apply it with: sigmaform apply {out}")
+        click.echo(
+            f"Saved the plan to {out}; apply it with: {invocation.command('apply', str(out))}"
+        )
     ctx.exit(EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK)

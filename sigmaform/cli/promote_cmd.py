@@ -65,7 +65,8 @@ def promote(
     if do_apply and fmt == "json":
         raise ConfigError("--format json prints a plan only: use it without --apply")
     # Placeholders: only the resource set and promoteFrom matter before the gate.
-    declared = open_project(g.project_dir, target, secrets="placeholder")
+    root = g.project_root()
+    declared = open_project(root, target, secrets="placeholder")
     source_env = declared.environment.promote_from
     if source_env is None:
         raise ConfigError(
@@ -73,7 +74,7 @@ def promote(
             f"from: add `promoteFrom: ENV` under environments.{target} in {PROJECT_FILE} "
             f"(known: {', '.join(sorted(declared.environments))})"
         )
-    source = open_project(g.project_dir, source_env, secrets="placeholder")
+    source = open_project(root, source_env, secrets="placeholder")
     source_state = read_state(backend_for(source), source_env)
     result = gate(
         source.resources,
@@ -85,7 +86,7 @@ def promote(
         raise refusal(source_env, target, result.problems)
     _echo_gate(result, to_stderr=fmt == "json")
 
-    project = open_project(g.project_dir, target)
+    project = open_project(root, target)
     if not do_apply:
         state = read_state(backend_for(project), target)
         with client_for(project, parallelism) as client:
@@ -104,7 +105,6 @@ def promote(
     console = ApplyConsole(
         g,
         label=f"Promotion to {target}",
-        question=f"Apply these changes to {target}?",
         fmt=fmt,
         auto_approve=auto_approve,
         before_confirm=gate_deletes_first,

@@ -6,9 +6,10 @@ import json
 
 import click
 
+from sigmaform import invocation
 from sigmaform.cli.app import cli, load_project_for
 from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
-from sigmaform.kinds import BY_PREFIX
+from sigmaform.kinds import BY_PREFIX, canonical_address
 from sigmaform.operations import backend_for, read_state
 from sigmaform.sensitive import mask_tree
 from sigmaform.state import LockInfo
@@ -58,21 +59,31 @@ def state_show(ctx: click.Context, address: str) -> None:
     Example:
       sigmaform -e staging state show agent.support
     """
+    address = _address(address)
     project = load_project_for(ctx, secrets="placeholder")
     current = read_state(backend_for(project), project.environment.name)
     found = current.resources.get(address)
     if found is None:
-        raise ConfigError(f"no resource `{address}` in state (see `sigmaform state list`)")
+        raise _not_in_state(address)
     click.echo(json.dumps(mask_tree(found.to_dict()), indent=2, sort_keys=True))
 
 
-def _check_address(address: str) -> None:
-    prefix, _, name = address.partition(".")
-    if prefix not in BY_PREFIX or not name:
+def _address(text: str) -> str:
+    """The state address TEXT names: `Agent.support` and `agent.support` are one resource."""
+    address = canonical_address(text)
+    if address is None:
         known = ", ".join(sorted(BY_PREFIX))
         raise ConfigError(
-            f"`{address}` is not an address (expected PREFIX.NAME, PREFIX one of {known})"
+            f"`{text}` is not an address (expected KIND.NAME, KIND one of {known}, "
+            "or a kind's name such as Agent)"
         )
+    return address
+
+
+def _not_in_state(address: str) -> ConfigError:
+    return ConfigError(
+        f"no resource `{address}` in state (see `{invocation.command('state', 'list')}`)"
+    )
 
 
 @state.command("rm")
@@ -85,12 +96,13 @@ def state_rm(ctx: click.Context, address: str) -> None:
     Example:
       sigmaform -e staging state rm agent.old-demo
     """
+    address = _address(address)
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     with backend.lock(LockInfo("state rm")):
         current = read_state(backend, project.environment.name)
         if address not in current.resources:
-            raise ConfigError(f"no resource `{address}` in state (see `sigmaform state list`)")
+            raise _not_in_state(address)
         backend.write(current.without(address))
     click.echo(f"Removed {address} from state; the remote object was not touched.")
 
@@ -106,13 +118,13 @@ def state_mv(ctx: click.Context, source: str, destination: str) -> None:
     Example:
       sigmaform -e staging state mv agent.support agent.customer-support
     """
-    _check_address(destination)
+    source, destination = _address(source), _address(destination)
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     with backend.lock(LockInfo("state mv")):
         current = read_state(backend, project.environment.name)
         if source not in current.resources:
-            raise ConfigError(f"no resource `{source}` in state (see `sigmaform state list`)")
+            raise _not_in_state(source)
         if destination in current.resources:
             raise ConfigError(f"`{destination}` is already in state")
         if source.split(".")[0] != destination.split(".")[0]:

@@ -51,7 +51,7 @@ def validate(
     if find_projects:
         report = _check_found_projects(find_project_roots(paths), g.env)
     else:
-        report = check_project(g.project_dir, g.env, paths)
+        report = check_project(g.project_root(), g.env, paths)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
