@@ -125,6 +125,7 @@ def test_concurrent_apply_is_refused_naming_the_holder(example: Project) -> None
         result = example.run("apply", "--auto-approve")
     assert result.exit_code == 3
     assert "locked by ci-runner-7@" in result.output
+    assert f"run `{example.command('state', 'unlock')}`" in result.output
     assert example.writes() == []
 
 
@@ -137,6 +138,7 @@ def test_protected_resource_is_not_deleted_even_with_allow_delete(example: Proje
     refused = example.run("apply", "--auto-approve", "--allow-delete")
     assert refused.exit_code == 3
     assert "refusing to delete protected resources: agent.support" in refused.output
+    assert f"`{example.command('state', 'rm', 'agent.support')}`" in refused.output
     assert example.writes(before) == []
     assert len(example.agents()) == 3
 

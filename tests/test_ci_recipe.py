@@ -364,6 +364,53 @@ def test_action_keeps_changes_pending_apart_from_failure(
     assert "nowhere" in error.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        '-C "my agents" drfit',
+        '-C "my agents" -e local plan --detailled-exitcode',
+        '-C "my agents" -e local apply --bogus',
+        '-C "my agents" -e local plan --parallelism x',
+    ],
+)
+def test_action_fails_on_a_typo_even_when_changes_are_allowed(
+    tmp_path: Path, spaced_project: Path, command: str
+) -> None:
+    # A usage error exits 1, so allow-changes (which lets exit 2 through) cannot hide it.
+    result = run_action(tmp_path, command, allow_changes="true")
+    assert result.code == 1, result.stdout + result.stderr
+    assert (result.outputs["exit-code"], result.outputs["changes"]) == ("1", "false")
+    assert "allowed by allow-changes" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_script_fails_on_a_sigmaform_usage_error(runner: Runner) -> None:
+    # SIGMAFORM_PROJECT_DIR naming a file is a usage error of `-C`: it must fail each
+    # step (1), never read as "drift found" (2) or "changes pending".
+    outputs = runner.repo.parent / "output.txt"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(runner.repo.parent / "home"),
+        "SIGMAFORM_PROJECT_DIR": "examples/sigmaform.yaml",
+        "GITHUB_OUTPUT": str(outputs),
+    }
+    for args in (["validate"], ["plan", "local"], ["drift", "local"], ["apply", "local"]):
+        outputs.write_text("")
+        done = subprocess.run(
+            ["bash", str(SCRIPT), *args],
+            cwd=runner.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "examples/sigmaform.yaml" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert "drift=true" not in outputs.read_text()
+        assert "changes=true" not in outputs.read_text()
+
+
 def test_action_command_is_data_not_shell_code(tmp_path: Path, spaced_project: Path) -> None:
     marker = tmp_path / "pwned"
     result = run_action(tmp_path, f'-C "my agents" validate $(touch {marker}); touch {marker}')

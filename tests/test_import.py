@@ -232,6 +232,7 @@ def test_name_of_a_declared_unapplied_agent_adopts_it_as_the_planner_suggests(
     adopted = example.run("import", made["agentId"], "--name", "support")
     assert adopted.exit_code == 0, adopted.output
     assert "Adopted agent.support" in adopted.output
+    assert f"Run `{example.command('plan')}` to see where the remote differs" in adopted.output
     assert (example.root / "agents" / "support.yaml").read_text() == support
     state = example.state()["resources"]["agent.support"]
     assert state["id"] == made["agentId"] and state["configDigest"] == ""
