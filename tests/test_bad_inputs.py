@@ -142,7 +142,7 @@ CASES: dict[str, Case] = {
     "project-literal-api-key": Case(PROJECT, 9, ("apiKeyEnv",), absent=("sk-live-4f9a8b7c6d5e",)),
     "project-no-environments": Case(PROJECT, 3, ("environments",)),
     "project-bad-safety": Case(PROJECT, 9, ("maxChangePercent",)),
-    "missing-project-file": Case(PROJECT, 0, ("no sigmaform.yaml", "sigmaform init")),
+    "missing-project-file": Case(PROJECT, 0, ("no sigmaform.yaml", "init`)")),
     "several-envs-without-e": Case(
         "", 0, ("-e", "local", "staging"), args=("plan", "--no-refresh")
     ),

@@ -243,7 +243,8 @@ def test_unmanaged_namesake_with_other_config_is_still_refused(tmp_path: Path) -
     refused = cli("apply", "--auto-approve")
     assert refused.exit_code == 3, str(refused)
     assert "already exist remotely but are not managed" in refused.stderr
-    assert f"`sigmaform import {agent_id} --name a001`" in refused.stderr
+    # One environment: the pasteable hint needs -C only.
+    assert f"`sigmaform -C {root} import {agent_id} --name a001`" in refused.stderr
     assert len(_remote(root)) == 3
 
 
