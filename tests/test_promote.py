@@ -13,7 +13,7 @@ from multienv import PROD_KEY, PROD_NUMBER, STAGING_KEY, STAGING_NUMBER, MultiEn
 from sigmaform.digest import config_digest
 from sigmaform.promote import Reason, gate
 from sigmaform.resource import Resource
-from sigmaform.state import ResourceState, State
+from sigmaform.state import LocalBackend, LockInfo, ResourceState, State
 
 __all__ = ["multi"]  # the fixture, imported for pytest
 
@@ -333,3 +333,14 @@ def test_failure_in_the_target_exits_1_naming_the_resource(multi: MultiEnv) -> N
     assert "Promotion to prod finished with errors" in result.stderr
     assert "  phone-number.main-line: " in result.stderr
     assert "Acme Support " in multi.agents(PROD_KEY)  # the others went ahead
+
+
+def test_promotion_hints_name_the_target_environment(multi: MultiEnv) -> None:
+    apply_staging(multi)
+    lock = LocalBackend(multi.state_path("prod"))
+    with lock.lock(LockInfo("apply", who="ci-runner-7")):
+        held = promote(multi, "--apply", "--auto-approve")
+    assert held.exit_code == 3, held.output
+    # `-e` was not given (promote takes --to), yet the pasteable hint names prod.
+    assert f"run `sigmaform -C {multi.root} -e prod state unlock`" in held.output
+    assert multi.agents(PROD_KEY) == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sigmaform.apply import ApplyOptions
-from sigmaform.cli.app import cli, get_globals, parallelism_option
+from sigmaform.cli.app import cli, get_globals, load_project_for, parallelism_option
 from sigmaform.cli.apply_console import ApplyConsole
 from sigmaform.errors import EXIT_OK, ConfigError
 from sigmaform.operations import (
@@ -86,7 +86,9 @@ def promote(
         raise refusal(source_env, target, result.problems)
     _echo_gate(result, to_stderr=fmt == "json")
 
-    project = open_project(root, target)
+    # Through the CLI's loader, so that hints from here on (a held lock, a stale state)
+    # name the target environment.
+    project = load_project_for(ctx, env=target)
     if not do_apply:
         state = read_state(backend_for(project), target)
         with client_for(project, parallelism) as client:
