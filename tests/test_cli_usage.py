@@ -185,6 +185,18 @@ def test_project_is_found_from_a_subdirectory(example: Project, monkeypatch: Any
     assert (example.root / ".sigmaform" / "state" / "local.json").is_file()
 
 
+def test_validate_paths_from_a_subdirectory_are_from_there(
+    example: Project, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(example.root / "agents")
+    result = invoke("validate", "support.yaml")
+    assert result.exit_code == 0, result.output
+    assert "OK: 1 resource valid" in result.output
+    # With -C, paths stay relative to the project directory.
+    with_c = invoke("-C", str(example.root), "validate", "agents/support.yaml")
+    assert with_c.exit_code == 0, with_c.output
+
+
 def test_no_project_above_names_where_it_looked(tmp_path: Path, monkeypatch: Any) -> None:
     start = tmp_path / "a" / "b"
     start.mkdir(parents=True)

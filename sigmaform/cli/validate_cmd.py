@@ -37,8 +37,9 @@ def validate(
 ) -> None:
     """Check YAML, schemas, names and references, offline; report every problem at once.
 
-    PATHS (files or directories, relative to the project directory) limit the report to
-    those files; the whole project is still read so references resolve. Without -e, every
+    PATHS (files or directories, relative to the -C directory, or without -C to the
+    current one) limit the report to those files; the whole project is still read so
+    references resolve. Without -e, every
     environment is checked, with secrets as placeholders.
 
     \b
@@ -51,7 +52,10 @@ def validate(
     if find_projects:
         report = _check_found_projects(find_project_roots(paths), g.env)
     else:
-        report = check_project(g.project_root(), g.env, paths)
+        # Found from the current directory (no -C), PATHS are the user's, as in git: from
+        # there. With -C, they are from the project directory, as after `git -C`.
+        given = paths if g.project_dir is not None else tuple(p.absolute() for p in paths)
+        report = check_project(g.project_root(), g.env, given)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
