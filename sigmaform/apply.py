@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from sigmaform import invocation
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, RefusedError, SigmaformError
-from sigmaform.kinds import KINDS, Kind
+from sigmaform.kinds import KINDS, Kind, to_canonical_names
+from sigmaform.lifecycle import REMOVABLE_ARRAYS, is_removal, without_units
+from sigmaform.moves import Move, move_state
 from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
 from sigmaform.resource import Environment, Resource
@@ -77,7 +79,11 @@ def check_safety(
             "refusing to create agents that already exist remotely but are not managed: "
             + "; ".join(n for r in conflicts for n in r.notes if n.startswith(CONFLICT_NOTE))
         )
-    deletes = [r for r in plan.resources if r.action is Action.DELETE]
+    deletes = [r for r in plan.resources if r.action in REMOVALS]
+    if plan.destroy:
+        # Destroying is the point: deleting everything and the change share are expected.
+        # Protection and an environment's allowDelete: false still hold.
+        options = replace(options, allow_delete=True)
     if deletes and options.allow_delete:
         protected = [r.address for r in deletes if r.protect]
         if protected:
@@ -89,7 +95,8 @@ def check_safety(
                 + " / ".join(f"`{invocation.command('state', 'rm', a)}`" for a in protected)
                 + "."
             )
-        if state.resources and desired_count == 0 and len(deletes) == len(state.resources):
+        everything = len(deletes) == len(state.resources) and not plan.destroy
+        if state.resources and desired_count == 0 and everything:
             raise RefusedError(
                 "refusing to delete every managed resource: no resource files matched; "
                 "check `resources:` in sigmaform.yaml"
@@ -101,11 +108,11 @@ def check_safety(
             )
     limit = env.safety.max_change_percent
     existing = len(state.resources)
-    if limit is not None and existing >= 10 and not options.force:
+    if limit is not None and existing >= 10 and not options.force and not plan.destroy:
         touched = sum(
             1
             for r in plan.resources
-            if r.action is Action.UPDATE or (r.action is Action.DELETE and options.allow_delete)
+            if r.action is Action.UPDATE or (r.action in REMOVALS and options.allow_delete)
         )
         share = 100.0 * touched / existing
         if share > limit:
@@ -114,6 +121,10 @@ def check_safety(
                 f"over safety.maxChangePercent {limit:g}% for `{env.name}`; "
                 "review the plan and use --force if intended"
             )
+
+
+# Actions that take a resource out of state (and, for a deletable kind, out of the API).
+REMOVALS = (Action.DELETE, Action.FORGET)
 
 
 class StateRecorder:
@@ -140,6 +151,20 @@ class StateRecorder:
 
     def forget(self, address: str) -> None:
         self._commit(address, lambda s: s.without(address))
+
+    def move(self, moves: Sequence[Move]) -> None:
+        """Rename addresses (and references to them) in one write; nothing is sent."""
+
+        def change(state: State) -> State:
+            return move_state(state, moves)[0]
+
+        self._commit(moves[0].target, change)
+        with self._mutex:
+            self._names = {
+                r.id: a.split(".", 1)[1]
+                for a, r in self.state.resources.items()
+                if r.kind == "Agent"
+            }
 
     def _commit(self, address: str, change: Callable[[State], State]) -> None:
         with self._mutex:
@@ -192,7 +217,9 @@ def _request_body(
             continue
         value = get_unit(resource.spec, unit)
         if value is MISSING:
-            continue
+            if unit not in REMOVABLE_ARRAYS:
+                continue
+            value = []  # removed from YAML: the API replaces arrays whole, so [] removes it
         if top in kind.references:
             target_kind, api_field = kind.references[top]
             ref_id = None
@@ -218,6 +245,12 @@ def _request_body(
             for item in hooks
         ]
     return body
+
+
+def _spec_unit(kind: Kind, response: Mapping[str, Any], unit: Unit) -> Any:
+    """A unit of an API response, by its canonical (spec) name."""
+    body = to_canonical_names(dict(response)) if kind.name == "Agent" else response
+    return get_unit(body, unit)
 
 
 def _remote_id(resource: Resource, plan: ResourcePlan) -> str:
@@ -273,12 +306,19 @@ class Executor:
 
     def run(self) -> ApplyReport:
         pending = self.plan.pending()
+        moves = [Move(rp.moved_from, rp.address) for rp in pending if rp.moved_from]
+        if moves:  # state only: the remote objects keep their ids
+            self.recorder.move(moves)
+        for rp in pending:
+            if rp.action is Action.MOVE:
+                self._finish(Outcome(rp.address, rp.action, "moved", f"from {rp.moved_from}"))
+        pending_writes = [rp for rp in pending if rp.action is not Action.MOVE]
         # Writes in dependency order (agents before what references them), then deletes
         # in reverse; within one level, resources are independent and run concurrently.
         levels: dict[tuple[int, int], list[ResourcePlan]] = {}
-        for rp in pending:
+        for rp in pending_writes:
             order = KINDS[rp.kind].order
-            level = (1, -order) if rp.action is Action.DELETE else (0, order)
+            level = (1, -order) if rp.action in REMOVALS else (0, order)
             levels.setdefault(level, []).append(rp)
         workers = max(1, self.options.parallelism)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -297,7 +337,7 @@ class Executor:
             blocked = [d for d in rp.depends_on if d in self._outcomes and self._outcomes[d].failed]
             if blocked:
                 raise _ResourceFailed("not applied: it depends on " + ", ".join(blocked))
-            outcome = self._delete(rp) if rp.action is Action.DELETE else self._upsert(rp)
+            outcome = self._delete(rp) if rp.action in REMOVALS else self._upsert(rp)
         except (SigmaformError, OSError) as error:
             outcome = Outcome(rp.address, rp.action, "failed", str(error))
         self._finish(outcome)
@@ -308,7 +348,7 @@ class Executor:
             return Outcome(rp.address, rp.action, "skipped", "left alone: run with --allow-delete")
         if rp.protect:  # check_safety refuses this first; kept as a second guard
             return Outcome(rp.address, rp.action, "skipped", "protected")
-        if kind.deletable and rp.id:
+        if kind.deletable and rp.id and rp.action is Action.DELETE:
             self.client.delete_agent(rp.id)
             self.recorder.forget(rp.address)
             return Outcome(rp.address, rp.action, "deleted")
@@ -322,7 +362,11 @@ class Executor:
         kind = resource.kind_info
         merged = MERGED_OBJECTS[kind.name]
         desired = comparable_desired(resource.spec, self.key)
+        if resource.ignore_changes and not (rp.action is Action.CREATE and rp.id is None):
+            # Sent on create only; afterwards neither written nor verified.
+            desired = without_units(desired, resource.ignore_changes)
         all_units = [u for u, _ in iter_units(desired, merged)]
+        removed = [c.unit for c in rp.changes if c.unit not in set(all_units)]
         previous = self.recorder.state.resources.get(rp.address)
         known_ids = previous.nested_ids if previous else {}
         # A create that names an id recovers an agent an interrupted apply created: it
@@ -373,7 +417,14 @@ class Executor:
             known_ids = nested_ids(kind, response) or known_ids
             mismatched = self._mismatches(kind, response, desired, all_units)
 
-        held = observed(kind, response, desired, self.key, self.recorder.id_to_name())
+        mismatched += [u for u in removed if is_removal(u, _spec_unit(kind, response, u))]
+        held = observed(
+            kind,
+            response,
+            without_units(desired, resource.ignore_changes),
+            self.key,
+            self.recorder.id_to_name(),
+        )
         self.recorder.record(
             rp.address,
             ResourceState(

@@ -15,16 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from sigmaform import invocation
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
+from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
 from sigmaform.errors import ConfigError, Problem, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
+from sigmaform.lifecycle import without_units
+from sigmaform.moves import move_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
-from sigmaform.remote import comparable_desired
+from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
-from sigmaform.state import LockInfo, State, StateBackend, local_backend
+from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 
 if TYPE_CHECKING:  # httpx loads only when a command talks to the API
     from sigmaform.client import Client, RetryPolicy
@@ -147,8 +150,11 @@ def make_plan(
 ) -> Plan:
     """Plan the project against state, refreshing from the API when a client is given."""
     wanted = normalise_targets(targets)
+    moves = project.moves
     if client is None:
-        return build_plan(project.resources, state, None, targets=wanted)
+        return build_plan(project.resources, state, None, targets=wanted, moves=moves)
+    # Read the remote under the addresses the moves give (build_plan moves state too).
+    state = move_state(state, moves)[0]
     listing: list[Mapping[str, Any]] = []
 
     def list_once() -> list[Mapping[str, Any]]:
@@ -175,7 +181,14 @@ def make_plan(
             if len(found) == 1 and isinstance(found[0].get("agentId"), str):
                 full = client.get_agent(found[0]["agentId"])
                 unmanaged[name] = [full] if full is not None else []
-    return build_plan(project.resources, state, remote, targets=wanted, unmanaged_agents=unmanaged)
+    return build_plan(
+        project.resources,
+        state,
+        remote,
+        targets=wanted,
+        unmanaged_agents=unmanaged,
+        moves=moves,
+    )
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -274,13 +287,23 @@ def record_unchanged(
     reported forever.
     """
     resources = dict(state.resources)
-    specs = {r.address: r.spec for r in desired}
+    specs = {r.address: r for r in desired}
     for rp in plan.resources:
         recorded = resources.get(rp.address)
-        if rp.action is not Action.NOOP or recorded is None or not rp.config_digest:
+        quiet = rp.action in (Action.NOOP, Action.MOVE)
+        if not quiet or recorded is None or not rp.config_digest:
             continue
-        if plan.refreshed and rp.drift and rp.address in specs:
-            held = comparable_desired(specs[rp.address], state.fingerprint_key)
+        resource = specs.get(rp.address)
+        # A refreshed no-op means the remote holds every declared value, so a field that
+        # is declared again (or was never recorded) is recorded now: otherwise a later
+        # change to it in the dashboard would never show as drift.
+        if (
+            plan.refreshed
+            and resource is not None
+            and (rp.drift or _unrecorded(recorded, resource))
+        ):
+            held = comparable_desired(resource.spec, state.fingerprint_key)
+            held = without_units(held, resource.ignore_changes)
             recorded = replace(recorded, applied=held)
             resources[rp.address] = recorded
         if rp.unmanaged:
@@ -295,6 +318,14 @@ def record_unchanged(
     if resources == state.resources:
         return state
     return backend.write(replace(state, resources=resources))
+
+
+def _unrecorded(recorded: ResourceState, resource: Resource) -> bool:
+    """Whether a declared (not ignored) unit is missing from the recorded applied values."""
+    merged = MERGED_OBJECTS[resource.kind]
+    applied = {u for u, _ in iter_units(recorded.applied, merged)}
+    declared = without_units(dict(resource.spec), resource.ignore_changes)
+    return any(u not in applied for u, _ in iter_units(declared, merged))
 
 
 def _without_units(applied: Mapping[str, Any], units: Sequence[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ exactly the recorded units.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -20,9 +20,11 @@ from sigmaform import invocation
 from sigmaform.diff import (
     MISSING,
     Detail,
+    Unit,
     UnitDelta,
     changed_units,
     details,
+    get_unit,
     iter_units,
     project,
     union_shape,
@@ -31,6 +33,8 @@ from sigmaform.diff import (
 from sigmaform.digest import config_digest, plan_digest
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind, canonical_address
+from sigmaform.lifecycle import is_removal, without_units
+from sigmaform.moves import Move, move_state
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
 from sigmaform.resource import Resource
 from sigmaform.sensitive import is_fingerprint, mask_tree
@@ -47,6 +51,8 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     NOOP = "no-op"
+    MOVE = "move"  # only the address changes (a `moved:` entry): state is rewritten
+    FORGET = "forget"  # removed from state, left remotely (an adopted object on destroy)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,9 @@ class ResourcePlan:
     depends_on: tuple[str, ...] = ()
     config_digest: str = ""
     source: str = ""
+    moved_from: str | None = None  # the old address, when a `moved:` entry renamed it
+    # Fields removed from YAML whose remote value stays (before = the value that stays).
+    kept: tuple[FieldChange, ...] = ()
 
     @property
     def kind_info(self) -> Kind:
@@ -116,6 +125,8 @@ class ResourcePlan:
             "dependsOn": list(self.depends_on),
             "configDigest": self.config_digest,
             "source": self.source,
+            "movedFrom": self.moved_from,
+            "kept": [c.to_dict() for c in self.kept],
         }
 
     @classmethod
@@ -134,6 +145,8 @@ class ResourcePlan:
             depends_on=tuple(data.get("dependsOn", ())),
             config_digest=str(data.get("configDigest", "")),
             source=str(data.get("source", "")),
+            moved_from=data.get("movedFrom"),
+            kept=tuple(FieldChange.from_dict(c) for c in data.get("kept", ())),
         )
 
 
@@ -144,11 +157,16 @@ class Summary:
     delete: int = 0
     unchanged: int = 0
     drifted: int = 0
+    move: int = 0
+    forget: int = 0
 
     def line(self) -> str:
+        extra = "".join(
+            f"{n} to {what}, " for n, what in ((self.move, "move"), (self.forget, "forget")) if n
+        )
         return (
             f"Plan: {self.create} to create, {self.update} to update, "
-            f"{self.delete} to delete, {self.unchanged} unchanged."
+            f"{self.delete} to delete, {extra}{self.unchanged} unchanged."
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -158,6 +176,8 @@ class Summary:
             "delete": self.delete,
             "unchanged": self.unchanged,
             "drifted": self.drifted,
+            "move": self.move,
+            "forget": self.forget,
         }
 
 
@@ -170,6 +190,7 @@ class Plan:
     refreshed: bool
     resources: tuple[ResourcePlan, ...]
     targets: tuple[str, ...] = ()
+    destroy: bool = False  # `plan --destroy`: everything managed is deleted or forgotten
 
     @property
     def summary(self) -> Summary:
@@ -182,6 +203,9 @@ class Plan:
             delete=count[Action.DELETE],
             unchanged=count[Action.NOOP],
             drifted=sum(1 for r in self.resources if r.drift),
+            # A moved resource that also changes counts as an update and as a move.
+            move=sum(1 for r in self.resources if r.moved_from),
+            forget=count[Action.FORGET],
         )
 
     @property
@@ -208,6 +232,7 @@ class Plan:
             "configDigest": self.config_digest,
             "refreshed": self.refreshed,
             "targets": list(self.targets),
+            "destroy": self.destroy,
             "summary": self.summary.to_dict(),
             "resources": [r.to_dict() for r in self.resources],
         }
@@ -226,6 +251,7 @@ class Plan:
                 config_digest=str(data["configDigest"]),
                 refreshed=bool(data["refreshed"]),
                 targets=tuple(data.get("targets", ())),
+                destroy=bool(data.get("destroy", False)),
                 resources=tuple(ResourcePlan.from_dict(r) for r in data["resources"]),
             )
         except (KeyError, TypeError, ValueError) as error:
@@ -288,6 +314,7 @@ def build_plan(
     *,
     targets: Sequence[str] = (),
     unmanaged_agents: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    moves: Sequence[Move] = (),
 ) -> Plan:
     """Compare desired resources with state (and remote, when refreshed). Pure.
 
@@ -296,7 +323,9 @@ def build_plan(
     it already holds every declared field, it is our own create whose apply died before
     state was saved: it is recovered (planned as a create with its id, nothing sent).
     Otherwise the create is marked as a conflict (apply refuses it and suggests `import`).
+    `moves` (sigmaform.yaml's `moved:`) rename addresses in state before comparing.
     """
+    state, moved_from = move_state(state, moves)
     key = state.fingerprint_key
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
@@ -343,6 +372,8 @@ def build_plan(
                         )
                     )
                     continue
+            if kind.name == "Agent" and applied_state is None:
+                notes += renamed_without_move(resource, state)
             if kind.name == "Agent" and namesakes and applied_state is None:
                 clash = namesakes[0].get(kind.id_field)
                 notes.append(
@@ -371,18 +402,21 @@ def build_plan(
             continue
 
         applied = applied_state.applied
+        if resource.ignore_changes:  # left alone on purpose: not compared at all
+            desired = without_units(desired, resource.ignore_changes)
+            applied = without_units(applied, resource.ignore_changes)
         declared_units = [u for u, _ in iter_units(desired, merged)]
         drift: list[FieldChange] = []
         current = applied
+        remote_spec: dict[str, Any] | None = None
         if refreshed and remote_body is not None:
             remote_spec = remote_to_spec(kind, remote_body, key, id_to_name)
             current = observed(kind, remote_body, desired, key, id_to_name)
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
             drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]
         deltas = changed_units(current, desired, merged, only=declared_units)
-        unmanaged = sorted(
-            unit_name(u) for u, _ in iter_units(applied, merged) if u not in set(declared_units)
-        )
+        removed, unmanaged, kept = _undeclared(applied, remote_spec, set(declared_units), merged)
+        deltas += removed
         if protect_changed := (applied_state.protect != resource.protect):
             notes.append("protect: " + ("on" if resource.protect else "off"))
         action = Action.UPDATE if deltas or protect_changed else Action.NOOP
@@ -393,6 +427,7 @@ def build_plan(
                 changes=tuple(_field_change(d) for d in deltas),
                 drift=tuple(drift),
                 unmanaged=tuple(unmanaged),
+                kept=tuple(kept),
                 notes=tuple(notes),
                 **common,  # type: ignore[arg-type]
             )
@@ -422,6 +457,7 @@ def build_plan(
             )
         )
 
+    plans = [_with_move(p, moved_from) for p in plans]
     plans.sort(key=_apply_order)
     return Plan(
         environment=state.environment,
@@ -432,6 +468,62 @@ def build_plan(
         resources=tuple(plans),
         targets=tuple(targets),
     )
+
+
+def _undeclared(
+    applied: Mapping[str, Any],
+    remote_spec: Mapping[str, Any] | None,
+    declared: Collection[Unit],
+    merged: Collection[str],
+) -> tuple[list[UnitDelta], list[str], list[FieldChange]]:
+    """Units applied before but no longer declared: (removals, unmanaged paths, kept values).
+
+    A removable array that still holds items is removed (apply sends []); anything else
+    stops being managed, and the value that stays (remote, else last applied) is shown.
+    """
+    removals: list[UnitDelta] = []
+    unmanaged: list[str] = []
+    kept: list[FieldChange] = []
+    for unit, value in iter_units(applied, merged):
+        if unit in declared:
+            continue
+        now = value if remote_spec is None else get_unit(remote_spec, unit)
+        if is_removal(unit, value) and is_removal(unit, now):
+            removals.append(UnitDelta(unit, now, []))
+            continue
+        unmanaged.append(unit_name(unit))
+        if now is not MISSING:
+            kept.append(FieldChange(unit_name(unit), mask_tree(now), MISSING, _has_secret(now)))
+    return removals, sorted(unmanaged), kept
+
+
+def renamed_without_move(resource: Resource, state: State) -> list[str]:
+    """A conflict note when another managed agent already has this `agentName`.
+
+    Most often a rename of `name:` without a `moved:` entry: creating would leave two
+    agents of one name, the old one deleted only with --allow-delete.
+    """
+    wanted = resource.spec.get("agentName")
+    for address, held in sorted(state.resources.items()):
+        if (
+            held.kind == "Agent"
+            and address != resource.address
+            and held.applied.get("agentName") == wanted
+        ):
+            return [
+                f"{CONFLICT_NOTE}: {address} already manages an agent named {wanted!r} "
+                f"(id {held.id}); if {resource.address} is {address} renamed, add to "
+                f"sigmaform.yaml: moved: [{{from: {address}, to: {resource.address}}}]"
+            ]
+    return []
+
+
+def _with_move(plan: ResourcePlan, moved_from: Mapping[str, str]) -> ResourcePlan:
+    old = moved_from.get(plan.address)
+    if old is None:
+        return plan
+    action = Action.MOVE if plan.action is Action.NOOP else plan.action
+    return replace(plan, moved_from=old, action=action)
 
 
 def _recovered_create(
@@ -455,6 +547,6 @@ def _recovered_create(
 
 def _apply_order(plan: ResourcePlan) -> tuple[int, int, str]:
     order = KINDS[plan.kind].order
-    if plan.action is Action.DELETE:
+    if plan.action in (Action.DELETE, Action.FORGET):
         return (1, -order, plan.address)
     return (0, order, plan.address)

@@ -16,12 +16,13 @@ from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import Document, format_path, load_documents, load_documents_many
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
 from sigmaform.kinds import KINDS
+from sigmaform.lifecycle import ignore_problems, ignored_of
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-DOCUMENT_KEYS = ("kind", "name", "protect", "spec", "environments", "only")
+DOCUMENT_KEYS = ("kind", "name", "protect", "spec", "environments", "only", "ignoreChanges")
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -30,6 +31,7 @@ __all__ = [
     "RenderedResource",
     "load_project",
     "load_project_file",
+    "move_problems",
     "render_resources",
     "resource_files",
     "select_environment",
@@ -151,6 +153,7 @@ def load_project(
         pf, documents, environment, secrets=secrets, environ=environ
     )
     problems += render_problems
+    problems += move_problems(pf, documents)
     if check is not None:
         for item in rendered:
             problems += check(item)
@@ -167,7 +170,25 @@ def load_project(
         environment=environment,
         resources=tuple(r.resource for r in rendered),
         state=pf.state,
+        moves=pf.moved,
     )
+
+
+def move_problems(pf: ProjectFile, documents: Sequence[Document]) -> list[Problem]:
+    """A `moved:` entry's `to` must be declared by some file, in any environment."""
+    if not pf.moved:
+        return []
+    declared = {
+        f"{KINDS[d.data['kind']].prefix}.{d.data['name']}" for d in documents if _renderable(d)
+    }
+    return [
+        pf.document.problem(
+            ("moved", i, "to"),
+            f"`{move.target}` is not declared in any resource file (moved from `{move.source}`)",
+        )
+        for i, move in enumerate(pf.moved)
+        if move.target not in declared
+    ]
 
 
 def with_base_url_override(pf: ProjectFile, environ: Mapping[str, str]) -> ProjectFile:
@@ -231,6 +252,7 @@ def render_resources(
             source=doc.display,
             line=doc.start.line,
             protect=bool(data.get("protect", False)),
+            ignore_changes=ignored_of(data),
         )
         rendered.append(RenderedResource(resource, doc, environment.name))
     problems += renderer.problems
@@ -299,6 +321,7 @@ def check_document(doc: Document, pf: ProjectFile) -> list[Problem]:
     elif not isinstance(data["spec"], dict):
         problems.append(doc.problem(("spec",), "expected an object (a mapping of fields)"))
     problems += _check_environment_keys(doc, pf)
+    problems += ignore_problems(doc)
     return problems
 
 

@@ -10,13 +10,14 @@ from typing import Any
 from sigmaform.errors import Problem
 from sigmaform.files import Document, JsonPath, Mark
 from sigmaform.interpolate import suggest
+from sigmaform.moves import Move, address_problem, collisions
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Safety, StateSettings
 from sigmaform.schemacheck import check_instance, schema_exists
 
 PROJECT_FILE = "sigmaform.yaml"
 PROJECT_SCHEMA = "project.schema.json"
 DEFAULT_RESOURCES = ("agents/**/*.yaml",)
-TOP_KEYS = ("version", "resources", "state", "environments")
+TOP_KEYS = ("version", "resources", "state", "environments", "moved")
 ENV_KEYS = ("baseUrl", "apiKeyEnv", "vars", "secretDefaults", "promoteFrom", "safety")
 ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -32,6 +33,7 @@ class ProjectFile:
     state: StateSettings
     document: Document
     version: int = 1
+    moved: tuple[Move, ...] = ()
 
 
 def parse_project_file(root: Path, doc: Document) -> tuple[ProjectFile | None, list[Problem]]:
@@ -109,7 +111,34 @@ class _Parser:
             state=self.state(data.get("state")),
             document=self.doc,
             version=1,
+            moved=self.moved(data.get("moved")),
         )
+
+    def moved(self, value: Any) -> tuple[Move, ...]:
+        """`moved: [{from: agent.a, to: agent.b}]`; entries that collide are refused here."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.fail(("moved",), "expected a list of {from: ADDRESS, to: ADDRESS}")
+            return ()
+        moves: list[Move] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.fail(("moved", i), "expected a mapping with `from` and `to`")
+                continue
+            self.unknown_keys(item, ("from", "to"), ("moved", i))
+            bad = False
+            for key in ("from", "to"):
+                why = address_problem(item.get(key)) if key in item else f"missing `{key}`"
+                if why is not None:
+                    self.fail(("moved", i, key) if key in item else ("moved", i), why)
+                    bad = True
+            if not bad:
+                moves.append(Move(item["from"], item["to"]))
+        if len(moves) == len(value):
+            for i, why in collisions(moves):
+                self.fail(("moved", i), why)
+        return tuple(moves)
 
     def state(self, value: Any) -> StateSettings:
         if value is None:

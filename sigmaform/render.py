@@ -11,8 +11,15 @@ from sigmaform.diff import MISSING, Detail
 from sigmaform.plan import KNOWN_AFTER_APPLY, Action, FieldChange, Plan, ResourcePlan
 from sigmaform.sensitive import MASK
 
-SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: " "}
-_COLOR = {"+": "32", "~": "33", "-": "31", "!": "36", "dim": "2", "bold": "1"}
+SYMBOL = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.DELETE: "-",
+    Action.NOOP: " ",
+    Action.MOVE: ">",
+    Action.FORGET: "-",
+}
+_COLOR = {"+": "32", "~": "33", "-": "31", ">": "35", "!": "36", "dim": "2", "bold": "1"}
 LONG_TEXT = 80  # strings longer than this, or with newlines, are shown as a line diff
 
 
@@ -87,10 +94,15 @@ def _header(rp: ResourcePlan) -> str:
         Action.UPDATE: "update",
         Action.DELETE: "delete" if rp.kind_info.deletable else "stop managing",
         Action.NOOP: "no changes",
+        Action.MOVE: "move",
+        Action.FORGET: "forget: left remotely, removed from state",
     }[rp.action]
     # A creatable kind planned for create with an id is a recovered create: show which.
     shown = rp.action is not Action.CREATE or rp.kind_info.creatable
     ident = f", id {rp.id}" if rp.id and shown else ""
+    if rp.moved_from:
+        moved = f"{rp.moved_from} -> {rp.address} (moved)"
+        return moved if rp.action is Action.MOVE else f"{moved}  ({what}{ident})"
     return f"{rp.address}  ({what}{ident})"
 
 
@@ -117,18 +129,37 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
         for change in rp.changes:
             for line in _change_lines(plan, rp, change, color, creating=rp.action is Action.CREATE):
                 out.append("      " + line)
-        for path in rp.unmanaged:
-            out.append(f"      {path}: no longer managed (removed from YAML; remote value kept)")
         for note in rp.notes:
             out.append("      " + _paint(f"note: {note}", "dim", color))
-    for rp in plan.resources:
-        if rp.action is Action.NOOP and rp.unmanaged:
-            out.append(f"    {rp.address}: no longer managed: {', '.join(rp.unmanaged)}")
+    out += _released_lines(plan)
     out.append("")
     if not plan.has_changes:
         out.append("No changes. Remote matches the configuration.")
     out.append(_paint(plan.summary.line(), "bold", color))
     return "\n".join(out) + "\n"
+
+
+def _released_lines(plan: Plan) -> list[str]:
+    """Its own section: fields removed from YAML that stop being managed, and their values."""
+    released = [rp for rp in plan.resources if rp.unmanaged]
+    if not released:
+        return []
+    out = ["", "No longer managed (removed from YAML; the remote value stays as it is):"]
+    for rp in released:
+        out.append(f"    {rp.address}")
+        kept = {c.path: c for c in rp.kept}
+        for path in rp.unmanaged:
+            change = kept.get(path)
+            if change is None:
+                out.append(f"      {path}: no longer managed")
+            elif change.sensitive:
+                out.append(f"      {path}: {MASK} (stays)")
+            elif _is_long(change.before):
+                lines = len(str(change.before).splitlines())
+                out.append(f"      {path}: (text, {lines} line(s)) (stays)")
+            else:
+                out.append(f"      {path}: {_value(change.before)} (stays)")
+    return out
 
 
 def plan_json(plan: Plan) -> str:

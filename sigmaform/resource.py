@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform.kinds import KINDS, Kind
+from sigmaform.moves import Move
 
 LOCAL_SCHEME = "local:"
 DEFAULT_BASE_URL = "https://api.sigmamind.ai"
@@ -49,6 +50,9 @@ class Resource:
     source: str  # file path relative to the project root
     line: int = 0
     protect: bool = False
+    # Units (`welcomeMessage`, `agentSettings.llmModel`) sent on create, then left alone:
+    # no diff, no drift, no write (Terraform's lifecycle.ignore_changes).
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def kind_info(self) -> Kind:
@@ -78,6 +82,7 @@ class Project:
     environment: Environment
     resources: tuple[Resource, ...]
     state: StateSettings = StateSettings()
+    moves: tuple[Move, ...] = ()  # `moved:` in sigmaform.yaml
 
     def state_path(self) -> Path:
         return self.root / self.state.path.replace("{environment}", self.environment.name)

@@ -17,6 +17,7 @@ from sigmaform.project import (
     PROJECT_FILE,
     RenderedResource,
     load_project_file,
+    move_problems,
     render_resources,
     resource_files,
     select_environment,
@@ -92,6 +93,7 @@ def check_project(
     documents, problems = load_documents_many(everything, root)
     found: set[Problem] = set(problems)
     found.update(_project_warnings(written))
+    found.update(move_problems(pf, documents))
     files: dict[Path, Any] = {}
     by_env: dict[str, list[Problem]] = {}
     for environment in environments:

@@ -266,12 +266,13 @@ def test_field_removed_from_yaml_is_reported_once_then_forgotten(example: Projec
     example.edit("agents/support.yaml", "    llmTemperature: 0.3\n", "")
     plan = example.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
-    assert "agentSettings.llmTemperature" in plan.output and "no longer managed" in plan.output
+    assert "No longer managed (removed from YAML" in plan.output
+    assert "agentSettings.llmTemperature: 0.3 (stays)" in plan.output
     before = len(example.journal())
     assert example.run("apply", "--auto-approve").exit_code == 0
     assert example.writes(before) == []  # the remote value is left alone
     again = example.run("plan")
-    assert "no longer managed" not in again.output
+    assert "No longer managed" not in again.output
     support = next(a for a in example.agents() if a["agentName"].startswith("Acme Support"))
     assert support["agentSettings"]["llmTemperature"] == 0.3
 

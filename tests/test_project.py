@@ -395,7 +395,7 @@ def test_document_shape_problems(tmp_path: Path) -> None:
         "agents/support.yaml:8:7: spec: expected an object (a mapping of fields)",
         "agents/support.yaml:9:10: protect: expected true or false",
         "agents/support.yaml:10:1: extra: unknown key `extra` "
-        "(allowed: kind, name, protect, spec, environments, only)",
+        "(allowed: kind, name, protect, spec, environments, only, ignoreChanges)",
         "agents/support.yaml:12:1: missing `kind` (one of: Agent, PhoneNumber, Chat)",
         "agents/support.yaml:18:16: environments.prd: unknown environment `prd` "
         "(did you mean `prod`?) (known: local, prod, staging)",
