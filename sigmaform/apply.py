@@ -344,7 +344,7 @@ class Executor:
 
     def _delete(self, rp: ResourcePlan) -> Outcome:
         kind = KINDS[rp.kind]
-        if not self.options.allow_delete:
+        if not (self.options.allow_delete or self.plan.destroy):
             return Outcome(rp.address, rp.action, "skipped", "left alone: run with --allow-delete")
         if rp.protect:  # check_safety refuses this first; kept as a second guard
             return Outcome(rp.address, rp.action, "skipped", "protected")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigmaform import invocation
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
+from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
 from sigmaform.errors import ConfigError, Problem, StalePlanError
@@ -238,6 +239,7 @@ class ApplyRequest:
     targets: tuple[str, ...] = ()
     refresh: bool = True
     options: ApplyOptions = field(default_factory=ApplyOptions)
+    destroy: bool = False  # `sigmaform destroy`: plan the destroy instead
 
 
 def apply_project(
@@ -259,7 +261,12 @@ def apply_project(
             state = ensure_plan_current(plan, backend.read(), project)
         else:
             state = read_state(backend, project.environment.name)
-            plan = make_plan(project, state, client if request.refresh else None, request.targets)
+            if request.destroy:
+                plan = destroy_plan(project.resources, state)
+            else:
+                plan = make_plan(
+                    project, state, client if request.refresh else None, request.targets
+                )
         if not plan.has_changes:
             record_unchanged(plan, state, backend, project.resources)
             return plan, None

@@ -110,6 +110,8 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
     """The human plan: drift first, then one block per changing resource, then a summary."""
     out: list[str] = []
     state = "refreshed from the API" if plan.refreshed else "from state only (--no-refresh)"
+    if plan.destroy:
+        state = "destroy: every managed resource is deleted or forgotten"
     out.append(f"Environment: {plan.environment}  ({state})")
     drifted = [r for r in plan.resources if r.drift]
     if drifted:

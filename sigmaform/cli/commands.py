@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sigmaform.cli import (  # noqa: F401
     apply_cmd,
+    destroy_cmd,
     diff_env_cmd,
     drift_cmd,
     emulator_cmd,

@@ -14,7 +14,8 @@ from sigmaform.cli.app import (
     parallelism_option,
     target_option,
 )
-from sigmaform.errors import EXIT_CHANGES, EXIT_OK
+from sigmaform.destroy import destroy_plan
+from sigmaform.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 from sigmaform.operations import backend_for, client_for, make_plan, read_state, save_plan
 from sigmaform.render import render_plan
 
@@ -43,6 +44,11 @@ from sigmaform.render import render_plan
     is_flag=True,
     help="Exit 2 when there are changes, 0 when none, 1 on error.",
 )
+@click.option(
+    "--destroy",
+    is_flag=True,
+    help="Plan deleting every managed agent and forgetting every adopted object.",
+)
 @target_option
 @parallelism_option
 @click.pass_context
@@ -52,6 +58,7 @@ def plan(
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
+    destroy: bool,
     targets: tuple[str, ...],
     parallelism: int,
 ) -> None:
@@ -62,10 +69,15 @@ def plan(
       sigmaform -e staging plan
       sigmaform -e staging plan --format markdown --out plan.json
       sigmaform -e prod plan --no-refresh --detailed-exitcode
+      sigmaform -e pr-123 plan --destroy
     """
     project = load_project_for(ctx)
     state = read_state(backend_for(project), project.environment.name)
-    if refresh:
+    if destroy:
+        if targets:
+            raise ConfigError("--destroy plans every managed resource: it takes no --target")
+        result = destroy_plan(project.resources, state)
+    elif refresh:
         with client_for(project, parallelism) as client:
             result = make_plan(project, state, client, targets)
     else:

@@ -10,6 +10,7 @@ from sigmaform import invocation
 from sigmaform.cli.app import cli, load_project_for
 from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
 from sigmaform.kinds import BY_PREFIX, canonical_address
+from sigmaform.moves import Move, move_state
 from sigmaform.operations import backend_for, read_state
 from sigmaform.sensitive import mask_tree
 from sigmaform.state import LockInfo
@@ -129,8 +130,10 @@ def state_mv(ctx: click.Context, source: str, destination: str) -> None:
             raise ConfigError(f"`{destination}` is already in state")
         if source.split(".")[0] != destination.split(".")[0]:
             raise ConfigError("state mv cannot change a resource's kind")
-        moved = current.resources[source]
-        backend.write(current.without(source).with_resource(destination, moved))
+        # References to it in other resources' applied values follow, or the next plan
+        # would show them as changed outside sigmaform.
+        moved, _ = move_state(current, [Move(source, destination)])
+        backend.write(moved)
     click.echo(f"Moved {source} to {destination}.")
 
 
