@@ -41,6 +41,8 @@ class ImportRequest:
     name: str | None = None
     out_dir: Path | None = None  # relative to the project directory; default agents/
     parallelism: int = 10
+    all_environments: bool = False  # else the files say `only: [ENV]`
+    dry_run: bool = False  # show what would be written; write nothing
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class ImportResult:
     imported: tuple[ImportedFile, ...]
     secret_variables: tuple[str, ...]
     state: str  # where state was written
+    # --dry-run: (path relative to the project, text) of every file it would write.
+    previews: tuple[tuple[str, str], ...] = ()
 
 
 def check_request(request: ImportRequest) -> None:
@@ -187,7 +191,10 @@ class _Written:
 
 
 def _write_files(
-    agents: Sequence[ImportedAgent], out_dir: Path, schema_ref: str | None
+    agents: Sequence[ImportedAgent],
+    out_dir: Path,
+    schema_ref: str | None,
+    only: Sequence[str] = (),
 ) -> _Written:
     missing = [d for d in (*reversed(out_dir.parents), out_dir) if not d.exists()]
     if any(a.prompt is not None for a in agents) and not (out_dir / "prompts").exists():
@@ -202,7 +209,7 @@ def _write_files(
                 write_atomic(prompt, agent.prompt)
                 paths.append(prompt)
             target = out_dir / f"{agent.name}.yaml"
-            write_atomic(target, document_text(agent, schema_ref))
+            write_atomic(target, document_text(agent, schema_ref, only))
             paths.append(target)
     except BaseException:
         written.remove()
@@ -256,7 +263,11 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
             if name not in adopted:
                 used = [v for a in agents for v in a.secret_variables]
                 agents.append(imported_agent(body, name, used))
-        written = _write_files(agents, out_dir, schema_reference(project.root, out_dir))
+        only = () if request.all_environments else (env,)
+        schema_ref = schema_reference(project.root, out_dir)
+        if request.dry_run:
+            return _preview(project, bodies, names, agents, adopted, out_dir, schema_ref, only)
+        written = _write_files(agents, out_dir, schema_ref, only)
         try:
             rendered = _rendered(project.root, env, agents) if agents else {}
         except ConfigError:
@@ -281,6 +292,72 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
         secret_variables=tuple(v for a in agents for v in a.secret_variables),
         state=backend.describe(),
     )
+
+
+def _preview(
+    project: Project,
+    bodies: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    agents: Sequence[ImportedAgent],
+    adopted: Mapping[str, Resource],
+    out_dir: Path,
+    schema_ref: str | None,
+    only: Sequence[str],
+) -> ImportResult:
+    """What an import would write (files and state entries); nothing is written."""
+    previews: list[tuple[str, str]] = []
+    files: dict[str, tuple[str, ...]] = {}
+    for agent in agents:
+        mine = []
+        if agent.prompt is not None:
+            mine.append((out_dir / "prompts" / f"{agent.name}.md", agent.prompt))
+        mine.append((out_dir / f"{agent.name}.yaml", document_text(agent, schema_ref, only)))
+        shown = [(display_path(p, project.root), text) for p, text in mine]
+        previews += shown
+        files[agent.name] = tuple(p for p, _ in shown)
+    dropped = {a.name: a.dropped for a in agents}
+    return ImportResult(
+        imported=tuple(
+            ImportedFile(
+                address=f"{AGENT.prefix}.{name}",
+                agent_id=str(body[AGENT.id_field]),
+                files=files.get(name, ()),
+                dropped=dropped.get(name, ()),
+                adopted_from=adopted[name].source if name in adopted else None,
+            )
+            for body, name in zip(bodies, names, strict=True)
+        ),
+        secret_variables=tuple(v for a in agents for v in a.secret_variables),
+        state=backend_for(project).describe(),
+        previews=tuple(previews),
+    )
+
+
+@dataclass(frozen=True)
+class RemoteAgent:
+    """One remote agent of `import --list`, and the address that manages it (if any)."""
+
+    agent_id: str
+    agent_name: str
+    address: str | None
+
+
+def list_remote_agents(project: Project, parallelism: int = 10) -> list[RemoteAgent]:
+    """Every agent of the environment's workspace, managed ones with their address."""
+    state = read_state(backend_for(project), project.environment.name)
+    managed = {r.id: a for a, r in state.resources.items() if r.kind == AGENT.name}
+    with client_for(project, parallelism) as client:
+        listed = client.list_agents()
+    out = [
+        RemoteAgent(
+            str(a.get(AGENT.id_field)),
+            str(a.get("agentName") or ""),
+            managed.get(str(a.get(AGENT.id_field))),
+        )
+        for a in listed
+        if a.get(AGENT.id_field)
+    ]
+    return sorted(out, key=lambda a: (a.address is None, a.agent_name, a.agent_id))
 
 
 def _recorded(

@@ -194,11 +194,18 @@ def imported_agent(
     )
 
 
-def document_text(agent: ImportedAgent, schema_ref: str | None) -> str:
-    """The YAML file: editor schema line (if any), provenance comment, kind, name, spec."""
+def document_text(agent: ImportedAgent, schema_ref: str | None, only: Sequence[str] = ()) -> str:
+    """The YAML file: editor schema line (if any), provenance comment, kind, name, spec.
+
+    `only` limits the resource to the environment it was imported from: otherwise the
+    next `promote` would create a copy of it in every other environment.
+    """
     head = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
     head.append(f"# Imported by `sigmaform import` from SigmaMind agent {agent.agent_id}.")
-    body = dump_yaml({"kind": AGENT.name, "name": agent.name, "spec": agent.spec})
+    document: dict[str, Any] = {"kind": AGENT.name, "name": agent.name, "spec": agent.spec}
+    if only:
+        document["only"] = list(only)
+    body = dump_yaml(document)
     return "\n".join(head) + "\n" + body
 
 

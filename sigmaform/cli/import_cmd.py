@@ -7,9 +7,16 @@ from pathlib import Path
 import click
 
 from sigmaform import invocation
-from sigmaform.adopt import ImportRequest, check_request, import_agents
+from sigmaform.adopt import (
+    ImportRequest,
+    ImportResult,
+    RemoteAgent,
+    check_request,
+    import_agents,
+    list_remote_agents,
+)
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
-from sigmaform.errors import EXIT_OK
+from sigmaform.errors import EXIT_OK, ConfigError
 
 
 @cli.command("import")
@@ -21,6 +28,15 @@ from sigmaform.errors import EXIT_OK
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write the files, relative to the project directory.  [default: agents]",
 )
+@click.option(
+    "--all-environments",
+    is_flag=True,
+    help="Write no `only:`: the agent is declared for every environment.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the remote agents and their state.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show the files and state it would write; write none."
+)
 @parallelism_option
 @click.pass_context
 def import_(
@@ -29,6 +45,9 @@ def import_(
     import_all: bool,
     name: str | None,
     out_dir: Path | None,
+    all_environments: bool,
+    list_only: bool,
+    dry_run: bool,
     parallelism: int,
 ) -> None:
     """Adopt remote agents: write their YAML and record them in state.
@@ -36,19 +55,28 @@ def import_(
     Writes agents/NAME.yaml (and agents/prompts/NAME.md for long instructions), with
     webhook secrets as ${secret.X} placeholders, and records each agent in state so the
     next plan shows no changes once those variables are set. NAME is --name, or a slug of
-    the agentName.
+    the agentName. Each file says `only: [ENV]` (the environment imported from), so that
+    promotion does not copy the agent elsewhere, unless --all-environments.
 
     \b
     Examples:
       sigmaform -e staging import SPIlVscbB0kkXBvZ --name support
-      sigmaform -e staging import --all
+      sigmaform -e staging import --list
+      sigmaform -e staging import --all --dry-run
     """
+    if list_only:
+        if agent_ids or import_all or dry_run or name or out_dir or all_environments:
+            raise ConfigError("--list takes no agent ids and no other import option")
+        _echo_listing(list_remote_agents(load_project_for(ctx, secrets="placeholder")))
+        ctx.exit(EXIT_OK)
     request = ImportRequest(
         agent_ids=agent_ids,
         all=import_all,
         name=name,
         out_dir=out_dir,
         parallelism=parallelism,
+        all_environments=all_environments,
+        dry_run=dry_run,
     )
     check_request(request)  # usage mistakes first: no need to read the project for them
     # Nothing is sent that needs a secret: the files are rendered with placeholders.
@@ -56,6 +84,9 @@ def import_(
     result = import_agents(project, request)
     if not result.imported:
         click.echo("Nothing to import: every remote agent is already managed.")
+        ctx.exit(EXIT_OK)
+    if dry_run:
+        _echo_preview(result)
         ctx.exit(EXIT_OK)
     for item in result.imported:
         if item.adopted_from is not None:
@@ -79,3 +110,25 @@ def import_(
         for variable in result.secret_variables:
             click.echo(f"  {variable}")
     ctx.exit(EXIT_OK)
+
+
+def _echo_listing(agents: list[RemoteAgent]) -> None:
+    if not agents:
+        click.echo("No agents in this workspace.")
+        return
+    for agent in agents:
+        where = f"managed as {agent.address}" if agent.address else "not managed"
+        click.echo(f"{agent.agent_id}\t{agent.agent_name}\t{where}")
+    managed = sum(1 for a in agents if a.address)
+    click.echo(f"{len(agents)} agents: {managed} managed, {len(agents) - managed} not managed.")
+
+
+def _echo_preview(result: ImportResult) -> None:
+    """--dry-run: every file with its text, then the state entries; nothing was written."""
+    for path, text in result.previews:
+        click.echo(f"Would write {path}:")
+        for line in text.splitlines():
+            click.echo(f"    {line}")
+    for item in result.imported:
+        click.echo(f"Would record {item.address} (id {item.agent_id}) in state {result.state}")
+    click.echo("Dry run: nothing was written.")
