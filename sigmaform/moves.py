@@ -57,11 +57,11 @@ def collisions(moves: Sequence[Move]) -> list[tuple[int, str]]:
             continue
         other = first_from.setdefault(move.source, i)
         if other != i:
-            found.append((i, f"`{move.source}` is already moved by entry {other + 1}"))
+            found.append((i, f"`{move.source}` is already moved by moved[{other}]"))
             continue
         other = first_to.setdefault(move.target, i)
         if other != i:
-            found.append((i, f"`{move.target}` is already the target of entry {other + 1}"))
+            found.append((i, f"`{move.target}` is already the target of moved[{other}]"))
     nexts = {moves[i].source: moves[i].target for i in first_from.values()}
     for i in first_from.values():
         seen = {moves[i].source}

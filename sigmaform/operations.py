@@ -154,8 +154,6 @@ def make_plan(
     moves = project.moves
     if client is None:
         return build_plan(project.resources, state, None, targets=wanted, moves=moves)
-    # Read the remote under the addresses the moves give (build_plan moves state too).
-    state = move_state(state, moves)[0]
     listing: list[Mapping[str, Any]] = []
 
     def list_once() -> list[Mapping[str, Any]]:
@@ -164,7 +162,9 @@ def make_plan(
             listing.extend(client.list_agents())
         return listing
 
-    remote = fetch_remote(project.resources, state, client, wanted, list_once)
+    # Read the remote under the addresses the moves give (build_plan moves state too).
+    moved = move_state(state, moves)[0]
+    remote = fetch_remote(project.resources, moved, client, wanted, list_once)
     unmanaged: dict[str, list[Mapping[str, Any]]] = {}
     creating = {
         str(r.spec.get("agentName"))

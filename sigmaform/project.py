@@ -17,6 +17,7 @@ from sigmaform.files import Document, format_path, load_documents, load_document
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
+from sigmaform.moves import collisions
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
@@ -175,19 +176,20 @@ def load_project(
 
 
 def move_problems(pf: ProjectFile, documents: Sequence[Document]) -> list[Problem]:
-    """A `moved:` entry's `to` must be declared by some file, in any environment."""
+    """`moved:` entries that collide, or whose `to` no file declares (in any environment)."""
     if not pf.moved:
         return []
     declared = {
         f"{KINDS[d.data['kind']].prefix}.{d.data['name']}" for d in documents if _renderable(d)
     }
-    return [
+    collided = collisions(pf.moved)
+    return [pf.document.problem(("moved", i), why) for i, why in collided] + [
         pf.document.problem(
             ("moved", i, "to"),
             f"`{move.target}` is not declared in any resource file (moved from `{move.source}`)",
         )
         for i, move in enumerate(pf.moved)
-        if move.target not in declared
+        if move.target not in declared and i not in {c for c, _ in collided}
     ]
 
 
