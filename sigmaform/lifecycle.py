@@ -93,7 +93,7 @@ def ignore_problems(doc: Document) -> list[Problem]:
     return [
         doc.problem(
             ("ignoreChanges", i),
-            f"unknown path `{path}` for a {kind}{suggest(path, sorted(known))} "
+            f"unknown path `{path}` for kind {kind}{suggest(path, sorted(known))} "
             "(a spec field, or agentSettings.KEY)",
         )
         for i, path in enumerate(value)
