@@ -207,3 +207,46 @@ def test_state_mv_rewrites_references_in_other_resources(multi: MultiEnv) -> Non
     plan = multi.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output  # no false drift, nothing to send
     assert "Changed outside sigmaform" not in plan.output
+
+
+def test_pending_move_is_not_drift(example: Project) -> None:
+    applied(example)
+    rename_receptionist(example)
+    add_moved(example.root / "sigmaform.yaml", ("agent.receptionist", "agent.front-desk"))
+    drift = example.run("drift")
+    assert drift.exit_code == 0, drift.output
+    assert "agent.front-desk" not in drift.output and "agent.receptionist" not in drift.output
+
+
+def test_move_onto_an_address_already_in_state_is_an_error(example: Project) -> None:
+    applied(example)
+    text = (example.root / "agents/receptionist.yaml").read_text()
+    (example.root / "agents/front-desk.yaml").write_text(
+        text.replace("name: receptionist", "name: front-desk").replace(
+            "Acme Receptionist", "Acme Front Desk"
+        )
+    )
+    applied(example)
+    add_moved(example.root / "sigmaform.yaml", ("agent.receptionist", "agent.front-desk"))
+    journal = len(example.journal())
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert (
+        "moved: cannot move `agent.receptionist` to `agent.front-desk`: both are in state "
+        "`local`; remove one with `sigmaform state rm` first"
+    ) in result.output
+    assert example.writes(journal) == []
+
+
+def test_saved_plan_with_a_move_is_applied_exactly(example: Project) -> None:
+    applied(example)
+    rename_receptionist(example)
+    add_moved(example.root / "sigmaform.yaml", ("agent.receptionist", "agent.front-desk"))
+    plan_file = example.root / "plan.json"
+    assert example.run("plan", "--out", str(plan_file)).exit_code == 0
+    journal = len(example.journal())
+    result = example.run("apply", str(plan_file))
+    assert result.exit_code == 0, result.output
+    assert example.writes(journal) == []
+    assert "agent.front-desk" in example.state()["resources"]
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0

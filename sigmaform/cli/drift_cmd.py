@@ -12,6 +12,7 @@ from sigmaform.cli.app import (
     target_option,
 )
 from sigmaform.errors import EXIT_CHANGES, EXIT_OK
+from sigmaform.moves import move_state
 from sigmaform.operations import backend_for, client_for, fetch_remote, read_state
 from sigmaform.plan import build_plan, normalise_targets
 from sigmaform.render_drift import drift_report, render_drift
@@ -44,6 +45,8 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
     # job needs only the API key, not every webhook secret.
     project = load_project_for(ctx, secrets="placeholder")
     state = read_state(backend_for(project), project.environment.name)
+    # A pending `moved:` rename is not drift: compare under the new addresses.
+    state = move_state(state, project.moves)[0]
     wanted = normalise_targets(targets)
     with client_for(project, parallelism) as client:
         remote = fetch_remote(project.resources, state, client, wanted)
