@@ -489,7 +489,8 @@ def _undeclared(
             continue
         now = value if remote_spec is None else get_unit(remote_spec, unit)
         if is_removal(unit, value) and is_removal(unit, now):
-            removals.append(UnitDelta(unit, now, []))
+            # Shown in the shape that was applied (server-owned item fields left out).
+            removals.append(UnitDelta(unit, project(now, value), []))
             continue
         unmanaged.append(unit_name(unit))
         if now is not MISSING:

@@ -27,3 +27,5 @@ def served(request: pytest.FixtureRequest, example: Project) -> Iterator[Project
         monkeypatch.setenv("SIGMAMIND_BASE_URL", base_url)
         monkeypatch.setenv("SIGMAMIND_API_KEY", "local")
         yield example
+    # The CLI really went through the socket (this app's own journal saw it).
+    assert any(e.method != "GET" for e in app.journal.entries)
