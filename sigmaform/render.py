@@ -234,8 +234,10 @@ def plan_markdown(plan: Plan) -> str:
     ]
     pending = plan.pending()
     drifted = [r for r in plan.resources if r.drift]
+    released = _released_lines(plan)
+    kept = ["```", *released[1:], "```", ""] if released else []
     if not pending and not drifted:
-        return "\n".join([*out, "No changes. Remote matches the configuration.", ""])
+        return "\n".join([*out, "No changes. Remote matches the configuration.", "", *kept])
     out += ["| | resource | action | fields |", "|---|---|---|---|"]
     for rp in pending:
         out.append(
@@ -257,11 +259,10 @@ def plan_markdown(plan: Plan) -> str:
             "",
             *_md_block(plan, rp, rp.changes),
             *[f"- note: {n}" for n in rp.notes],
-            *[f"- `{p}`: no longer managed (remote value kept)" for p in rp.unmanaged],
             "</details>",
             "",
         ]
-    return "\n".join(out)
+    return "\n".join(out + kept)
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:

@@ -122,6 +122,8 @@ def test_removed_scalar_is_left_alone_in_its_own_section(served: Project) -> Non
     assert support["kept"] == [
         {"path": "agentSettings.maxCallDuration", "before": 20, "sensitive": False}
     ]
+    markdown = served.run("plan", "--format", "markdown").output
+    assert "      agentSettings.maxCallDuration: 20 (stays)\n```" in markdown
     journal = len(served.journal())
     applied(served)
     assert served.writes(journal) == []
