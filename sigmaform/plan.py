@@ -384,6 +384,8 @@ def build_plan(
             if not kind.creatable:
                 ident = resource.spec.get(kind.identity_field or "")
                 notes.append(f"adopts the existing {kind.name} {ident}; nothing is created")
+                # Adopting writes an object that already exists: ignored paths stay as they are.
+                desired = without_units(desired, resource.ignore_changes)
             changes = tuple(
                 _field_change(UnitDelta(unit, MISSING, value))
                 for unit, value in iter_units(desired, merged)

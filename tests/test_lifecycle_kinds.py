@@ -97,3 +97,20 @@ def test_every_kind_is_renamed_with_moved_then_destroyed(served: Project) -> Non
     with served.api() as api:  # adopted objects are left where they were
         assert api.get(f"/v1/phone-numbers/{NUMBER}").status_code == 200
         assert api.get(f"/v1/chats/{chat_id}").status_code == 200
+
+
+def test_adopting_leaves_ignored_paths_as_they_are(example: Project) -> None:
+    EmulatorApp(data_dir=example.emulator_dir).seed_phone_number("local", NUMBER, "seeded")
+    (example.root / "agents" / "line.yaml").write_text(
+        "kind: PhoneNumber\nname: line\nignoreChanges: [friendlyName]\nspec:\n"
+        f'  phoneNumber: "{NUMBER}"\n  friendlyName: Front desk line\n  inboundAgent: support\n'
+    )
+    plan = example.run("plan")
+    assert "friendlyName" not in plan.output
+    journal = len(example.journal())
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    (patch,) = [w for w in example.writes(journal) if "phone-numbers" in w["path"]]
+    assert "friendlyName" not in patch["body"] and "inboundAgentId" in patch["body"]
+    with example.api() as api:
+        assert api.get(f"/v1/phone-numbers/{NUMBER}").json()["friendlyName"] == "seeded"
+    clean(example)
