@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sigmaform import invocation
 from sigmaform.errors import ConfigError
 from sigmaform.kinds import BY_PREFIX, KINDS
 from sigmaform.state import ResourceState, State
@@ -104,7 +105,8 @@ def move_state(state: State, moves: Sequence[Move]) -> tuple[State, dict[str, st
         if target in resources:
             raise ConfigError(
                 f"moved: cannot move `{source}` to `{target}`: both are in state "
-                f"`{state.environment}`; remove one with `sigmaform state rm` first"
+                f"`{state.environment}`; remove one with "
+                f"`{invocation.command('state', 'rm', target)}` first"
             )
         resources[target] = resources.pop(source)
         done[target] = source

@@ -98,8 +98,8 @@ def test_destroy_with_target_is_a_usage_error(example: Project) -> None:
     assert "--destroy plans every managed resource: it takes no --target" in result.output
 
 
-def _in_terminal(project: Project, answer: str) -> str:
-    """Run `destroy` with a pty as stdin and type `answer`; returns what it printed."""
+def _in_terminal(project: Project, answer: str) -> tuple[int, str]:
+    """Run `destroy` with a pty as stdin and type `answer`: (exit code, what it printed)."""
     leader, follower = os.openpty()
     try:
         proc = subprocess.Popen(
@@ -114,19 +114,20 @@ def _in_terminal(project: Project, answer: str) -> str:
     finally:
         os.close(leader)
         os.close(follower)
-    assert proc.returncode == 0, out
-    return out.decode()
+    return proc.returncode, out.decode()
 
 
 def test_destroy_asks_naming_the_environment_and_accepts_only_yes(example: Project) -> None:
     unprotected(example)
     journal = len(example.journal())
-    out = _in_terminal(example, "y")
-    assert "Destroy everything sigmaform manages in environment `local`?" in out
-    assert "Only 'yes' will be accepted" in out
+    code, out = _in_terminal(example, "y")
+    assert code == 1, out  # declined: a script must not take it for success
+    assert "Do you want to perform these actions in environment 'local'?" in out
+    assert "Only 'yes' will be accepted to approve." in out
     assert "Destroy cancelled; nothing was changed." in out
     assert example.writes(journal) == [] and len(example.agents()) == 3
-    out = _in_terminal(example, "yes")
+    code, out = _in_terminal(example, "yes")
+    assert code == 0, out
     assert "Destroy complete: 3 deleted." in out
     assert example.agents() == []
 

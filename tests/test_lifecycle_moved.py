@@ -233,7 +233,8 @@ def test_move_onto_an_address_already_in_state_is_an_error(example: Project) -> 
     assert result.exit_code == 1
     assert (
         "moved: cannot move `agent.receptionist` to `agent.front-desk`: both are in state "
-        "`local`; remove one with `sigmaform state rm` first"
+        "`local`; remove one with `sigmaform -C " + str(example.root) + " -e local state rm "
+        "agent.front-desk` first"
     ) in result.output
     assert example.writes(journal) == []
 
