@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# A loaded CI machine (two cores, services beside the tests) can take longer than hypothesis'
+# 200 ms default per example; a slow example is not a failure of the property under test.
+settings.register_profile("sigmaform", deadline=None)
+settings.load_profile("sigmaform")
 
 _real_connect = socket.socket.connect
 
