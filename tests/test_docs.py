@@ -44,6 +44,14 @@ def all_commands(
             yield from all_commands(command, (*prefix, name))
 
 
+def cli_command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
 def invoke(*args: str, **kwargs: Any) -> Any:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
 
@@ -87,6 +95,18 @@ def test_every_command_help_has_an_example(path: tuple[str, ...]) -> None:
     assert result.exit_code == 0
     assert re.search(r"^  Examples?:$", result.output, re.MULTILINE), result.output
     assert re.search(rf"^    sigmaform .*\b{re.escape(path[-1])}\b", result.output, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in all_commands() if isinstance(cli_command(p), click.Group)], ids=" ".join
+)
+def test_group_help_names_every_subcommand(path: tuple[str, ...]) -> None:
+    # A group's first line lists its commands: a new one must not be left out of it.
+    group = cli_command(path)
+    assert isinstance(group, click.Group)
+    summary = (group.help or "").split("\n", 1)[0]
+    for name in group.commands:
+        assert re.search(rf"\b{re.escape(name)}\b", summary), (name, summary)
 
 
 def test_root_help_has_an_example_and_short_help() -> None:
