@@ -240,8 +240,15 @@ NOT_IN_OUR_CODE = {
     "while parsing a block mapping",
     "resources are not what",  # "resource is" / "resources are"
     "0 resources valid",  # "OK: {count} valid"
+    "No such command",  # click's usage errors
+    "No such option",
+    "Invalid value for",
 }
-PLACEHOLDER = re.compile(r"\.\.\.|\b[A-Z][A-Z0-9_]*\b(?:\.[A-Z]+)?|<[^>]*>")
+# Words that stand for a value: CAPITALS, `...`, `<...>`, and a pasteable command (the code
+# builds those, with -C and -e when needed).
+PLACEHOLDER = re.compile(
+    r"\.\.\.|\b[A-Z][A-Z0-9_]*\b(?:\.[A-Z]+)?|<[^>]*>|\bsigmaform(?: [-\w.]+)+"
+)
 
 
 def code_strings() -> str:
