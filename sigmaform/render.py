@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sigmaform.diff import MISSING, Detail
+from sigmaform.markdown import code_block, code_span, html_text, plain_text, table_code
 from sigmaform.plan import KNOWN_AFTER_APPLY, Action, FieldChange, Plan, ResourcePlan
 from sigmaform.sensitive import MASK
 
@@ -185,15 +186,11 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _md_cell(value: Any) -> str:
     shown = _value(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"`{_md_escape(shown)}`"
+    return table_code(shown)
 
 
 def _md_block(plan: Plan, rp: ResourcePlan, changes: Iterable[FieldChange]) -> list[str]:
@@ -201,21 +198,22 @@ def _md_block(plan: Plan, rp: ResourcePlan, changes: Iterable[FieldChange]) -> l
     diffs: list[str] = []
     for change in changes:
         if change.sensitive and not isinstance(change.after, (list, dict)):
-            rows.append(f"| `{change.path}` | {MASK} | (sensitive, changed) |")
+            rows.append(f"| {table_code(change.path)} | {MASK} | (sensitive, changed) |")
         elif _is_long(change.before) or _is_long(change.after):
-            rows.append(f"| `{change.path}` | (text) | (text, see diff) |")
-            diffs += [f"`{change.path}`:", "", "```diff", *_text_diff(change.before, change.after)]
-            diffs += ["```", ""]
+            rows.append(f"| {table_code(change.path)} | (text) | (text, see diff) |")
+            diffs += [f"{code_span(change.path)}:", ""]
+            diffs += [*code_block(_text_diff(change.before, change.after), "diff"), ""]
         elif change.details:
             for d in change.details:
                 before = "(sensitive)" if d.before == MASK else _md_cell(d.before)
                 after = "(sensitive, changed)" if d.after == MASK else _md_cell(d.after)
                 where = d.path if d.path.startswith("[") else "." + d.path
-                rows.append(f"| `{change.path}{where}` | {before} | {after} |")
+                rows.append(f"| {table_code(change.path + where)} | {before} | {after} |")
         else:
             note = _reference_note(plan, rp, change)
             rows.append(
-                f"| `{change.path}` | {_md_cell(change.before)} | {_md_cell(change.after)}{note} |"
+                f"| {table_code(change.path)} | {_md_cell(change.before)} "
+                f"| {_md_cell(change.after)}{note} |"
             )
     lines = []
     if rows:
@@ -235,19 +233,21 @@ def plan_markdown(plan: Plan) -> str:
     pending = plan.pending()
     drifted = [r for r in plan.resources if r.drift]
     released = _released_lines(plan)
-    kept = ["```", *released[1:], "```", ""] if released else []
+    kept = [*code_block(released[1:]), ""] if released else []
     if not pending and not drifted:
         return "\n".join([*out, "No changes. Remote matches the configuration.", "", *kept])
     out += ["| | resource | action | fields |", "|---|---|---|---|"]
     for rp in pending:
         out.append(
-            f"| {SYMBOL[rp.action]} | `{rp.address}` | {_header(rp).split('(')[1].rstrip(')')} "
+            f"| {SYMBOL[rp.action]} | {table_code(rp.address)} "
+            f"| {plain_text(_header(rp).split('(', 1)[1].rstrip(')'))} "
             f"| {len(rp.changes)} |"
         )
     out.append("")
     for rp in drifted:
         out += [
-            f"<details><summary>⚠️ <code>{rp.address}</code> changed outside sigmaform</summary>",
+            f"<details><summary>⚠️ <code>{html_text(rp.address)}</code> changed outside "
+            "sigmaform</summary>",
             "",
             *_md_block(plan, rp, rp.drift),
             "</details>",
@@ -255,7 +255,8 @@ def plan_markdown(plan: Plan) -> str:
         ]
     for rp in pending:
         out += [
-            f"<details><summary><code>{SYMBOL[rp.action]} {_header(rp)}</code></summary>",
+            f"<details><summary><code>{html_text(SYMBOL[rp.action] + ' ' + _header(rp))}"
+            "</code></summary>",
             "",
             *_md_block(plan, rp, rp.changes),
             *[f"- note: {n}" for n in rp.notes],

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sigmaform import invocation
 from sigmaform.diff import MISSING
+from sigmaform.markdown import html_text, table_code
 from sigmaform.plan import Action, FieldChange, Plan, ResourcePlan
 from sigmaform.render import _change_lines, _md_block, _paint
 from sigmaform.state import State
@@ -166,10 +167,13 @@ def drift_markdown(report: DriftReport) -> str:
     out += ["| resource | id | status | fields |", "|---|---|---|---|"]
     for e in report.entries:
         what = "changed outside sigmaform" if e.status == "changed" else "deleted outside sigmaform"
-        out.append(f"| `{e.plan.address}` | `{e.id}` | {what} | {len(e.changes)} |")
+        out.append(
+            f"| {table_code(e.plan.address)} | {table_code(str(e.id))} | {what} "
+            f"| {len(e.changes)} |"
+        )
     out.append("")
     for e in report.entries:
-        out += [f"<details><summary><code>{e.plan.address}</code></summary>", ""]
+        out += [f"<details><summary><code>{html_text(e.plan.address)}</code></summary>", ""]
         if e.status == "gone":
             out += [f"- {_gone_note(e)}", ""]
         out += [*_md_block(plan, e.plan, e.changes), "</details>", ""]

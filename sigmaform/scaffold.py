@@ -21,14 +21,14 @@ environments:
     # The embedded SigmaMind emulator: no account, no API key, no network.
     # Its data lives under .sigmaform/ (gitignored).
     baseUrl: "local:.sigmaform/emulator"
-    vars: {suffix: "(local)"}
+    vars: {suffix: " (local)"}
   # To manage a real SigmaMind workspace, add environments like these. With more than
   # one environment, choose one with -e NAME (or SIGMAFORM_ENV) on every command.
   #
   # staging:
   #   baseUrl: https://api.sigmamind.ai       # the default
   #   apiKeyEnv: SIGMAMIND_API_KEY_STAGING    # the NAME of the variable holding the key
-  #   vars: {suffix: "(staging)"}
+  #   vars: {suffix: " (staging)"}
   # prod:
   #   apiKeyEnv: SIGMAMIND_API_KEY_PROD
   #   promoteFrom: staging                    # prod only gets what staging has applied
@@ -43,7 +43,7 @@ _AGENT = """\
 kind: Agent
 name: example                  # the logical name: sigmaform's key for this agent
 spec:
-  agentName: "Example Agent ${var.suffix}"
+  agentName: "Example Agent${var.suffix}"
   instructions: !file prompts/example.md
   welcomeMessageType: static
   welcomeMessage: "Hello {{customer_name}}, thanks for calling Example Co. How can I help?"

@@ -30,14 +30,21 @@ WORKFLOW = ROOT / "examples" / "ci" / "github" / "sigmaform.yml"
 GITLAB = ROOT / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"
 SCRIPT = ROOT / "examples" / "ci" / "sigmaform-ci.sh"
 MARKER = "<!-- sigmaform-plan -->"
+# Repository secrets (every job, pull requests included, can read them) and the secrets of
+# GitHub environments (only a job that names the environment can), as the workflow says.
 SECRETS = {
     "SIGMAMIND_API_KEY_STAGING": STAGING_KEY,
-    "SIGMAMIND_API_KEY_PROD": PROD_KEY,
     "STAGING_SUPPORT_WEBHOOK_SECRET": "whsec-staging-support-1",
     "STAGING_REMINDER_WEBHOOK_SECRET": "whsec-staging-reminder-1",
-    "PROD_SUPPORT_WEBHOOK_SECRET": "whsec-prod-support-1",
-    "PROD_REMINDER_WEBHOOK_SECRET": "whsec-prod-reminder-1",
 }
+ENVIRONMENT_SECRETS = {
+    "production": {
+        "SIGMAMIND_API_KEY_PROD": PROD_KEY,
+        "PROD_SUPPORT_WEBHOOK_SECRET": "whsec-prod-support-1",
+        "PROD_REMINDER_WEBHOOK_SECRET": "whsec-prod-reminder-1",
+    }
+}
+PROD_SECRETS = set(ENVIRONMENT_SECRETS["production"])
 SECRET_EXPR = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -59,9 +66,12 @@ class Runner:
     workflow: dict[str, Any]
     base_url: str
     secrets: dict[str, str] = field(default_factory=lambda: dict(SECRETS))
+    visible: dict[str, str] = field(default_factory=dict)
 
     def job(self, name: str) -> list[Step]:
         job = self.workflow["jobs"][name]
+        # A job sees the repository's secrets and those of the environment it names.
+        self.visible = {**self.secrets, **ENVIRONMENT_SECRETS.get(job.get("environment", ""), {})}
         env = {**self._env(self.workflow.get("env", {})), **self._env(job.get("env", {}))}
         results: list[Step] = []
         failed = False
@@ -78,7 +88,7 @@ class Runner:
     def _env(self, values: dict[str, Any]) -> dict[str, str]:
         out = {}
         for key, value in values.items():
-            text = SECRET_EXPR.sub(lambda m: self.secrets.get(m.group(1), ""), str(value))
+            text = SECRET_EXPR.sub(lambda m: self.visible.get(m.group(1), ""), str(value))
             assert "${{" not in text, f"{key}: only secrets expressions can be run here: {text}"
             out[key] = text
         return out
@@ -147,21 +157,24 @@ def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
     assert codes(validate) == [0], explain(validate)
     assert "OK: " in validate[0].stdout
 
-    # Pull request: one comment body with both environments' plans; changes are not a failure.
+    # Pull request: one comment body with staging's plan and prod's offline comparison;
+    # changes are not a failure.
     plan = runner.job("plan")
     assert codes(plan) == [0, 0], explain(plan)
     comment = (runner.repo / "sigmaform-plan.md").read_text()
     assert comment.startswith(MARKER + "\n## sigmaform\n")
     assert comment.count(MARKER) == 1
     assert "### sigmaform plan: `staging`" in comment
-    assert "### sigmaform plan: `prod`" in comment
-    assert comment.index("`staging`") < comment.index("`prod`")
-    assert comment.count("**Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.**") == 2
+    assert "### sigmaform diff-env: `staging` -> `prod`" in comment
+    assert comment.index("plan: `staging`") < comment.index("diff-env")
+    assert comment.count("**Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.**") == 1
     assert "<details>" in comment and "```diff" in comment
-    assert [s.outputs for s in plan] == [{"changes": "true"}, {"changes": "true"}]
+    assert 'agentSettings.llmModel: "gpt-4o-mini" -> "gpt-4o"' in comment
+    assert [s.outputs for s in plan] == [{"changes": "true"}, {}]
     assert "### sigmaform plan: `staging`" in plan[0].summary
-    assert "`prod`" not in plan[0].summary  # each step's summary holds its own environment
-    for secret in SECRETS.values():
+    assert "diff-env" not in plan[0].summary  # each step's summary holds its own section
+    assert "### sigmaform diff-env" in plan[1].summary
+    for secret in [*SECRETS.values(), *ENVIRONMENT_SECRETS["production"].values()]:
         assert secret not in comment
     assert runner.agent_names(STAGING_KEY) == runner.agent_names(PROD_KEY) == []
     (runner.repo / "sigmaform-plan.md").unlink()  # the next job starts from a fresh checkout
@@ -183,38 +196,43 @@ def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
     assert codes(promote) == [0], explain(promote)
     assert "Promotion to prod complete: 1 adopted, 3 created." in promote[0].stdout
     assert "Plan: 4 to create" in promote[0].summary
-    assert len(runner.agent_names(PROD_KEY)) == 3
+    assert runner.agent_names(PROD_KEY) == [
+        "Acme Appointment Reminder",
+        "Acme Receptionist",
+        "Acme Support",
+    ]
 
     # Nightly: nothing changed by hand.
-    drift = runner.job("drift")
-    assert codes(drift) == [0], explain(drift)
-    assert drift[0].summary.count("No drift.") == 2
-    assert drift[0].outputs == {"drift": "false"}
+    for job in ("drift-staging", "drift-prod"):
+        drift = runner.job(job)
+        assert codes(drift) == [0], explain(drift)
+        assert drift[0].summary.count("No drift.") == 1
+        assert drift[0].outputs == {"drift": "false"}
 
-    # Someone edits prod's support agent in the console: the nightly job fails (exit 2).
+    # Someone edits prod's support agent in the console: the nightly prod job fails (exit 2).
     with runner.api(PROD_KEY) as api:
         agents = api.get("/v1/agents", params={"page": 0, "size": 100}).json()["data"]
-        support = next(a for a in agents if a["agentName"] == "Acme Support ")
+        support = next(a for a in agents if a["agentName"] == "Acme Support")
         patched = api.patch(
             f"/v1/agents/{support['agentId']}", json={"agentSettings": {"llmModel": "gpt-4.1"}}
         )
         assert patched.status_code == 200, patched.text
-    drift = runner.job("drift")
+    assert codes(runner.job("drift-staging")) == [0]
+    drift = runner.job("drift-prod")
     assert codes(drift) == [2], explain(drift)
     assert drift[0].outputs == {"drift": "true"}
     assert "### sigmaform drift: `prod`" in drift[0].summary
     assert "agent.support" in drift[0].summary and "gpt-4.1" in drift[0].summary
 
-    # The next pull request's plan shows the restore in prod and nothing for staging.
+    # The next pull request's plan shows nothing for staging.
     plan = runner.job("plan")
     assert codes(plan) == [0, 0], explain(plan)
-    assert [s.outputs for s in plan] == [{"changes": "false"}, {"changes": "true"}]
+    assert [s.outputs for s in plan] == [{"changes": "false"}, {}]
     comment = (runner.repo / "sigmaform-plan.md").read_text()
     assert "No changes." in comment
-    assert "0 to create, 1 to update" in comment
 
 
-def test_plan_failure_is_in_the_comment_and_the_other_environment_still_runs(
+def test_plan_failure_is_in_the_comment_and_the_comparison_still_runs(
     runner: Runner,
 ) -> None:
     # A secret the repository does not define reaches the step as an empty variable.
@@ -225,20 +243,32 @@ def test_plan_failure_is_in_the_comment_and_the_other_environment_still_runs(
     assert comment.count(MARKER) == 1
     assert "### sigmaform plan: `staging` failed (exit 1)" in comment
     assert "environment `staging` needs an API key: set SIGMAMIND_API_KEY_STAGING" in comment
-    assert "### sigmaform plan: `prod`" in comment
+    assert "### sigmaform diff-env: `staging` -> `prod`" in comment
 
 
 def test_an_undefined_secret_is_missing_not_empty(runner: Runner) -> None:
     # GitHub passes it as ""; the script unsets empty variables so sigmaform says so,
     # rather than sending an empty webhook secret.
-    del runner.secrets["PROD_SUPPORT_WEBHOOK_SECRET"]
+    del runner.secrets["STAGING_SUPPORT_WEBHOOK_SECRET"]
     plan = runner.job("plan")
-    assert codes(plan) == [0, 1], explain(plan)
+    assert codes(plan) == [1, 0], explain(plan)
     comment = (runner.repo / "sigmaform-plan.md").read_text()
-    assert "### sigmaform plan: `prod` failed (exit 1)" in comment
+    assert "### sigmaform plan: `staging` failed (exit 1)" in comment
     assert "`${secret.SUPPORT_WEBHOOK_SECRET}`: environment variable" in comment
-    assert "`SUPPORT_WEBHOOK_SECRET` is not set or empty (environment `prod`)" in comment
-    assert "### sigmaform plan: `staging`" in comment
+    assert "`SUPPORT_WEBHOOK_SECRET` is not set or empty (environment `staging`)" in comment
+
+
+def test_an_error_with_backticks_cannot_close_its_code_block(runner: Runner) -> None:
+    # The failure's message goes into a fenced block: a fence inside it must not end it.
+    agent = runner.repo / "examples" / "agents" / "support.yaml"
+    agent.write_text(agent.read_text().replace("name: support\n", 'name: support\n"a````b": x\n'))
+    plan = runner.job("plan")
+    assert codes(plan) == [1, 1], explain(plan)
+    comment = (runner.repo / "sigmaform-plan.md").read_text()
+    assert "unknown key `a````b`" in comment
+    # Each block's fence is longer than any run of backticks inside it.
+    fences = [line for line in comment.splitlines() if line.startswith("```")]
+    assert fences == ["`````", "`````", "`````text", "`````"]
 
 
 def test_promotion_of_what_staging_did_not_apply_is_refused(runner: Runner) -> None:
@@ -266,7 +296,6 @@ def test_workflow_triggers_jobs_and_permissions() -> None:
     assert set(triggers) == {"pull_request", "push", "workflow_dispatch", "schedule"}
     assert triggers["push"]["branches"] == ["main"]
     jobs = workflow["jobs"]
-    assert jobs["plan"]["permissions"]["pull-requests"] == "write"
     assert jobs["promote-prod"]["environment"] == "production"
     assert jobs["apply-staging"]["concurrency"]["cancel-in-progress"] is False
     script = workflow["env"]["SIGMAFORM_CI"]
@@ -274,6 +303,183 @@ def test_workflow_triggers_jobs_and_permissions() -> None:
     comment = next(s for s in jobs["plan"]["steps"] if s.get("name") == "Comment")
     assert MARKER in comment["with"]["script"]
     assert "updateComment" in comment["with"]["script"]
+
+
+# --- who can read what: the workflow's text, as GitHub reads it
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+    else:
+        yield str(value)
+
+
+def job_secrets(job: dict[str, Any]) -> set[str]:
+    return {m.group(1) for text in strings(job) for m in SECRET_EXPR.finditer(text)}
+
+
+def github_runs_on(job: dict[str, Any], event: str) -> bool:
+    """Whether the job's `if:` lets it run for `event` (on any branch)."""
+    condition = str(job.get("if", "true"))
+    condition = re.sub(
+        r"github\.event_name == '(\w+)'", lambda m: str(m.group(1) == event), condition
+    )
+    condition = re.sub(r"github\.ref == '[^']*'", "True", condition)
+    condition = condition.replace("&&", " and ").replace("||", " or ").replace("true", "True")
+    assert re.fullmatch(r"[\sA-Za-z()]*", condition), condition
+    assert set(re.findall(r"\w+", condition)) <= {"True", "False", "and", "or", "not"}, condition
+    return bool(eval(condition))  # only True/False/and/or/not are left: checked above
+
+
+def test_workflow_secrets_reach_only_the_jobs_that_need_them() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    jobs: dict[str, dict[str, Any]] = workflow["jobs"]
+    text = WORKFLOW.read_text()
+    # No secret in the workflow-wide env, nor the whole secrets context handed anywhere.
+    assert not SECRET_EXPR.search(str(workflow.get("env", {})))
+    assert "secrets: inherit" not in text
+    assert not re.search(r"secrets\s*\)|secrets\s*\[|toJSON\(\s*secrets", text)
+
+    seen = {name: job_secrets(job) for name, job in jobs.items()}
+    assert seen == {
+        "validate": set(),
+        "plan": {
+            "SIGMAMIND_API_KEY_STAGING",
+            "STAGING_SUPPORT_WEBHOOK_SECRET",
+            "STAGING_REMINDER_WEBHOOK_SECRET",
+            "SIGMAFORM_STATE_URL_READONLY",
+        },
+        "apply-staging": {
+            "SIGMAMIND_API_KEY_STAGING",
+            "STAGING_SUPPORT_WEBHOOK_SECRET",
+            "STAGING_REMINDER_WEBHOOK_SECRET",
+            "SIGMAFORM_STATE_URL",
+        },
+        "promote-prod": PROD_SECRETS | {"SIGMAFORM_STATE_URL"},
+        "drift-staging": {"SIGMAMIND_API_KEY_STAGING", "SIGMAFORM_STATE_URL_READONLY"},
+        "drift-prod": {"SIGMAMIND_API_KEY_PROD", "SIGMAFORM_STATE_URL_READONLY"},
+    }
+    for name, job in jobs.items():
+        prod = seen[name] & PROD_SECRETS
+        on_pull_request = github_runs_on(job, "pull_request")
+        if on_pull_request:
+            assert not prod, f"{name} runs for pull requests and reads {prod}"
+            assert "SIGMAFORM_STATE_URL" not in seen[name], name  # read-write state
+            assert job.get("environment") != "production", name
+        if prod:
+            # Environment secrets reach a job only through the environment's rules.
+            assert job.get("environment") == "production", name
+            assert not github_runs_on(job, "push"), name
+    # The prod webhook secrets (the ones an apply sends) are for the job that applies, alone.
+    assert [n for n, found in seen.items() if "PROD_SUPPORT_WEBHOOK_SECRET" in found] == [
+        "promote-prod"
+    ]
+    assert github_runs_on(jobs["promote-prod"], "workflow_dispatch")
+    assert [n for n in jobs if github_runs_on(jobs[n], "pull_request")] == ["validate", "plan"]
+
+    # A step gets the secrets it uses in its own env, never the job's, so the install step
+    # and third-party actions see none; a state URL only where sigmaform reads state.
+    for name, job in jobs.items():
+        assert not SECRET_EXPR.search(str(job.get("env", {}))), name
+        for step in job["steps"]:
+            found = {m.group(1) for m in SECRET_EXPR.finditer(str(step.get("env", {})))}
+            if "uses" in step or str(step.get("run", "")).startswith("pip install"):
+                assert not found, f"{name}: {step}"
+            if found & {"SIGMAFORM_STATE_URL", "SIGMAFORM_STATE_URL_READONLY"}:
+                assert re.search(r" (plan|apply|promote|drift) ", step["run"]), step
+
+
+def test_workflow_pins_actions_and_grants_least_permissions() -> None:
+    text = WORKFLOW.read_text()
+    workflow = yaml.safe_load(text)
+    uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", text, re.MULTILINE)
+    assert len(uses) >= 10
+    for action, comment in uses:
+        # A tag can be moved to other code; a full commit SHA cannot. The comment says which
+        # release it is, for updates.
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", comment), (action, comment)
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == len(workflow["jobs"])
+    for step in checkouts:
+        # The token would otherwise stay in .git/config for every later step to read.
+        assert step["with"]["persist-credentials"] is False
+
+    assert workflow["permissions"] == {"contents": "read"}
+    for name, job in workflow["jobs"].items():
+        granted = job.get("permissions", workflow["permissions"])
+        expected = {"contents": "read"}
+        if name == "plan":
+            expected["pull-requests"] = "write"  # its comment, and nothing else
+        assert granted == expected, name
+
+
+def test_action_pins_setup_python() -> None:
+    action = (ROOT / "action.yml").read_text()
+    for line in re.findall(r"^\s*- uses:\s*(.*)$", action, re.MULTILINE):
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
+
+
+def gitlab_runs(job: dict[str, Any], source: str, default_branch: bool) -> str | None:
+    """How the job runs in a pipeline of `source` ("never", "on_success", "manual")."""
+    rules = job.get("rules", [])
+    # GitLab flattens nested lists: a YAML anchor to a list of rules is spliced in.
+    rules = [r for item in rules for r in (item if isinstance(item, list) else [item])]
+    for rule in rules:
+        condition = str(rule.get("if", "true"))
+        condition = re.sub(
+            r'\$CI_PIPELINE_SOURCE == "(\w+)"', lambda m: str(m.group(1) == source), condition
+        )
+        condition = condition.replace(
+            "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", str(default_branch)
+        )
+        condition = condition.replace("&&", " and ").replace("||", " or ")
+        assert set(re.findall(r"\S+", condition)) <= {"True", "False", "and", "or"}, condition
+        if eval(condition):  # only True/False/and/or are left: checked above
+            return str(rule.get("when", "on_success"))
+    return "never" if rules else "on_success"
+
+
+def test_gitlab_prod_variables_reach_only_the_protected_environment() -> None:
+    pipeline = yaml.safe_load(GITLAB.read_text())
+    jobs = {n: j for n, j in pipeline.items() if isinstance(j, dict) and "script" in j}
+    assert not any("PROD" in str(v) for v in pipeline["variables"].values())
+
+    def reads(job: dict[str, Any]) -> set[str]:
+        return set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", "\n".join(job["script"])))
+
+    def environment(job: dict[str, Any]) -> str | None:
+        return (job.get("environment") or {}).get("name")
+
+    merge_request = [
+        n for n, j in jobs.items() if gitlab_runs(j, "merge_request_event", False) != "never"
+    ]
+    assert merge_request == ["validate", "plan"]
+    for name in merge_request:
+        assert not {v for v in reads(jobs[name]) if "PROD" in v}, name
+        assert environment(jobs[name]) is None, name  # environment-scoped variables stay out
+        for line in jobs[name]["script"]:
+            if re.search(r" (plan|drift) ", line):
+                assert 'SIGMAFORM_STATE_URL="$SIGMAFORM_STATE_URL_READONLY"' in line
+    prod = {n for n, j in jobs.items() if {v for v in reads(j) if "PROD" in v}}
+    assert prod == {"promote-prod"}
+    assert {n for n, j in jobs.items() if environment(j) == "production"} == {
+        "promote-prod",
+        "drift-prod",
+    }
+    assert jobs["drift-prod"]["environment"]["action"] == "access"  # reads; never deploys
+    promote = jobs["promote-prod"]
+    assert gitlab_runs(promote, "push", True) == "manual"
+    assert gitlab_runs(promote, "push", False) == "never"
+    assert gitlab_runs(promote, "schedule", True) == "never"
+    header = GITLAB.read_text().split("\ndefault:", 1)[0]
+    assert "Protected, environment scope `production`: SIGMAMIND_API_KEY_PROD" in header
 
 
 def test_script_usage_and_missing_environment() -> None:

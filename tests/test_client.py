@@ -330,12 +330,17 @@ def test_sensitive_values_reach_the_request_body_only(
     }
     body = agent_body(agentSettings={"webhooks": [hook]})
     created = client.create_agent(body)
-    client.update_agent(created["agentId"], {"agentSettings": {"webhooks": [hook]}})
+    hook["secret"] = Sensitive(WEBHOOK_SECRET + "-2", source="secret.SUPPORT_WEBHOOK_SECRET")
+    updated = client.update_agent(created["agentId"], {"agentSettings": {"webhooks": [hook]}})
 
+    # The server received the values (the emulator answers with what it stored) ...
+    assert created["agentSettings"]["webhooks"][0]["secret"] == WEBHOOK_SECRET
+    assert updated["agentSettings"]["webhooks"][0]["secret"] == WEBHOOK_SECRET + "-2"
+    # ... and its request journal, a file people read, keeps neither.
     [post] = harness.entries("POST", "/v1/agents")
-    assert post.body["agentSettings"]["webhooks"][0]["secret"] == WEBHOOK_SECRET
+    assert post.body["agentSettings"]["webhooks"][0]["secret"] == "(sensitive)"
     [patch] = harness.entries("PATCH", f"/v1/agents/{created['agentId']}")
-    assert patch.body["agentSettings"]["webhooks"][0]["secret"] == WEBHOOK_SECRET
+    assert patch.body["agentSettings"]["webhooks"][0]["secret"] == "(sensitive)"
     assert WEBHOOK_SECRET not in caplog.text
     assert isinstance(body["agentSettings"]["webhooks"][0]["secret"], Sensitive)  # not mutated
 

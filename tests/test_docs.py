@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -21,6 +22,7 @@ from jsonschema import Draft202012Validator
 
 from sigmaform import __version__
 from sigmaform.cli import cli
+from sigmaform.errors import SigmaformError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -42,6 +44,14 @@ def all_commands(
         yield (*prefix, name)
         if isinstance(command, click.Group):
             yield from all_commands(command, (*prefix, name))
+
+
+def cli_command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
 
 
 def invoke(*args: str, **kwargs: Any) -> Any:
@@ -87,6 +97,18 @@ def test_every_command_help_has_an_example(path: tuple[str, ...]) -> None:
     assert result.exit_code == 0
     assert re.search(r"^  Examples?:$", result.output, re.MULTILINE), result.output
     assert re.search(rf"^    sigmaform .*\b{re.escape(path[-1])}\b", result.output, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in all_commands() if isinstance(cli_command(p), click.Group)], ids=" ".join
+)
+def test_group_help_names_every_subcommand(path: tuple[str, ...]) -> None:
+    # A group's first line lists its commands: a new one must not be left out of it.
+    group = cli_command(path)
+    assert isinstance(group, click.Group)
+    summary = (group.help or "").split("\n", 1)[0]
+    for name in group.commands:
+        assert re.search(rf"\b{re.escape(name)}\b", summary), (name, summary)
 
 
 def test_root_help_has_an_example_and_short_help() -> None:
@@ -205,3 +227,137 @@ def test_docs_pages_exist_and_local_links_resolve() -> None:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", md.read_text(encoding="utf-8")):
             if not target.startswith(("http://", "https://", "mailto:")):
                 assert (md.parent / target).exists(), f"{md.name}: broken link {target}"
+
+
+# --- the messages docs/troubleshooting.md quotes are the ones the code prints
+
+# Quoted on purpose though no sigmaform string holds them: the YAML parser's own words, and
+# messages whose words come from a variable (a count, a plural, a list of kinds).
+NOT_IN_OUR_CODE = {
+    "found unexpected end of stream",
+    "while scanning a quoted scalar",
+    "did not find expected key",
+    "while parsing a block mapping",
+    "resources are not what",  # "resource is" / "resources are"
+    "0 resources valid",  # "OK: {count} valid"
+    "No such command",  # click's usage errors
+    "No such option",
+    "Invalid value for",
+}
+# Words that stand for a value: CAPITALS, `...`, `<...>`, and a pasteable command (the code
+# builds those, with -C and -e when needed).
+PLACEHOLDER = re.compile(
+    r"\.\.\.|\b[A-Z][A-Z0-9_]*\b(?:\.[A-Z]+)?|<[^>]*>|\bsigmaform(?: [-\w.]+)+"
+)
+
+
+def code_strings() -> str:
+    """Every string in sigmaform/, f-string fields as NUL (module constants filled in),
+    backticks dropped (the docs cannot nest them), joined by \x01."""
+    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in (ROOT / "sigmaform").rglob("*.py")]
+    constants = {
+        target.id: node.value.value
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+    def field(node: ast.expr) -> str:
+        if isinstance(node, ast.Constant):
+            return str(node.value)
+        if isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name):
+            return constants.get(node.value.id, "\0")
+        return "\0"
+
+    found: list[str] = []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                found.append("".join(field(v) for v in node.values))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.append(node.value)
+    return "\x01".join(found).replace("`", "")
+
+
+def quoted_messages(page: str) -> Iterator[str]:
+    """The code spans in the first column of every table: the messages the page explains."""
+    for line in page.splitlines():
+        if not line.startswith("| ") or line.startswith("|---"):
+            continue
+        cell = re.split(r"(?<!\\)\|", line)[1]
+        for span in re.finditer(r"(`+) ?(.+?) ?\1(?!`)", cell):
+            yield span.group(2)
+
+
+def unknown_phrases(message: str, code: str) -> list[str]:
+    """The phrases of `message` (between its placeholders) that no code string holds."""
+    missing = []
+    for fragment in PLACEHOLDER.split(message.replace("`", "").replace("\\|", "|")):
+        fragment = fragment.strip(" .,:;()'\"")
+        if len(fragment.split()) < 2 or fragment in code:
+            continue
+        # Built from pieces: each phrase of three words or more must be there, allowing
+        # one word of it to be a field such as a kind's name.
+        for phrase in (p.strip(" '\"") for p in re.split(r"[:;,()]", fragment)):
+            words = phrase.split()
+            if len(words) < 3 or phrase in code or phrase in NOT_IN_OUR_CODE:
+                continue
+            variants = (" ".join([*words[:i], "\0", *words[i + 1 :]]) for i in range(len(words)))
+            if not any(v in code for v in variants):
+                missing.append(phrase)
+    return missing
+
+
+def test_troubleshooting_quotes_the_messages_the_code_prints() -> None:
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    code = code_strings()
+    messages = list(quoted_messages(page))
+    assert len(messages) > 100
+    wrong = {m: unknown_phrases(m, code) for m in messages}
+    assert {m: p for m, p in wrong.items() if p} == {}
+    # The checker catches a reworded message.
+    assert unknown_phrases("refusing to create agents that were never seen", code)
+
+
+def error_exit_codes() -> dict[str, int]:
+    def subclasses(cls: type[SigmaformError]) -> Iterator[type[SigmaformError]]:
+        yield cls
+        for sub in cls.__subclasses__():
+            yield from subclasses(sub)
+
+    return {cls.__name__: cls.exit_code for cls in subclasses(SigmaformError)}
+
+
+def test_troubleshooting_exit_codes_match_the_errors_raised() -> None:
+    """Each message in a table with an exit column: the error class raised where the code
+    builds it (within a few lines above) has that exit code."""
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    codes = error_exit_codes()
+    sources = [p.read_text(encoding="utf-8") for p in (ROOT / "sigmaform").rglob("*.py")]
+    lines = [line.replace("`", "") for text in sources for line in text.splitlines()]
+    raised = re.compile(r"\b(" + "|".join(codes) + r")\(")
+    checked = 0
+    for row in page.splitlines():
+        cells = re.split(r"(?<!\\)\|", row)
+        if len(cells) < 5 or not cells[2].strip().isdigit():
+            continue
+        for span in re.finditer(r"(`+) ?(.+?) ?\1(?!`)", cells[1]):
+            phrases = [
+                f.strip(" .,:;()'\"")
+                for f in PLACEHOLDER.split(span.group(2).replace("`", ""))
+                if len(f.split()) >= 3
+            ]
+            if not phrases:
+                continue
+            longest = max(phrases, key=len)[:40]
+            for at, line in enumerate(lines):
+                if longest in line:
+                    near = raised.findall("\n".join(lines[max(0, at - 8) : at + 1]))
+                    if near:
+                        assert codes[near[-1]] == int(cells[2]), (span.group(2), near[-1])
+                        checked += 1
+    assert checked >= 20

@@ -32,7 +32,7 @@ def test_sigmaform_env_selects_the_environment(
     result = multi.run("plan", env=None)
     assert result.exit_code == 0, result.output
     assert "Environment: prod" in result.output
-    assert '"Acme Support "' in result.output
+    assert '"Acme Support"' in result.output
     # -e wins over SIGMAFORM_ENV.
     explicit = multi.run("plan")
     assert "Environment: staging" in explicit.output
@@ -107,7 +107,7 @@ def test_diff_env_shows_the_intended_and_other_differences(multi: MultiEnv) -> N
     assert "Rendered config: staging -> prod" in out
     assert "~ agent.support (agents/support.yaml)" in out
     assert '    agentSettings.llmModel: "gpt-4o-mini" -> "gpt-4o"' in out
-    assert '    agentName: "Acme Support (staging)" -> "Acme Support "' in out
+    assert '    agentName: "Acme Support (staging)" -> "Acme Support"' in out
     assert (
         '    agentSettings.webhooks[0].url: "https://hooks.staging.acme.example/sigmamind/support"'
         ' -> "https://hooks.acme.example/sigmamind/support"' in out
@@ -155,7 +155,7 @@ def test_diff_env_detailed_exitcode(multi: MultiEnv) -> None:
     differ = multi.run("diff-env", "staging", "prod", "--detailed-exitcode", env=None)
     assert differ.exit_code == 2
     for name in ("support", "receptionist", "appointment-reminder"):
-        multi.edit(f"agents/{name}.yaml", " ${var.suffix}", "")
+        multi.edit(f"agents/{name}.yaml", "${var.suffix}", "")
     multi.edit("agents/support.yaml", "llmModel: gpt-4o   ", "llmModel: gpt-4o-mini")
     multi.edit(
         "sigmaform.yaml", '"https://hooks.staging.acme.example"', '"https://hooks.acme.example"'
@@ -186,7 +186,7 @@ def test_sigmamind_base_url_overrides_every_environment(
     monkeypatch.setenv("SIGMAMIND_BASE_URL", multi.base_url)
     result = multi.run("apply", "--auto-approve", env="prod")
     assert result.exit_code == 0, result.output
-    assert "Acme Support " in multi.agents(PROD_KEY)
+    assert "Acme Support" in multi.agents(PROD_KEY)
 
 
 def test_diff_env_text_summarises_long_text() -> None:

@@ -30,7 +30,7 @@ def run_hook(repo: Path, files: list[str], args: list[str] | None = None) -> Any
     selected = [
         f
         for f in files
-        if re.search(spec["files"], f) and not re.search(spec.get("exclude", "^$"), f)
+        if re.search(spec.get("files", ""), f) and not re.search(spec.get("exclude", "^$"), f)
     ]
     argv = [*shlex.split(spec["entry"]), *(args or spec.get("args", []))]
     if spec.get("pass_filenames", True):
@@ -52,19 +52,11 @@ def test_hook_manifest() -> None:
     spec = hook()
     assert spec["language"] == "python"  # pre-commit installs sigmaform from this repo
     assert spec["entry"].startswith("sigmaform validate")
-    assert spec["require_serial"] is True  # one run sees every file: one report per project
-    for name in ("agents/a.yaml", "numbers/b.yml", "agents/prompts/a.md", "sigmaform.yaml"):
-        assert re.search(spec["files"], name), name
-    assert not re.search(spec["files"], "sigmaform/cli/app.py")
-
-
-def test_try_repo_equivalent_on_the_examples() -> None:
-    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples" / "agents").glob("*.yaml"))
-    assert len(files) == 3
-    done = run_hook(ROOT, files)
-    assert done is not None
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == "OK: 4 resources valid\n"
+    # pre-commit never passes a deleted file to a hook: only running on every commit, with
+    # no file names, catches a deletion that breaks a reference.
+    assert spec["always_run"] is True
+    assert spec["pass_filenames"] is False
+    assert spec["require_serial"] is True
 
 
 def make_repo(tmp_path: Path) -> Path:
@@ -76,6 +68,14 @@ def make_repo(tmp_path: Path) -> Path:
     (repo / ".github" / "workflows" / "ci.yml").write_text("on: push\njobs: {}\n")
     (repo / "README.md").write_text("# not a sigmaform file\n")
     return repo
+
+
+def test_try_repo_equivalent_on_the_examples(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    done = run_hook(repo, ["infra/agents/agents/support.yaml"])
+    assert done is not None
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "OK: 4 resources valid\n"
 
 
 def test_project_in_a_subdirectory_reports_paths_from_the_repository_root(tmp_path: Path) -> None:
@@ -93,26 +93,69 @@ def test_project_in_a_subdirectory_reports_paths_from_the_repository_root(tmp_pa
     ]
 
 
-def test_files_outside_any_project_are_ignored(tmp_path: Path) -> None:
+def test_deleting_a_prompt_or_an_agent_fails_the_commit(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
+    project = repo / "infra" / "agents"
+    (project / "agents" / "prompts" / "support.md").unlink()
+    # A commit holding only a deletion: pre-commit passes the hook no file at all.
+    done = run_hook(repo, [])
+    assert done is not None
+    assert done.returncode == 1
+    assert "infra/agents/agents/support.yaml:8:" in done.stdout
+    assert "prompts/support.md" in done.stdout
+
+    (project / "agents" / "prompts" / "support.md").write_text("You are Acme's support agent.\n")
+    (project / "agents" / "support.yaml").unlink()
+    done = run_hook(repo, [])
+    assert done is not None
+    assert done.returncode == 1
+    assert "infra/agents/numbers/main-line.yaml:" in done.stdout
+    assert "no Agent named `support`" in done.stdout
+
+
+def test_commits_outside_the_projects_still_check_them_and_nothing_else(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    # Not projects of the repository: never searched, however broken.
+    for folder in (".venv/lib", "node_modules/pkg", "env/lib", ".github/fixture"):
+        (repo / folder).mkdir(parents=True, exist_ok=True)
+        (repo / folder / "sigmaform.yaml").write_text("version: [\n")
+    (repo / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     done = run_hook(repo, [".github/workflows/ci.yml", "README.md"])
     assert done is not None
+    assert (done.returncode, done.stdout) == (0, "OK: 4 resources valid\n")
+    empty = tmp_path / "no-project"
+    empty.mkdir()
+    done = run_hook(empty, [])
+    assert done is not None
     assert (done.returncode, done.stdout) == (0, "OK: 0 resources valid\n")
-    assert run_hook(repo, ["setup.py"]) is None  # not selected: pre-commit skips the hook
 
 
-def test_every_project_touched_is_checked(tmp_path: Path) -> None:
+def test_every_project_is_checked(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     shutil.copytree(repo / "infra" / "agents", repo / "team-b")
     bad = repo / "team-b" / "numbers" / "main-line.yaml"
     bad.write_text(bad.read_text().replace('phoneNumber: "+14155550123"', "phoneNumber: 555"))
-    done = run_hook(
-        repo, ["infra/agents/agents/support.yaml", "team-b/agents/support.yaml", "README.md"]
-    )
+    done = run_hook(repo, ["infra/agents/agents/support.yaml", "README.md"])
     assert done is not None
     assert done.returncode == 1
     assert done.stdout.startswith("team-b/numbers/main-line.yaml:")
     assert "infra/" not in done.stdout
+
+
+def test_find_projects_with_paths_checks_only_theirs(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    shutil.copytree(repo / "infra" / "agents", repo / "team-b")
+    bad = repo / "team-b" / "numbers" / "main-line.yaml"
+    bad.write_text(bad.read_text().replace('phoneNumber: "+14155550123"', "phoneNumber: 555"))
+    done = subprocess.run(
+        ["sigmaform", "validate", "--find-projects", "infra/agents/agents/support.yaml"],
+        cwd=repo,
+        env={"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin", "HOME": str(repo)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "OK: 4 resources valid\n")
 
 
 def test_repository_config_runs_the_tools_of_this_repo() -> None:

@@ -46,13 +46,13 @@ def test_apply_staging_then_promote_gives_prod_its_own_values(multi: MultiEnv) -
         "Acme Support (staging)",
     ]
     assert sorted(prod) == [
-        "Acme Appointment Reminder ",
-        "Acme Receptionist ",
-        "Acme Support ",
+        "Acme Appointment Reminder",
+        "Acme Receptionist",
+        "Acme Support",
     ]
     assert staging["Acme Support (staging)"]["agentSettings"]["llmModel"] == "gpt-4o-mini"
-    assert prod["Acme Support "]["agentSettings"]["llmModel"] == "gpt-4o"  # prod's override
-    hooks = prod["Acme Support "]["agentSettings"]["webhooks"]
+    assert prod["Acme Support"]["agentSettings"]["llmModel"] == "gpt-4o"  # prod's override
+    hooks = prod["Acme Support"]["agentSettings"]["webhooks"]
     assert [h["url"] for h in hooks] == ["https://hooks.acme.example/sigmamind/support"]
     staging_hooks = staging["Acme Support (staging)"]["agentSettings"]["webhooks"]
     assert [h["url"] for h in staging_hooks] == [
@@ -60,17 +60,17 @@ def test_apply_staging_then_promote_gives_prod_its_own_values(multi: MultiEnv) -
     ]
     # Same prompt in both: the instructions are what the files say.
     prompt = (multi.root / PROMPT).read_text()
-    assert prod["Acme Support "]["instructions"] == prompt
+    assert prod["Acme Support"]["instructions"] == prompt
     # Each number answers with its own workspace's support agent.
     prod_line = multi.phone_number(PROD_KEY, PROD_NUMBER)
-    assert prod_line["inboundAgentId"] == prod["Acme Support "]["agentId"]
+    assert prod_line["inboundAgentId"] == prod["Acme Support"]["agentId"]
     staging_line = multi.phone_number(STAGING_KEY, STAGING_NUMBER)
     assert staging_line["inboundAgentId"] == staging["Acme Support (staging)"]["agentId"]
     # Separate states, each naming its environment and holding its own ids.
     staging_state, prod_state = multi.state("staging"), multi.state("prod")
     assert staging_state["environment"] == "staging" and prod_state["environment"] == "prod"
     assert staging_state["lineage"] != prod_state["lineage"]
-    assert prod_state["resources"]["agent.support"]["id"] == prod["Acme Support "]["agentId"]
+    assert prod_state["resources"]["agent.support"]["id"] == prod["Acme Support"]["agentId"]
 
     again = promote(multi)
     assert again.exit_code == 0, again.output
@@ -109,8 +109,8 @@ def test_prompt_edited_after_staging_apply_blocks_promotion_until_staging_applie
     assert result.exit_code == 0, result.output
     assert "Plan: 0 to create, 1 to update, 0 to delete, 3 unchanged." in result.output
     prod = multi.agents(PROD_KEY)
-    assert prod["Acme Support "]["instructions"] == (multi.root / PROMPT).read_text()
-    assert "Acme Corp" in prod["Acme Support "]["instructions"]
+    assert prod["Acme Support"]["instructions"] == (multi.root / PROMPT).read_text()
+    assert "Acme Corp" in prod["Acme Support"]["instructions"]
 
 
 def test_gate_names_every_resource_staging_never_applied(multi: MultiEnv) -> None:
@@ -216,7 +216,7 @@ def test_prod_only_override_changes_need_no_staging_apply(multi: MultiEnv) -> No
     result = promote(multi, "--apply", "--auto-approve")
     assert result.exit_code == 0, result.output
     assert 'agentSettings.llmModel: "gpt-4o" -> "gpt-4.1"' in result.output
-    assert multi.agents(PROD_KEY)["Acme Support "]["agentSettings"]["llmModel"] == "gpt-4.1"
+    assert multi.agents(PROD_KEY)["Acme Support"]["agentSettings"]["llmModel"] == "gpt-4.1"
 
 
 def test_delete_is_promoted_only_after_staging_ran_it(multi: MultiEnv) -> None:
@@ -228,12 +228,12 @@ def test_delete_is_promoted_only_after_staging_ran_it(multi: MultiEnv) -> None:
     refused = promote(multi, "--apply", "--auto-approve", "--allow-delete")
     assert refused.exit_code == 3
     assert "agent.receptionist: its file is gone but staging still manages it" in refused.output
-    assert "Acme Receptionist " in multi.agents(PROD_KEY)
+    assert "Acme Receptionist" in multi.agents(PROD_KEY)
     assert promote(multi, "--allow-delete").exit_code == 3  # a plan-only run says so too
     # Without --allow-delete the promotion goes ahead and leaves the agent alone.
     kept = promote(multi, "--apply", "--auto-approve")
     assert kept.exit_code == 0, kept.output
-    assert "Acme Receptionist " in multi.agents(PROD_KEY)
+    assert "Acme Receptionist" in multi.agents(PROD_KEY)
 
     deleted = multi.run("apply", "--auto-approve", "--allow-delete")
     assert deleted.exit_code == 0, deleted.output
@@ -244,7 +244,7 @@ def test_delete_is_promoted_only_after_staging_ran_it(multi: MultiEnv) -> None:
     assert "safety.allowDelete: false" in unsafe.output
     forced = promote(multi, "--apply", "--auto-approve", "--allow-delete", "--force")
     assert forced.exit_code == 0, forced.output
-    assert "Acme Receptionist " not in multi.agents(PROD_KEY)
+    assert "Acme Receptionist" not in multi.agents(PROD_KEY)
 
 
 # The gate itself is a pure function: a few direct cases.
@@ -332,7 +332,7 @@ def test_failure_in_the_target_exits_1_naming_the_resource(multi: MultiEnv) -> N
     assert result.exit_code == 1, result.output
     assert "Promotion to prod finished with errors" in result.stderr
     assert "  phone-number.main-line: " in result.stderr
-    assert "Acme Support " in multi.agents(PROD_KEY)  # the others went ahead
+    assert "Acme Support" in multi.agents(PROD_KEY)  # the others went ahead
 
 
 def test_promotion_hints_name_the_target_environment(multi: MultiEnv) -> None:

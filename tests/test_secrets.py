@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from conftest import Project
 from multienv import (
     PROD_KEY,
     REMINDER_SECRET,
@@ -188,3 +189,24 @@ def test_state_keeps_fingerprints_keyed_per_lineage(multi: MultiEnv) -> None:
     assert show.exit_code == 0, show.output
     assert '"secret": "(sensitive)"' in show.output  # not even the fingerprint is printed
     assert "hmac" not in show.output
+
+
+def test_emulator_journal_masks_webhook_secrets(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "whsec-journal-0f9e8d7c"
+    monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", secret)
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    monkeypatch.setenv("SUPPORT_WEBHOOK_SECRET", ROTATED)  # a PATCH carries one too
+    assert example.run("apply", "--auto-approve").exit_code == 0
+
+    journal = (example.emulator_dir / "journal.jsonl").read_text()
+    assert secret not in journal and ROTATED not in journal
+    assert "local-only-reminder-secret" not in journal  # the other agent's, a secretDefault
+    sent = [e for e in example.writes() if e["path"] == "/v1/agents" or e["method"] == "PATCH"]
+    hooks = [h for e in sent for h in e["body"].get("agentSettings", {}).get("webhooks", [])]
+    assert len(hooks) >= 3
+    assert {h["secret"] for h in hooks} == {"(sensitive)"}
+    # The emulator itself got the values: it is the server, and answers with them.
+    support = next(a for a in example.agents() if a["agentName"] == "Acme Support (local)")
+    assert support["agentSettings"]["webhooks"][0]["secret"] == ROTATED

@@ -5,6 +5,8 @@
 #   sigmaform-ci.sh validate              offline checks of every environment
 #   sigmaform-ci.sh plan ENV...           one markdown plan per ENV, appended to one
 #                                         pull-request comment body
+#   sigmaform-ci.sh compare A B           how B's rendered config differs from A's (offline,
+#                                         no key, no secret), appended to the same body
 #   sigmaform-ci.sh apply ENV             plan, save it, apply exactly that plan
 #   sigmaform-ci.sh promote ENV           promote to ENV (gate: only what promoteFrom applied)
 #   sigmaform-ci.sh drift ENV...          fail (exit 2) when anything changed outside sigmaform
@@ -56,6 +58,32 @@ output() {
   fi
 }
 
+fenced() {
+  # Print file $1 as a markdown code block whose fence is longer than any run of backticks
+  # inside it, so the text cannot close the block and leak into the comment as markdown.
+  local longest fence='```'
+  longest="$(grep -o '`*' "$1" | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')"
+  while [[ "${#fence}" -le "$longest" ]]; do
+    fence+='`'
+  done
+  echo "$fence${2:-}"
+  cat "$1"
+  echo "$fence"
+}
+
+comment_add() {
+  # Append file $1 to the comment body (one body, marked, however many steps add to it).
+  if ! { [[ -s "$COMMENT_FILE" ]] && grep -qF "$COMMENT_MARKER" "$COMMENT_FILE"; }; then
+    printf '%s\n## sigmaform\n\n' "$COMMENT_MARKER" >"$COMMENT_FILE"
+  fi
+  cat "$1" >>"$COMMENT_FILE"
+  if [[ "$(wc -c <"$COMMENT_FILE")" -gt "$COMMENT_LIMIT" ]]; then
+    head -c "$COMMENT_LIMIT" "$COMMENT_FILE" >"$1"
+    printf '\n\n_(truncated: the full plan is in the job log)_\n' >>"$1"
+    mv "$1" "$COMMENT_FILE"
+  fi
+}
+
 need_env() {
   if [[ $# -eq 0 ]]; then
     echo "sigmaform-ci.sh: name at least one environment" >&2
@@ -85,9 +113,7 @@ cmd_plan() {
         {
           echo "### sigmaform plan: \`$env\` failed (exit $code)"
           echo
-          echo '```'
-          cat "$err"
-          echo '```'
+          fenced "$err"
         } >>"$section"
         ;;
     esac
@@ -95,18 +121,36 @@ cmd_plan() {
   done
   summary <"$section"
   # Several `plan` steps (one per environment, each with its own secrets) build one comment.
-  if ! { [[ -s "$COMMENT_FILE" ]] && grep -qF "$COMMENT_MARKER" "$COMMENT_FILE"; }; then
-    printf '%s\n## sigmaform\n\n' "$COMMENT_MARKER" >"$COMMENT_FILE"
-  fi
-  cat "$section" >>"$COMMENT_FILE"
-  if [[ "$(wc -c <"$COMMENT_FILE")" -gt "$COMMENT_LIMIT" ]]; then
-    head -c "$COMMENT_LIMIT" "$COMMENT_FILE" >"$section"
-    printf '\n\n_(truncated: the full plan is in the job log)_\n' >>"$section"
-    mv "$section" "$COMMENT_FILE"
-  fi
+  comment_add "$section"
   rm -f "$section" "$err"
   output "changes=$changes"
   return "$failed"
+}
+
+cmd_compare() {
+  if [[ $# -ne 2 ]]; then
+    echo "sigmaform-ci.sh: compare needs two environments (compare A B)" >&2
+    exit 1
+  fi
+  local section out code
+  section="$(mktemp)"
+  out="$(mktemp)"
+  sf diff-env "$1" "$2" >"$out" 2>&1
+  code=$?
+  {
+    if [[ "$code" -eq 0 ]]; then
+      echo "### sigmaform diff-env: \`$1\` -> \`$2\`"
+    else
+      echo "### sigmaform diff-env: \`$1\` -> \`$2\` failed (exit $code)"
+    fi
+    echo
+    fenced "$out" text
+    echo
+  } >"$section"
+  summary <"$section"
+  comment_add "$section"
+  rm -f "$section" "$out"
+  return "$code"
 }
 
 cmd_apply() {
@@ -149,11 +193,12 @@ main() {
   case "$command" in
     validate) cmd_validate "$@" ;;
     plan) cmd_plan "$@" ;;
+    compare) cmd_compare "$@" ;;
     apply) cmd_apply "$@" ;;
     promote) cmd_promote "$@" ;;
     drift) cmd_drift "$@" ;;
     *)
-      echo "usage: sigmaform-ci.sh validate | plan ENV... | apply ENV | promote ENV | drift ENV..." >&2
+      echo "usage: sigmaform-ci.sh validate | plan ENV... | compare A B | apply ENV | promote ENV | drift ENV..." >&2
       return 1
       ;;
   esac

@@ -18,7 +18,7 @@ from sigmaform.state import LockInfo
 
 @cli.group()
 def state() -> None:
-    """Inspect and repair state (list, show, rm, mv, unlock).
+    """Inspect, repair and copy state (list, show, rm, mv, unlock, push, pull).
 
     \b
     Example:

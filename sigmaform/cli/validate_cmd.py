@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from sigmaform.validate import Report, check_project
 @click.option(
     "--find-projects",
     is_flag=True,
-    help="PATHS are relative to the current directory (as pre-commit passes them): check, "
-    "whole, each project whose sigmaform.yaml is above one of them; ignore the others.",
+    help="PATHS are relative to the current directory: check, whole, each project whose "
+    "sigmaform.yaml is above one of them; ignore the others. Without PATHS (the pre-commit "
+    "hook), check every project below the current directory.",
 )
 @click.pass_context
 def validate(
@@ -46,11 +48,13 @@ def validate(
     Examples:
       sigmaform validate
       sigmaform -C examples validate agents/support.yaml --format json
-      sigmaform validate --find-projects infra/agents/support.yaml   # the pre-commit hook
+      sigmaform validate --find-projects          # every project in the repository
+      sigmaform validate --find-projects infra/agents/support.yaml
     """
     g = get_globals(ctx)
     if find_projects:
-        report = _check_found_projects(find_project_roots(paths), g.env)
+        roots = find_project_roots(paths) if paths else projects_below(Path.cwd())
+        report = _check_found_projects(roots, g.env)
     else:
         # Found from the current directory (no -C), PATHS are the user's, as in git: from
         # there. With -C, they are from the project directory, as after `git -C`.
@@ -92,6 +96,30 @@ def find_project_roots(paths: Sequence[Path]) -> list[Path]:
                     roots.append(folder)
                 break
     return roots
+
+
+def projects_below(top: Path) -> list[Path]:
+    """Every directory under `top` holding a sigmaform.yaml, sorted.
+
+    Hidden directories (.git, .venv, .sigmaform), node_modules and virtualenvs are not
+    searched: they hold no project of the repository, and walking them would make the
+    pre-commit hook slow.
+    """
+    roots: list[Path] = []
+    for folder, subdirs, files in os.walk(top):
+        if PROJECT_FILE in files:
+            roots.append(Path(folder))
+        subdirs[:] = [
+            d
+            for d in subdirs
+            if not d.startswith(".")
+            and d not in _NEVER_SEARCHED
+            and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
+        ]
+    return sorted(roots)
+
+
+_NEVER_SEARCHED = frozenset({"node_modules", "__pycache__"})
 
 
 def _check_found_projects(roots: Sequence[Path], env: str | None) -> Report:

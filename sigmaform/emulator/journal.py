@@ -1,10 +1,13 @@
 """The request journal: what each request asked for and what it got, for tests to read.
 
-Headers are not recorded, so the `X-API-Key` value never reaches the journal.
+Headers are not recorded, so the `X-API-Key` value never reaches the journal, and secrets
+in request bodies (a webhook's `secret`, any `password`, `token` or `apiKey`) are recorded
+as `(sensitive)`: the journal is a file in the project directory, read by people and tools.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import threading
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from sigmaform.sensitive import MASK
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Journal:
             self._entries.clear()
 
     def record(self, entry: JournalEntry) -> None:
+        entry = dataclasses.replace(entry, body=mask_secrets(entry.body))
         with self._lock:
             self._entries.append(entry)
         if not self._files:
@@ -52,6 +58,24 @@ class Journal:
             with open(path, "a", encoding="utf-8") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write(line)
+
+
+# Request-body keys that hold a secret, compared case-insensitively.
+SECRET_KEYS = frozenset({"secret", "password", "token", "apikey", "api_key"})
+
+
+def mask_secrets(body: Any) -> Any:
+    """`body` with the value of every secret-holding key replaced by the mask."""
+    if isinstance(body, dict):
+        return {
+            key: MASK
+            if isinstance(key, str) and key.lower() in SECRET_KEYS and body[key] is not None
+            else mask_secrets(body[key])
+            for key in body
+        }
+    if isinstance(body, list):
+        return [mask_secrets(item) for item in body]
+    return body
 
 
 def read_journal(path: Path) -> list[JournalEntry]:
