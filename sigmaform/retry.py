@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+# Jitter draws from its own generator: the process-wide one belongs to the caller (and to
+# test frameworks that watch it), and retries run on worker threads.
+_JITTER = random.Random()
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -24,7 +28,7 @@ class RetryPolicy:
     max_delay_s: float = 10.0
     max_attempts: int = 8
 
-    def backoff(self, failures: int, rand: Callable[[], float] = random.random) -> float:
+    def backoff(self, failures: int, rand: Callable[[], float] = _JITTER.random) -> float:
         """Full-jitter delay after the n-th consecutive failure (n >= 1)."""
         ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** max(0, failures - 1))
         return rand() * ceiling
@@ -65,7 +69,7 @@ class Budget:
         policy: RetryPolicy,
         *,
         clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = _JITTER.random,
     ) -> None:
         self.policy = policy
         self._clock = clock

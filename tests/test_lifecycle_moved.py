@@ -187,7 +187,7 @@ def test_move_over_http_rewrites_references_and_travels_through_promote(
     # Each workspace still has one support agent (same id), answering its number.
     for key, number, name in (
         (STAGING_KEY, STAGING_NUMBER, "Acme Support (staging)"),
-        (PROD_KEY, PROD_NUMBER, "Acme Support "),
+        (PROD_KEY, PROD_NUMBER, "Acme Support"),
     ):
         agents = multi.agents(key)
         assert sum(1 for n in agents if n.startswith("Acme Support")) == 1
