@@ -7,7 +7,6 @@ module never prints.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, ex
 from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
-from sigmaform.errors import ConfigError, Problem, StalePlanError
+from sigmaform.errors import ConfigError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
@@ -28,6 +27,7 @@ from sigmaform.project import load_project
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
+from sigmaform.saved_plan import authorise, read_plan_file
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 
 if TYPE_CHECKING:  # httpx loads only when a command talks to the API
@@ -198,13 +198,7 @@ def save_plan(plan: Plan, path: Path) -> None:
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(Problem(str(path), message="plan file not found")) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(Problem(str(path), message=f"not a plan file: {error}")) from None
-    return Plan.from_dict(data, str(path))
+    return read_plan_file(path)
 
 
 def ensure_plan_current(plan: Plan, state: State | None, project: Project) -> State:
@@ -257,8 +251,16 @@ def apply_project(
         client_for(project, request.options.parallelism, retry) as client,
     ):
         if request.plan_file is not None:
-            plan = load_plan(request.plan_file)
-            state = ensure_plan_current(plan, backend.read(), project)
+            saved = load_plan(request.plan_file)
+            state = ensure_plan_current(saved, backend.read(), project)
+            # The saved plan only authorises: what runs is recomputed from state and the
+            # files (and the remote, as the saved plan was), and must match it exactly.
+            if saved.destroy:
+                plan = destroy_plan(project.resources, state)
+            else:
+                remote = client if saved.refreshed else None
+                plan = make_plan(project, state, remote, saved.targets)
+            authorise(saved, plan)
         else:
             state = read_state(backend, project.environment.name)
             if request.destroy:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sigmaform import invocation
 from sigmaform.errors import ConfigError, LockHeldError, Problem
 from sigmaform.files import write_atomic
+from sigmaform.jsonfile import read_json_file
+from sigmaform.state_check import state_problems
 
 if TYPE_CHECKING:
     from sigmaform.resource import Project
@@ -119,6 +121,9 @@ class State:
             raise ConfigError(
                 Problem(source, message=f"not a sigmaform state file (version {STATE_VERSION})")
             )
+        problems = state_problems(data, source)
+        if problems:
+            raise ConfigError(problems)
         try:
             return cls(
                 environment=str(data["environment"]),
@@ -214,17 +219,9 @@ class LocalBackend:
 
     def read(self) -> State | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = read_json_file(self.path, self.display)
         except FileNotFoundError:
             return None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                Problem(
-                    self.display, error.lineno, error.colno, message=f"invalid JSON: {error.msg}"
-                )
-            ) from None
         return State.from_dict(data, self.display)
 
     def write(self, state: State) -> State:

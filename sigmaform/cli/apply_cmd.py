@@ -20,7 +20,8 @@ from sigmaform.operations import ApplyRequest, apply_project, load_plan
 
 
 @cli.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+# Not `dir_okay=False`: the plan reader refuses a directory (or a device) with exit 1.
+@click.argument("planfile", required=False, type=click.Path(path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask; required without a terminal.")
 @click.option("--allow-delete", is_flag=True, help="Delete resources whose files are gone.")
 @click.option("--force", is_flag=True, help="Override safety thresholds (never `protect: true`).")
@@ -45,9 +46,11 @@ def apply(
 ) -> None:
     """Apply the changes a plan shows.
 
-    With PLANFILE (from `plan --out`), exactly that plan is applied, to the environment it
-    was made for (-e, if given, must name the same one), and refused if state or the files
-    changed since. Without it, a fresh plan is shown and must be confirmed by typing `yes`.
+    With PLANFILE (from `plan --out`), the plan is applied to the environment it was made
+    for (-e, if given, must name the same one): it is recomputed from state and the files
+    (and the API, if the plan was refreshed) and applied only if it matches PLANFILE
+    exactly, so it is refused if anything changed since. Without it, a fresh plan is shown
+    and must be confirmed by typing `yes`.
 
     \b
     Examples:

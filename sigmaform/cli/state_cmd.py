@@ -14,6 +14,7 @@ from sigmaform.moves import Move, move_state
 from sigmaform.operations import backend_for, read_state
 from sigmaform.sensitive import mask_tree
 from sigmaform.state import LockInfo
+from sigmaform.state_check import address_kind, address_problem
 
 
 @cli.group()
@@ -78,6 +79,8 @@ def _address(text: str) -> str:
             f"`{text}` is not an address (expected KIND.NAME, KIND one of {known}, "
             "or a kind's name such as Agent)"
         )
+    if address_kind(address) is None:  # a name no resource file could have
+        raise ConfigError(address_problem(address))
     return address
 
 

@@ -1,0 +1,93 @@
+"""JSON that sigmaform reads back (state, saved plans): untrusted input, refused cleanly.
+
+A state or plan file may have been edited, truncated, swapped for a device or a FIFO, or
+be binary garbage. Each of those is a ConfigError naming the file, never a traceback,
+and never a read that hangs (a FIFO) or never ends (`/dev/zero`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from sigmaform.errors import ConfigError, Problem
+from sigmaform.files import MAX_DEPTH
+
+# Spec values are at most MAX_DEPTH deep (the YAML loader refuses more); a state or plan
+# wraps them in a few levels of its own.
+MAX_JSON_DEPTH = MAX_DEPTH + 10
+
+
+def read_json_file(path: Path, display: str) -> Any:
+    """The parsed JSON of a regular file. FileNotFoundError propagates: callers decide
+    whether a missing file is an error."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # permissions, a name too long, a loop of links
+        raise ConfigError(Problem(display, message=f"cannot read: {error.strerror}")) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(Problem(display, message="is a directory, not a file"))
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(Problem(display, message="not a regular file; refused"))
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    except OSError as error:
+        raise ConfigError(Problem(display, message=f"cannot read: {error.strerror}")) from None
+    finally:
+        os.close(fd)
+    return parse_json(b"".join(chunks), display)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes, display: str) -> Any:
+    """Parse `raw` as UTF-8 JSON no deeper than MAX_JSON_DEPTH; ConfigError otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError(
+            Problem(display, line, column, message="not UTF-8 text (binary data?)")
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            Problem(display, error.lineno, error.colno, message=f"invalid JSON: {error.msg}")
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            Problem(display, message=f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+        ) from None
+    except ValueError as error:  # NaN/Infinity, or an integer of thousands of digits
+        raise ConfigError(Problem(display, message=f"invalid JSON: {error}")) from None
+    check_depth(data, display)
+    return data
+
+
+def check_depth(data: Any, display: str) -> None:
+    """Refuse data nested deeper than MAX_JSON_DEPTH: later steps recurse over it."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ConfigError(
+                Problem(display, message=f"nested deeper than {MAX_JSON_DEPTH} levels; refused")
+            )
+        if not isinstance(value, (dict, list)):
+            continue
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
