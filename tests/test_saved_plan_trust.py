@@ -233,9 +233,7 @@ DAMAGED: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGED))
-def test_damaged_plan_file_is_a_clean_error(
-    planned: tuple[Project, Path, str], case: str
-) -> None:
+def test_damaged_plan_file_is_a_clean_error(planned: tuple[Project, Path, str], case: str) -> None:
     project, plan_file, _ = planned
     damage, expected = DAMAGED[case]
     damage(plan_file)
