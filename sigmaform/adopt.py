@@ -21,6 +21,7 @@ from sigmaform.files import display_path, load_documents_many, write_atomic
 from sigmaform.importer import (
     AGENT,
     ImportedAgent,
+    check_writable,
     document_text,
     imported_agent,
     schema_reference,
@@ -109,6 +110,7 @@ def _fetch(client: Any, ids: Sequence[str], env: str) -> list[dict[str, Any]]:
         if result is None:
             missing.append(agent_id)
         else:
+            check_writable(result)
             bodies.append(result)
     if missing:
         raise ConfigError(
@@ -243,11 +245,14 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
         state = read_state(backend, env)
         managed = {r.id: a for a, r in state.resources.items() if r.kind == AGENT.name}
         if request.all:
-            ids = [
-                str(a[AGENT.id_field])
+            listed = [
+                a
                 for a in client.list_agents()
                 if a.get(AGENT.id_field) and str(a[AGENT.id_field]) not in managed
             ]
+            for agent in listed:  # before its id goes into a request path
+                check_writable(agent)
+            ids = [str(a[AGENT.id_field]) for a in listed]
         else:
             ids = list(dict.fromkeys(request.agent_ids))
             already = [f"{managed[i]} already manages {i}" for i in ids if i in managed]

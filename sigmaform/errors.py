@@ -34,6 +34,11 @@ def _escape(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode("ascii")
 
 
+def printable(text: str) -> str:
+    """`text` on one line, control characters escaped: for values a server or file chose."""
+    return _CONTROL.sub(_escape, text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong with the user's input, located as precisely as we can."""

@@ -7,6 +7,7 @@ the reading, writing and state recording around it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform.errors import ConfigError
 from sigmaform.files import (
     FileRef,
     Mark,
@@ -141,6 +143,33 @@ def _ordered(data: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
     return {**first, **{k: v for k, v in data.items() if k not in first}}
 
 
+def check_writable(body: Mapping[str, Any]) -> None:
+    """Refuse an agent holding text that no UTF-8 file can hold (a lone surrogate)."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str) and not _encodable(value):
+            raise ConfigError(
+                f"agent {_one_line(str(body.get(AGENT.id_field)))}: the server's "
+                f"{path or 'value'} is not valid Unicode text (a lone surrogate); "
+                "it cannot be written to a file, so nothing was imported"
+            )
+        if isinstance(value, dict):
+            for key, child in value.items():
+                stack.append((key, path))
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def imported_agent(
     body: Mapping[str, Any], name: str, taken_variables: Iterable[str] = ()
 ) -> ImportedAgent:
@@ -201,12 +230,22 @@ def document_text(agent: ImportedAgent, schema_ref: str | None, only: Sequence[s
     next `promote` would create a copy of it in every other environment.
     """
     head = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
-    head.append(f"# Imported by `sigmaform import` from SigmaMind agent {agent.agent_id}.")
+    # The id is the server's: quoted as an ASCII JSON string it holds no line break, so it
+    # cannot end the comment and add YAML of its own. Every other server value goes
+    # through the emitter.
+    head.append(
+        f"# Imported by `sigmaform import` from SigmaMind agent {_one_line(agent.agent_id)}."
+    )
     document: dict[str, Any] = {"kind": AGENT.name, "name": agent.name, "spec": agent.spec}
     if only:
         document["only"] = list(only)
     body = dump_yaml(document)
     return "\n".join(head) + "\n" + body
+
+
+def _one_line(text: str) -> str:
+    """`text` as an ASCII JSON string: every control or non-ASCII character escaped."""
+    return json.dumps(text, ensure_ascii=True)
 
 
 def schema_reference(root: Path, out_dir: Path) -> str | None:

@@ -74,7 +74,15 @@ def state_problems(data: Any, source: str) -> list[Problem]:
                 )
             )
         key = (item["kind"], item["id"])
-        if key in holders:
+        if not _encodable(item["id"]):
+            problems.append(
+                Problem(
+                    source,
+                    path=f"{where}.id",
+                    message="damaged state: the id is not valid Unicode text (a lone surrogate)",
+                )
+            )
+        elif key in holders:
             problems.append(
                 Problem(
                     source,
@@ -87,3 +95,11 @@ def state_problems(data: Any, source: str) -> list[Problem]:
         else:
             holders[key] = address
     return problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -72,6 +72,7 @@ CASES: dict[str, tuple[Callable[[Doc], None], str]] = {
     "null id": (_set("id", None), "resources.agent.support.id: damaged state: expected string"),
     "empty id": (_set("id", ""), "resources.agent.support.id: damaged state: must not be empty"),
     "numeric id": (_set("id", 42), "expected string, got integer"),
+    "id with a lone surrogate": (_set("id", "ag\udc80"), "id is not valid Unicode text"),
     "one id under two addresses": (_second_address_same_id, "is also held by `agent.support`"),
     "applied is a list": (_set("applied", []), "applied: damaged state: expected object"),
     "nestedIds of the wrong shape": (_set("nestedIds", {"webhooks": ["x"]}), "nestedIds"),
@@ -236,3 +237,31 @@ def test_state_push_refuses_a_damaged_local_state(
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: {STATE}") and "is also held by" in result.output
     assert shared.document() == stored
+
+
+# -- state mv -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("destination", "expected"),
+    [
+        ("agent.Support", "the name `Support` must be lowercase letters, digits and `-`"),
+        ("agent.support bot", "the name `support bot` must be lowercase"),
+        ("agent.support\nx", "must be lowercase"),
+        ("agent.-support", "must be lowercase"),
+        ("agent." + "a" * 64, "at most 63 characters"),
+        ("agent.", "must be lowercase"),
+        ("robot.support", "`robot.support` is not an address: expected PREFIX.NAME"),
+        ("support", "is not an address"),
+        ("chat.support", "state mv cannot change a resource's kind"),
+    ],
+)
+def test_state_mv_destination_must_be_a_valid_address(
+    applied: Project, destination: str, expected: str
+) -> None:
+    before = (applied.root / STATE).read_text()
+    result = applied.run("state", "mv", "agent.support", destination)
+    assert result.exit_code == 1, result.output
+    assert expected in result.output
+    assert (applied.root / STATE).read_text() == before
+    assert applied.run("plan", "--detailed-exitcode").exit_code == 0

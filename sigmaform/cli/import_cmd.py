@@ -16,7 +16,7 @@ from sigmaform.adopt import (
     list_remote_agents,
 )
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
-from sigmaform.errors import EXIT_OK, ConfigError
+from sigmaform.errors import EXIT_OK, ConfigError, printable
 
 
 @cli.command("import")
@@ -89,15 +89,18 @@ def import_(
         _echo_preview(result)
         ctx.exit(EXIT_OK)
     for item in result.imported:
+        # The id is the server's: escaped, it cannot add lines (or terminal codes) of its own.
+        agent_id = printable(item.agent_id)
         if item.adopted_from is not None:
             click.echo(
-                f"Adopted {item.address} (id {item.agent_id}) as declared in "
+                f"Adopted {item.address} (id {agent_id}) as declared in "
                 f"{item.adopted_from}; that file is unchanged"
             )
             continue
-        click.echo(f"Imported {item.address} (id {item.agent_id}): {', '.join(item.files)}")
+        click.echo(f"Imported {item.address} (id {agent_id}): {', '.join(item.files)}")
         if item.dropped:
-            click.echo(f"    not imported (sigmaform does not manage): {', '.join(item.dropped)}")
+            dropped = printable(", ".join(item.dropped))
+            click.echo(f"    not imported (sigmaform does not manage): {dropped}")
     count = len(result.imported)
     click.echo(f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}.")
     if any(item.adopted_from for item in result.imported):
@@ -118,7 +121,8 @@ def _echo_listing(agents: list[RemoteAgent]) -> None:
         return
     for agent in agents:
         where = f"managed as {agent.address}" if agent.address else "not managed"
-        click.echo(f"{agent.agent_id}\t{agent.agent_name}\t{where}")
+        # Server values, escaped: a name or id cannot add lines (or terminal codes).
+        click.echo(f"{printable(agent.agent_id)}\t{printable(agent.agent_name)}\t{where}")
     managed = sum(1 for a in agents if a.address)
     click.echo(f"{len(agents)} agents: {managed} managed, {len(agents) - managed} not managed.")
 
@@ -130,5 +134,6 @@ def _echo_preview(result: ImportResult) -> None:
         for line in text.splitlines():
             click.echo(f"    {line}")
     for item in result.imported:
-        click.echo(f"Would record {item.address} (id {item.agent_id}) in state {result.state}")
+        agent_id = printable(item.agent_id)
+        click.echo(f"Would record {item.address} (id {agent_id}) in state {result.state}")
     click.echo("Dry run: nothing was written.")
