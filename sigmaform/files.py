@@ -470,22 +470,27 @@ def write_atomic(path: Path, text: str, *, backup: bool = False) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    backup_tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.backup.tmp")
     # O_EXCL with mode 0o666 lets the umask decide permissions, as for any new file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        if path.exists():
-            os.fchmod(fd, path.stat().st_mode & 0o777)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            if path.exists():
+                os.fchmod(handle.fileno(), path.stat().st_mode & 0o777)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if backup and path.exists():
-            backup_tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.backup.tmp")
             shutil.copy2(path, backup_tmp)
             os.replace(backup_tmp, path.with_name(path.name + ".backup"))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        # A full disk (or a file size limit) must not leave half-written temp files
+        # behind; the previous file and its backup are untouched.
         tmp.unlink(missing_ok=True)
+        backup_tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
         raise
     _fsync_dir(path.parent)
 

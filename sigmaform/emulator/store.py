@@ -186,8 +186,12 @@ class DiskWorkspace(Workspace):
         path = self._path(collection, oid)
         path.parent.mkdir(exist_ok=True)
         temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temp.write_text(json.dumps(stored, separators=(",", ":")))
-        os.replace(temp, path)
+        try:
+            temp.write_text(json.dumps(stored, separators=(",", ":")))
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # a full disk leaves no half-written object behind
+            raise
 
     def delete(self, collection: str, oid: str) -> bool:
         path = self._path(collection, oid)
