@@ -76,7 +76,32 @@ def _noop_to_update_of_victim(plan: Plan, victim: str) -> None:
     ]
 
 
+def _drop_resource(plan: Plan, _: str) -> None:
+    plan["resources"] = [r for r in plan["resources"] if r["address"] != "agent.receptionist"]
+
+
+def _kind_changed(plan: Plan, _: str) -> None:
+    _resource(plan, "agent.receptionist")["kind"] = "Chat"
+
+
+def _protect_lifted(plan: Plan, _: str) -> None:
+    _resource(plan, "agent.support")["protect"] = False
+
+
+def _many_additions(plan: Plan, victim: str) -> None:
+    for n in range(12):
+        _delete_unmanaged(plan, victim)
+        plan["resources"][-1]["address"] = f"agent.extra-{n:02d}"
+
+
 TAMPERING: dict[str, tuple[Callable[[Plan, str], None], str]] = {
+    "resource removed": (
+        _drop_resource,
+        "agent.receptionist: missing from the plan file (no-op recomputed)",
+    ),
+    "kind changed": (_kind_changed, "agent.receptionist: kind Chat in the plan file, Agent"),
+    "protect lifted": (_protect_lifted, "agent.support: protect False in the plan file, True"),
+    "many additions": (_many_additions, "agent.extra-09: in the plan file, but not"),
     "edited id": (_edit_id, "agent.support: id "),
     "delete of an unmanaged agent": (
         _delete_unmanaged,
@@ -114,6 +139,8 @@ def test_edited_plan_is_refused_and_nothing_is_sent(
     assert result.exit_code == 3, result.output
     assert "the plan file does not match the plan recomputed" in result.output
     assert expected in result.output
+    if case == "many additions":  # the first ten are listed, the rest counted
+        assert "agent.extra-10" not in result.output and "... and 2 more" in result.output
     assert project.writes(before) == []
     assert _agent(project, victim) == victim_before
     # Refused, not consumed: the honest plan (made again) still applies.
