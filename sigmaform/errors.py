@@ -27,7 +27,8 @@ EXIT_CHANGES = 2
 EXIT_REFUSED = 3
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line separators, and lone surrogates (which no output can encode).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -87,6 +87,11 @@ def _resource_differences(address: str, saved: ResourcePlan, fresh: ResourcePlan
         )
     if saved.id != fresh.id:
         yield f"{address}: id {_show(saved.id)} in the plan file, {_show(fresh.id)} recomputed"
+    if saved.moved_from != fresh.moved_from:
+        yield (
+            f"{address}: moved from {_show(saved.moved_from)} in the plan file, "
+            f"from {_show(fresh.moved_from)} recomputed"
+        )
     if saved.protect != fresh.protect:
         yield f"{address}: protect {saved.protect} in the plan file, {fresh.protect} recomputed"
     ours, theirs = _by_path(saved.changes), _by_path(fresh.changes)

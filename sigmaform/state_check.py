@@ -15,7 +15,6 @@ from sigmaform.errors import Problem
 from sigmaform.files import JsonPath, Mark
 from sigmaform.jsonfile import check_depth
 from sigmaform.kinds import BY_PREFIX, Kind
-from sigmaform.schemacheck import check_instance
 
 STATE_SCHEMA = "state.schema.json"
 # The same names as resource files allow (project.NAME_PATTERN), after a kind's prefix.
@@ -49,6 +48,9 @@ def state_problems(data: Any, source: str) -> list[Problem]:
 
     Raises ConfigError at once for data nested too deeply to check safely.
     """
+    # Imported here: schemacheck needs resource, which needs state (a cycle at import time).
+    from sigmaform.schemacheck import check_instance
+
     check_depth(data, source)
     problems = [
         Problem(source, path=p.path, message=f"damaged state: {p.message}")

@@ -94,7 +94,15 @@ def _many_additions(plan: Plan, victim: str) -> None:
         plan["resources"][-1]["address"] = f"agent.extra-{n:02d}"
 
 
+def _destroy_flag(plan: Plan, _: str) -> None:
+    plan["destroy"] = True  # would turn the apply into a destroy, were the file obeyed
+
+
 TAMPERING: dict[str, tuple[Callable[[Plan, str], None], str]] = {
+    "destroy flag set": (
+        _destroy_flag,
+        "agent.receptionist: action no-op in the plan file, delete",
+    ),
     "resource removed": (
         _drop_resource,
         "agent.receptionist: missing from the plan file (no-op recomputed)",
