@@ -212,3 +212,21 @@ def test_text_no_file_can_hold_is_refused_cleanly(
     assert "nothing was imported" in result.output
     assert list((project.root / "agents").glob("*.yaml")) == []
     assert not (project.root / ".sigmaform" / "state" / "local.json").exists()
+
+
+def test_list_and_dry_run_echo_server_values_escaped(
+    hostile: tuple[Project, HostileServer],
+) -> None:
+    project, _ = hostile
+    listed = project.run("import", "--list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 4  # one per agent, then the count
+    assert "ag1\\n---\\nkind: Agent" in listed.output
+    assert "Evil\\n  instructions: !file ../.env" in listed.output
+    preview = project.run("import", "--all", "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    assert not any(
+        line.startswith(("kind:", "---", "  agentName")) for line in preview.output.splitlines()
+    )
+    assert list((project.root / "agents").glob("*.yaml")) == []
