@@ -112,7 +112,10 @@ def check_safety(
         touched = sum(
             1
             for r in plan.resources
-            if r.action is Action.UPDATE or (r.action in REMOVALS and options.allow_delete)
+            if r.action is Action.UPDATE
+            or (r.action in REMOVALS and options.allow_delete)
+            # Re-creating a managed resource (gone remotely) is as much a change as an update.
+            or (r.action is Action.CREATE and r.address in state.resources)
         )
         share = 100.0 * touched / existing
         if share > limit:

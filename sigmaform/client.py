@@ -73,6 +73,7 @@ R = TypeVar("R")
 AGENTS = "/v1/agents"
 PHONE_NUMBERS = "/v1/phone-numbers"
 CHATS = "/v1/chats"
+WEBHOOKS = "/v1/webhooks"
 PAGE_SIZE = 100
 _MAX_PAGES = 100_000  # a server that always says hasNext must not loop us forever
 _TIMESTAMP_PRECISION = timedelta(seconds=1)
@@ -133,12 +134,14 @@ class Client:
         parallelism: int = 10,
         user_agent: str = f"sigmaform/{__version__}",
         key_label: str = "the configured API key",
+        key_variable: str | None = None,
     ) -> None:
         # An in-process transport never touches a network, so plain http:// is harmless there.
         in_process = isinstance(transport, httpx.WSGITransport | httpx.MockTransport)
         self._base_url = normalise_base_url(base_url, allow_plain_http=in_process)
         self._key = Sensitive(api_key, source=key_label) if api_key else None
         self._key_label = key_label
+        self._key_variable = key_variable or key_label
         self._retry = retry
         self._parallelism = max(1, parallelism)
         self.stats = RequestStats()
@@ -184,6 +187,7 @@ class Client:
             retry=retry,
             parallelism=parallelism,
             key_label=label,
+            key_variable=endpoint.key_label,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -195,6 +199,11 @@ class Client:
     @property
     def parallelism(self) -> int:
         return self._parallelism
+
+    @property
+    def key_variable(self) -> str:
+        """Where the key comes from (a variable's name), for messages; never the key."""
+        return self._key_variable
 
     def close(self) -> None:
         self._http.close()
@@ -302,7 +311,7 @@ class Client:
         return None
 
     def list_phone_numbers(self) -> list[dict[str, Any]]:
-        return self._list_all(PHONE_NUMBERS, "phoneNumber")
+        return self._list_all(PHONE_NUMBERS, "sipPhoneNumber")
 
     def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]:
         path = f"{PHONE_NUMBERS}/{_segment(number)}"
@@ -325,6 +334,29 @@ class Client:
     def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         path = f"{CHATS}/{_segment(chat_id)}"
         return _as_object(self._call("PATCH", path, body=patch), "PATCH", path)
+
+    # -- workspace ---------------------------------------------------------------------
+
+    def workspace_id(self) -> str | None:
+        """The key's workspace, when the API shows it: None if nothing here carries it.
+
+        Of the objects sigmaform reads, the docs show `workspaceId` only on webhook
+        resources (sigmamind-api.md 2.3.1), so one is listed; a workspace without webhooks
+        does not say which it is.
+        """
+        try:
+            result = self._call("GET", WEBHOOKS, params={"page": 0, "size": 1})
+        except ApiError as error:
+            # Knowing the workspace is a safeguard, not a need: a server without this list
+            # (or failing on it) leaves the missing-resources check to do the work.
+            log.debug("could not learn the workspace: %s", error)
+            return None
+        page = result if isinstance(result, list) else _as_object(result, "GET", WEBHOOKS)
+        items = page if isinstance(page, list) else page.get("data") or []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("workspaceId"), str):
+                return str(item["workspaceId"])
+        return None
 
     # -- concurrency -------------------------------------------------------------------
 

@@ -78,6 +78,9 @@ class Kind:
     # Responses that return a reference as a summary object instead of its id field:
     # response key -> API id field (a chat answers `agent: {name, agentId, status}`).
     reference_objects: dict[str, str] = field(default_factory=dict)
+    # Response fields that carry the identity when `identity_field` itself is absent: the
+    # docs' PhoneNumber object has `sipPhoneNumber` and no `phoneNumber`.
+    identity_aliases: tuple[str, ...] = ()
 
 
 AGENT = Kind(
@@ -104,6 +107,7 @@ PHONE_NUMBER = Kind(
     },
     server_owned=frozenset({"sipPhoneNumber", "provider", "active", "createdAt", "updatedAt"}),
     order=1,
+    identity_aliases=("sipPhoneNumber",),
 )
 CHAT = Kind(
     name="Chat",

@@ -24,11 +24,13 @@ from sigmaform.lifecycle import without_units
 from sigmaform.moves import move_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
+from sigmaform.refresh_guard import check_adoptions_exist, check_workspace, read_adoptions
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.saved_plan import authorise, read_plan_file
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
+from sigmaform.targets import check_targets, referenced_by_targets
 
 if TYPE_CHECKING:  # httpx loads only when a command talks to the API
     from sigmaform.client import Client, RetryPolicy
@@ -148,12 +150,25 @@ def make_plan(
     state: State,
     client: Client | None,
     targets: Sequence[str] = (),
+    *,
+    allow_delete: bool = False,
+    allow_recreate: bool = False,
 ) -> Plan:
-    """Plan the project against state, refreshing from the API when a client is given."""
+    """Plan the project against state, refreshing from the API when a client is given.
+
+    A refresh that finds the managed resources gone (a key of another workspace) or an
+    adopted object missing is refused here, before any plan is shown or applied.
+    """
     wanted = normalise_targets(targets)
     moves = project.moves
+    # Addresses as the moves give them (build_plan moves state too).
+    moved = move_state(state, moves)[0]
+    check_targets(wanted, {r.address for r in project.resources} | set(moved.resources))
     if client is None:
-        return build_plan(project.resources, state, None, targets=wanted, moves=moves)
+        return build_plan(
+            project.resources, state, None, targets=wanted, moves=moves, allow_delete=allow_delete
+        )
+    reach = (*wanted, *referenced_by_targets(project.resources, wanted))
     listing: list[Mapping[str, Any]] = []
 
     def list_once() -> list[Mapping[str, Any]]:
@@ -162,9 +177,16 @@ def make_plan(
             listing.extend(client.list_agents())
         return listing
 
-    # Read the remote under the addresses the moves give (build_plan moves state too).
-    moved = move_state(state, moves)[0]
-    remote = fetch_remote(project.resources, moved, client, wanted, list_once)
+    remote = fetch_remote(project.resources, moved, client, reach, list_once)
+    check_workspace(
+        moved,
+        remote,
+        key_label=client.key_variable,
+        ask_workspace=client.workspace_id,
+        allow_recreate=allow_recreate,
+    )
+    remote.update(read_adoptions(project.resources, moved, client, reach))
+    check_adoptions_exist(project.resources, remote)
     unmanaged: dict[str, list[Mapping[str, Any]]] = {}
     creating = {
         str(r.spec.get("agentName"))
@@ -189,6 +211,7 @@ def make_plan(
         targets=wanted,
         unmanaged_agents=unmanaged,
         moves=moves,
+        allow_delete=allow_delete,
     )
 
 
@@ -234,6 +257,7 @@ class ApplyRequest:
     refresh: bool = True
     options: ApplyOptions = field(default_factory=ApplyOptions)
     destroy: bool = False  # `sigmaform destroy`: plan the destroy instead
+    allow_recreate: bool = False  # re-create managed resources even when most are missing
 
 
 def apply_project(
@@ -250,6 +274,7 @@ def apply_project(
         backend.lock(LockInfo("apply")),
         client_for(project, request.options.parallelism, retry) as client,
     ):
+        options = request.options
         if request.plan_file is not None:
             saved = load_plan(request.plan_file)
             state = ensure_plan_current(saved, backend.read(), project)
@@ -258,28 +283,61 @@ def apply_project(
             if saved.destroy:
                 plan = destroy_plan(project.resources, state)
             else:
-                remote = client if saved.refreshed else None
-                plan = make_plan(project, state, remote, saved.targets)
+                plan = make_plan(
+                    project,
+                    state,
+                    client if saved.refreshed else None,
+                    saved.targets,
+                    allow_delete=saved.allow_delete,
+                    allow_recreate=request.allow_recreate,
+                )
             authorise(saved, plan)
+            # A plan made with --allow-delete shows deletes: applying it exactly runs them.
+            options = replace(options, allow_delete=options.allow_delete or plan.allow_delete)
         else:
             state = read_state(backend, project.environment.name)
             if request.destroy:
                 plan = destroy_plan(project.resources, state)
             else:
                 plan = make_plan(
-                    project, state, client if request.refresh else None, request.targets
+                    project,
+                    state,
+                    client if request.refresh else None,
+                    request.targets,
+                    allow_delete=options.allow_delete,
+                    allow_recreate=request.allow_recreate,
                 )
         if not plan.has_changes:
             record_unchanged(plan, state, backend, project.resources)
             return plan, None
         if not confirm(plan):
             return plan, None
-        check_safety(plan, state, project.environment, request.options, len(project.resources))
-        report = execute(
-            plan, project.resources, backend, state, client, request.options, on_outcome
-        )
+        check_safety(plan, state, project.environment, options, len(project.resources))
+        report = execute(plan, project.resources, backend, state, client, options, on_outcome)
         final = record_unchanged(plan, report.state, backend, project.resources)
+        final = record_workspace(plan, state, final, backend, client)
         return plan, replace(report, state=final)
+
+
+def record_workspace(
+    plan: Plan, before: State, state: State, backend: StateBackend, client: Client
+) -> State:
+    """Remember which workspace this environment's resources live in, once the API says.
+
+    Asked after an apply that wrote something, while state does not know it yet or after
+    resources were re-created (they may now live elsewhere): one read, not one per plan.
+    """
+    recreated = any(
+        r.action is Action.CREATE and r.address in before.resources for r in plan.resources
+    )
+    if state.workspace is not None and not recreated:
+        return state
+    if state.serial == before.serial:
+        return state  # nothing was written
+    workspace = client.workspace_id()
+    if workspace is None or workspace == state.workspace:
+        return state
+    return backend.write(replace(state, workspace=workspace))
 
 
 def record_unchanged(

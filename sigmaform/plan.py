@@ -39,6 +39,7 @@ from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remot
 from sigmaform.resource import Resource
 from sigmaform.sensitive import is_fingerprint, mask_tree
 from sigmaform.state import State
+from sigmaform.targets import check_targets, referenced_by_targets
 
 PLAN_FORMAT_VERSION = 1
 KNOWN_AFTER_APPLY = "(known after apply)"
@@ -53,6 +54,20 @@ class Action(StrEnum):
     NOOP = "no-op"
     MOVE = "move"  # only the address changes (a `moved:` entry): state is rewritten
     FORGET = "forget"  # removed from state, left remotely (an adopted object on destroy)
+
+
+class Effect(StrEnum):
+    """What apply will really do to a resource: the plan's summary counts these apart."""
+
+    CREATE = "create"
+    ADOPT = "adopt"  # an existing remote object is taken under management (nothing created)
+    UPDATE = "update"
+    MOVE = "move"
+    DELETE = "delete"
+    FORGET = "forget"  # removed from state only; the remote object is left as it is
+    SKIPPED = "skipped"  # a delete that needs --allow-delete
+    PROTECTED = "protected"  # a delete that `protect: true` refuses
+    NOOP = "no-op"
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,19 @@ class ResourcePlan:
     def kind_info(self) -> Kind:
         return KINDS[self.kind]
 
+    def effect(self, allow_delete: bool) -> Effect:
+        """What apply does to this resource, given whether deletes are allowed."""
+        if self.action is Action.CREATE:
+            # Not creatable, or already holding an id (a recovered agent): nothing is made.
+            return Effect.ADOPT if self.id or not self.kind_info.creatable else Effect.CREATE
+        if self.action is Action.DELETE:
+            if self.protect:
+                return Effect.PROTECTED
+            if not allow_delete:
+                return Effect.SKIPPED
+            return Effect.DELETE if self.kind_info.deletable else Effect.FORGET
+        return Effect(self.action.value)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "address": self.address,
@@ -153,31 +181,43 @@ class ResourcePlan:
 @dataclass(frozen=True)
 class Summary:
     create: int = 0
+    adopt: int = 0
     update: int = 0
     delete: int = 0
-    unchanged: int = 0
-    drifted: int = 0
     move: int = 0
     forget: int = 0
+    skipped: int = 0
+    protected: int = 0
+    unchanged: int = 0
+    drifted: int = 0
 
     def line(self) -> str:
-        extra = "".join(
-            f"{n} to {what}, " for n, what in ((self.move, "move"), (self.forget, "forget")) if n
-        )
-        return (
-            f"Plan: {self.create} to create, {self.update} to update, "
-            f"{self.delete} to delete, {extra}{self.unchanged} unchanged."
-        )
+        """Create, update, delete and unchanged always; the rarer counters when not zero."""
+        parts = [
+            (f"{self.create} to create", True),
+            (f"{self.adopt} to adopt", self.adopt > 0),
+            (f"{self.update} to update", True),
+            (f"{self.delete} to delete", True),
+            (f"{self.move} to move", self.move > 0),
+            (f"{self.forget} to forget", self.forget > 0),
+            (f"{self.skipped} skipped", self.skipped > 0),
+            (f"{self.protected} protected", self.protected > 0),
+            (f"{self.unchanged} unchanged", True),
+        ]
+        return "Plan: " + ", ".join(text for text, shown in parts if shown) + "."
 
     def to_dict(self) -> dict[str, int]:
         return {
             "create": self.create,
+            "adopt": self.adopt,
             "update": self.update,
             "delete": self.delete,
-            "unchanged": self.unchanged,
-            "drifted": self.drifted,
             "move": self.move,
             "forget": self.forget,
+            "skipped": self.skipped,
+            "protected": self.protected,
+            "unchanged": self.unchanged,
+            "drifted": self.drifted,
         }
 
 
@@ -191,21 +231,28 @@ class Plan:
     resources: tuple[ResourcePlan, ...]
     targets: tuple[str, ...] = ()
     destroy: bool = False  # `plan --destroy`: everything managed is deleted or forgotten
+    allow_delete: bool = False  # planned for `apply --allow-delete`: deletes are not skipped
+
+    def effect(self, resource: ResourcePlan) -> Effect:
+        return resource.effect(self.allow_delete or self.destroy)
 
     @property
     def summary(self) -> Summary:
-        count = {a: 0 for a in Action}
+        count = {e: 0 for e in Effect}
         for r in self.resources:
-            count[r.action] += 1
+            count[self.effect(r)] += 1
         return Summary(
-            create=count[Action.CREATE],
-            update=count[Action.UPDATE],
-            delete=count[Action.DELETE],
-            unchanged=count[Action.NOOP],
-            drifted=sum(1 for r in self.resources if r.drift),
+            create=count[Effect.CREATE],
+            adopt=count[Effect.ADOPT],
+            update=count[Effect.UPDATE],
+            delete=count[Effect.DELETE],
             # A moved resource that also changes counts as an update and as a move.
             move=sum(1 for r in self.resources if r.moved_from),
-            forget=count[Action.FORGET],
+            forget=count[Effect.FORGET],
+            skipped=count[Effect.SKIPPED],
+            protected=count[Effect.PROTECTED],
+            unchanged=count[Effect.NOOP],
+            drifted=sum(1 for r in self.resources if r.drift),
         )
 
     @property
@@ -233,8 +280,9 @@ class Plan:
             "refreshed": self.refreshed,
             "targets": list(self.targets),
             "destroy": self.destroy,
+            "allowDelete": self.allow_delete,
             "summary": self.summary.to_dict(),
-            "resources": [r.to_dict() for r in self.resources],
+            "resources": [{**r.to_dict(), "effect": self.effect(r).value} for r in self.resources],
         }
 
     @classmethod
@@ -252,6 +300,7 @@ class Plan:
                 refreshed=bool(data["refreshed"]),
                 targets=tuple(data.get("targets", ())),
                 destroy=bool(data.get("destroy", False)),
+                allow_delete=bool(data.get("allowDelete", False)),
                 resources=tuple(ResourcePlan.from_dict(r) for r in data["resources"]),
             )
         except (KeyError, TypeError, ValueError) as error:
@@ -315,6 +364,7 @@ def build_plan(
     targets: Sequence[str] = (),
     unmanaged_agents: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     moves: Sequence[Move] = (),
+    allow_delete: bool = False,
 ) -> Plan:
     """Compare desired resources with state (and remote, when refreshed). Pure.
 
@@ -323,9 +373,16 @@ def build_plan(
     it already holds every declared field, it is our own create whose apply died before
     state was saved: it is recovered (planned as a create with its id, nothing sent).
     Otherwise the create is marked as a conflict (apply refuses it and suggests `import`).
+    A re-create (an agent deleted outside sigmaform) follows the same rule.
     `moves` (sigmaform.yaml's `moved:`) rename addresses in state before comparing.
+
+    A target that matches nothing is refused; a target takes in what it references.
     """
     state, moved_from = move_state(state, moves)
+    check_targets(targets, {r.address for r in resources} | set(state.resources))
+    taken_in = referenced_by_targets(resources, targets)
+    if taken_in:
+        targets = (*targets, *taken_in)
     key = state.fingerprint_key
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
@@ -340,7 +397,7 @@ def build_plan(
         merged = MERGED_OBJECTS[kind.name]
         desired = comparable_desired(resource.spec, key)
         applied_state = state.resources.get(resource.address)
-        notes: list[str] = []
+        notes: list[str] = [taken_in[resource.address]] if resource.address in taken_in else []
         remote_body = remote.get(resource.address) if remote is not None else None
         refreshed = remote is not None and resource.address in remote
         common = {
@@ -360,13 +417,21 @@ def build_plan(
             if kind.name == "Agent" and namesakes:
                 ours = _recovered_create(kind, namesakes, desired, key, id_to_name)
                 if ours is not None:
+                    why = (
+                        f"{RECOVERED_NOTE} (id {ours})"
+                        if applied_state is None
+                        else f"deleted outside sigmaform, but an unmanaged agent of the same "
+                        f"name (id {ours}) holds the declared config"
+                    )
+                    kept_notes = [n for n in notes if not n.startswith("deleted outside")]
                     plans.append(
                         ResourcePlan(
                             action=Action.CREATE,
                             id=ours,
                             notes=(
-                                f"{RECOVERED_NOTE} (id {ours}): it matches the files, so it is "
-                                "recorded in state and nothing is sent",
+                                *kept_notes,
+                                f"{why}: it matches the files, so it is recorded in state and "
+                                "nothing is sent",
                             ),
                             **common,  # type: ignore[arg-type]
                         )
@@ -374,7 +439,7 @@ def build_plan(
                     continue
             if kind.name == "Agent" and applied_state is None:
                 notes += renamed_without_move(resource, state)
-            if kind.name == "Agent" and namesakes and applied_state is None:
+            if kind.name == "Agent" and namesakes:
                 clash = namesakes[0].get(kind.id_field)
                 notes.append(
                     f"{CONFLICT_NOTE}: an agent named {resource.spec.get('agentName')!r} already "
@@ -386,8 +451,17 @@ def build_plan(
                 notes.append(f"adopts the existing {kind.name} {ident}; nothing is created")
                 # Adopting writes an object that already exists: ignored paths stay as they are.
                 desired = without_units(desired, resource.ignore_changes)
+            # An adopted object exists already: show what it holds now, field by field.
+            held = (
+                observed(kind, remote_body, desired, key, id_to_name)
+                if remote_body is not None and not kind.creatable
+                else {}
+            )
+            if remote_body is not None and (closed := _closed_session(kind, remote_body)):
+                plans.append(_left_alone(common, str(remote_body.get(kind.id_field)), closed))
+                continue
             changes = tuple(
-                _field_change(UnitDelta(unit, MISSING, value))
+                _field_change(UnitDelta(unit, get_unit(held, unit), value))
                 for unit, value in iter_units(desired, merged)
             )
             plans.append(
@@ -412,6 +486,9 @@ def build_plan(
         current = applied
         remote_spec: dict[str, Any] | None = None
         if refreshed and remote_body is not None:
+            if closed := _closed_session(kind, remote_body):
+                plans.append(_left_alone(common, applied_state.id, closed))
+                continue
             remote_spec = remote_to_spec(kind, remote_body, key, id_to_name)
             current = observed(kind, remote_body, desired, key, id_to_name)
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
@@ -442,8 +519,11 @@ def build_plan(
         notes = []
         if gone.protect:
             notes.append("protected: it will not be deleted (protect: true is kept in state)")
-        if not kind.deletable:
-            notes.append(f"the {kind.name} itself is left as is; sigmaform stops managing it")
+        elif not kind.deletable:
+            notes.append(
+                f"its file is gone: with --allow-delete sigmaform stops managing it "
+                f"(the {kind.name} itself is left as is)"
+            )
         else:
             notes.append("its file is gone; deleted only with --allow-delete")
         plans.append(
@@ -459,7 +539,7 @@ def build_plan(
             )
         )
 
-    plans = [_with_move(p, moved_from) for p in plans]
+    plans = _follow_new_agent_ids([_with_move(p, moved_from) for p in plans], resources)
     plans.sort(key=_apply_order)
     return Plan(
         environment=state.environment,
@@ -468,8 +548,78 @@ def build_plan(
         config_digest=plan_digest(resources, key),
         refreshed=remote is not None,
         resources=tuple(plans),
-        targets=tuple(targets),
+        targets=tuple(t for t in targets if t not in taken_in),
+        allow_delete=allow_delete,
     )
+
+
+# Chat statuses that no longer accept a PATCH (sigmamind-api.md 2.5: "Partially updates an
+# in_progress chat session"); old docs spell it `in-progress`.
+OPEN_SESSION = frozenset({"in_progress", "in-progress"})
+
+
+def _closed_session(kind: Kind, body: Mapping[str, Any]) -> str | None:
+    """Why a remote object can no longer be changed (an ended chat), or None."""
+    status = body.get("status")
+    if kind.name == "Chat" and isinstance(status, str) and status not in OPEN_SESSION:
+        return (
+            f"the chat session's status is {status!r}: the API changes only in-progress "
+            "chats, so it is not patched; remove its file or point it at a live chat"
+        )
+    return None
+
+
+def _left_alone(common: Mapping[str, Any], remote_id: str, why: str) -> ResourcePlan:
+    # No digest: state must not record this config as applied (promotion would trust it).
+    fields = {**common, "config_digest": ""}
+    return ResourcePlan(action=Action.NOOP, id=remote_id, notes=(why,), **fields)
+
+
+def _follow_new_agent_ids(
+    plans: list[ResourcePlan], resources: Sequence[Resource]
+) -> list[ResourcePlan]:
+    """Resources that reference an agent getting a new id send the reference again.
+
+    Their declared value (the agent's logical name) did not change, so no diff shows it;
+    but the server holds the old id, which after a re-create names a deleted agent.
+    """
+    renewed = {p.address for p in plans if p.kind == "Agent" and p.action is Action.CREATE}
+    if not renewed:
+        return plans
+    specs = {r.address: r for r in resources}
+    out = []
+    for rp in plans:
+        resource = specs.get(rp.address)
+        if (
+            resource is None
+            or rp.action not in (Action.UPDATE, Action.NOOP, Action.MOVE)
+            or not rp.config_digest
+        ):
+            out.append(rp)
+            continue
+        changed = {c.path for c in rp.changes}
+        extra = []
+        for spec_field, (target_kind, _) in resource.kind_info.references.items():
+            name = resource.spec.get(spec_field)
+            target = f"{KINDS[target_kind].prefix}.{name}"
+            if isinstance(name, str) and target in renewed and spec_field not in changed:
+                extra.append((FieldChange(spec_field, name, name), target))
+        if not extra:
+            out.append(rp)
+            continue
+        notes = [
+            f"{target} gets a new id: {change.path} is sent again with it"
+            for change, target in extra
+        ]
+        out.append(
+            replace(
+                rp,
+                action=Action.UPDATE,
+                changes=tuple(sorted((*rp.changes, *(c for c, _ in extra)), key=lambda c: c.path)),
+                notes=(*rp.notes, *notes),
+            )
+        )
+    return out
 
 
 def _undeclared(

@@ -60,6 +60,10 @@ def remote_to_spec(
     `id:<value>` so it never compares equal to a name.
     """
     data = dict(to_canonical_names(dict(body))) if kind.name == "Agent" else dict(body)
+    if kind.identity_field and kind.identity_field not in data:
+        alias = next((a for a in kind.identity_aliases if a in data), None)
+        if alias is not None:
+            data[kind.identity_field] = data[alias]
     for owned in kind.server_owned:
         data.pop(owned, None)
     if kind.name == "Agent":

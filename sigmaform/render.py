@@ -9,7 +9,7 @@ from typing import Any
 
 from sigmaform.diff import MISSING, Detail
 from sigmaform.markdown import code_block, code_span, html_text, plain_text, table_code
-from sigmaform.plan import KNOWN_AFTER_APPLY, Action, FieldChange, Plan, ResourcePlan
+from sigmaform.plan import KNOWN_AFTER_APPLY, Action, Effect, FieldChange, Plan, ResourcePlan
 from sigmaform.sensitive import MASK
 
 SYMBOL = {
@@ -83,21 +83,33 @@ def _change_lines(
         return [f"{change.path}:"] + ["  " + line for line in text.splitlines()]
     if creating:
         return [f"{change.path}: {_value(change.after)}{_reference_note(plan, rp, change)}"]
+    note = _reference_note(plan, rp, change)
+    if rp.action is Action.CREATE and change.before == change.after and not note:
+        # An adoption lists every declared field; this one already holds the value.
+        return [f"{change.path}: {_value(change.after)} (unchanged)"]
     if change.details:
         return [f"{change.path}:"] + ["  " + _detail_line(d) for d in change.details]
-    note = _reference_note(plan, rp, change)
     return [f"{change.path}: {_value(change.before)} -> {_value(change.after)}{note}"]
 
 
-def _header(rp: ResourcePlan) -> str:
+def _is_creating(rp: ResourcePlan, change: FieldChange) -> bool:
+    """Shown as a new value only: a create, or an adoption whose current value is unknown."""
+    return rp.action is Action.CREATE and change.before is MISSING
+
+
+def _header(plan: Plan, rp: ResourcePlan) -> str:
+    effect = plan.effect(rp)
     what = {
-        Action.CREATE: "adopt" if not rp.kind_info.creatable else "recover" if rp.id else "create",
-        Action.UPDATE: "update",
-        Action.DELETE: "delete" if rp.kind_info.deletable else "stop managing",
-        Action.NOOP: "no changes",
-        Action.MOVE: "move",
-        Action.FORGET: "forget: left remotely, removed from state",
-    }[rp.action]
+        Effect.CREATE: "create",
+        Effect.ADOPT: "adopt" if not rp.kind_info.creatable else "recover",
+        Effect.UPDATE: "update",
+        Effect.MOVE: "move",
+        Effect.DELETE: "delete",
+        Effect.FORGET: "forget: left remotely, removed from state",
+        Effect.SKIPPED: "delete skipped: needs --allow-delete",
+        Effect.PROTECTED: "protected: not deleted",
+        Effect.NOOP: "no changes",
+    }[effect]
     # A creatable kind planned for create with an id is a recovered create: show which.
     shown = rp.action is not Action.CREATE or rp.kind_info.creatable
     ident = f", id {rp.id}" if rp.id and shown else ""
@@ -128,13 +140,17 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
         out.append("")
     for rp in pending:
         symbol = SYMBOL[rp.action]
-        out.append(f"  {_paint(symbol, symbol, color)} {_header(rp)}")
+        out.append(f"  {_paint(symbol, symbol, color)} {_header(plan, rp)}")
         for change in rp.changes:
-            for line in _change_lines(plan, rp, change, color, creating=rp.action is Action.CREATE):
+            for line in _change_lines(plan, rp, change, color, _is_creating(rp, change)):
                 out.append("      " + line)
         for note in rp.notes:
             out.append("      " + _paint(f"note: {note}", "dim", color))
     out += _released_lines(plan)
+    left = [rp for rp in plan.resources if rp.action is Action.NOOP and rp.notes]
+    if left:
+        out += ["", "Left alone:"]
+        out += [f"    {rp.address}: {note}" for rp in left for note in rp.notes]
     out.append("")
     if not plan.has_changes:
         out.append("No changes. Remote matches the configuration.")
@@ -234,16 +250,29 @@ def plan_markdown(plan: Plan) -> str:
     drifted = [r for r in plan.resources if r.drift]
     released = _released_lines(plan)
     kept = [*code_block(released[1:]), ""] if released else []
+    left = [rp for rp in plan.resources if rp.action is Action.NOOP and rp.notes]
+    left_lines = [
+        "**Left alone:**",
+        "",
+        *(f"- {code_span(r.address)}: {plain_text(n)}" for r in left for n in r.notes),
+    ]
+    if left:
+        left_lines.append("")
+    else:
+        left_lines = []
     if not pending and not drifted:
-        return "\n".join([*out, "No changes. Remote matches the configuration.", "", *kept])
+        text = "No changes. Remote matches the configuration."
+        return "\n".join([*out, text, "", *kept, *left_lines])
     out += ["| | resource | action | fields |", "|---|---|---|---|"]
     for rp in pending:
         out.append(
             f"| {SYMBOL[rp.action]} | {table_code(rp.address)} "
-            f"| {plain_text(_header(rp).split('(', 1)[1].rstrip(')'))} "
+            f"| {plain_text(_header(plan, rp).rsplit('(', 1)[1].rstrip(')'))} "
             f"| {len(rp.changes)} |"
         )
     out.append("")
+    if left:
+        out += [*left_lines, ""]
     for rp in drifted:
         out += [
             f"<details><summary>⚠️ <code>{html_text(rp.address)}</code> changed outside "
@@ -255,7 +284,7 @@ def plan_markdown(plan: Plan) -> str:
         ]
     for rp in pending:
         out += [
-            f"<details><summary><code>{html_text(SYMBOL[rp.action] + ' ' + _header(rp))}"
+            f"<details><summary><code>{html_text(SYMBOL[rp.action] + ' ' + _header(plan, rp))}"
             "</code></summary>",
             "",
             *_md_block(plan, rp, rp.changes),

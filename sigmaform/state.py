@@ -87,6 +87,8 @@ class State:
     lineage: str
     serial: int = 0
     resources: Mapping[str, ResourceState] = field(default_factory=dict)
+    # The workspace the API said these resources live in (`workspaceId`), once it said so.
+    workspace: str | None = None
 
     @classmethod
     def new(cls, environment: str) -> State:
@@ -113,6 +115,7 @@ class State:
             "serial": self.serial,
             "environment": self.environment,
             "resources": {k: v.to_dict() for k, v in sorted(self.resources.items())},
+            **({"workspace": self.workspace} if self.workspace else {}),
         }
 
     @classmethod
@@ -129,6 +132,7 @@ class State:
                 environment=str(data["environment"]),
                 lineage=str(data["lineage"]),
                 serial=int(data["serial"]),
+                workspace=str(data["workspace"]) if data.get("workspace") else None,
                 resources={
                     str(k): ResourceState.from_dict(v) for k, v in data["resources"].items()
                 },

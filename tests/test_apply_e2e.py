@@ -133,7 +133,8 @@ def test_protected_resource_is_not_deleted_even_with_allow_delete(example: Proje
     applied(example)
     (example.root / "agents" / "support.yaml").unlink()
     plan = example.run("plan")
-    assert "agent.support  (delete" in plan.output and "protected" in plan.output
+    assert "agent.support  (protected: not deleted" in plan.output
+    assert "0 to delete, 1 protected" in plan.output
     before = len(example.journal())
     refused = example.run("apply", "--auto-approve", "--allow-delete")
     assert refused.exit_code == 3

@@ -78,16 +78,21 @@ def test_allow_delete_false_environment_needs_force(tmp_path: Path) -> None:
     assert done.exit_code == 0 and "agent.a1: deleted" in done.output
 
 
-def test_one_failure_keeps_the_others_state_and_exits_1(tmp_path: Path) -> None:
+def test_a_number_missing_remotely_fails_the_plan_before_any_write(tmp_path: Path) -> None:
     project = make(tmp_path, 2)
     (project.root / "agents" / "line.yaml").write_text(
         "kind: PhoneNumber\nname: line\nspec:\n  phoneNumber: '+14155550199'\n  inboundAgent: a0\n"
     )
-    result = project.run("apply", "--auto-approve")
-    assert result.exit_code == 1
-    assert "phone-number.line: PhoneNumber +14155550199 does not exist remotely" in result.output
-    assert "Apply finished with errors" in result.output
-    assert sorted(project.state()["resources"]) == ["agent.a0", "agent.a1"]
+    for command in (("plan",), ("apply", "--auto-approve")):
+        result = project.run(*command)
+        assert result.exit_code == 1
+        assert (
+            "agents/line.yaml:1:1: spec.phoneNumber: phone-number.line: PhoneNumber "
+            "+14155550199 does not exist in this workspace" in result.output
+        )
+        assert "Traceback" not in result.output
+    assert project.writes() == []
+    assert project.agents() == []
     # Once the number exists, the next apply converges with no duplicate agents.
     with project.api() as api:
         api.post("/v1/phone-numbers/import", json={"phoneNumber": "+14155550199"})
@@ -98,8 +103,32 @@ def test_one_failure_keeps_the_others_state_and_exits_1(tmp_path: Path) -> None:
         numbers = api.get("/v1/phone-numbers").json()["data"]
     a0 = project.state()["resources"]["agent.a0"]["id"]
     assert [n["inboundAgentId"] for n in numbers] == [a0]
-    assert len(project.agents()) == 2
-    assert project.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_one_failure_keeps_the_others_state_and_exits_1(tmp_path: Path) -> None:
+    project = make(tmp_path, 2)
+    with project.api() as api:
+        helper = api.post("/v1/agents", json={"agentName": "Helper"}).json()
+        made = api.post("/v1/chats", json={"agentId": helper["agentId"], "input": "Hi"})
+    chat_id = made.json()["chatId"]
+    (project.root / "agents" / "chat.yaml").write_text(
+        f"kind: Chat\nname: demo\nspec:\n  chatId: {chat_id}\n  agent: a0\n"
+    )
+    planned = project.run("plan", "--out", str(project.root / "p.json"))
+    assert planned.exit_code == 0, planned.output
+    # The chat ends between plan and apply: its PATCH fails, the agents still go ahead.
+    with project.api() as api:
+        assert api.post(f"/v1/chats/{chat_id}/end").status_code == 200
+    result = project.run("apply", str(project.root / "p.json"))
+    assert result.exit_code == 1
+    assert f"chat.demo: PATCH /v1/chats/{chat_id} -> 409" in result.output
+    assert "Apply finished with errors" in result.output
+    assert sorted(project.state()["resources"]) == ["agent.a0", "agent.a1"]
+    # The next plan reports the ended chat and leaves it alone.
+    again = project.run("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "chat.demo: the chat session's status is 'ended'" in again.output
+    assert sorted(a["agentName"] for a in project.agents()) == ["Bot a0", "Bot a1", "Helper"]
 
 
 def test_target_limits_apply(tmp_path: Path) -> None:

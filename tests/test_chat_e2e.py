@@ -14,7 +14,7 @@ spec:
 """
 
 
-def test_chat_is_adopted_rebound_and_an_ended_chat_fails_clearly(example: Project) -> None:
+def test_chat_is_adopted_rebound_and_an_ended_chat_is_left_alone(example: Project) -> None:
     assert example.run("apply", "--auto-approve").exit_code == 0
     ids = {a: r["id"] for a, r in example.state()["resources"].items()}
     with example.api() as api:
@@ -43,11 +43,17 @@ def test_chat_is_adopted_rebound_and_an_ended_chat_fails_clearly(example: Projec
     (patch,) = example.writes(before)
     assert patch["body"] == {"dynamicVariables": {"customer_name": "Ann"}}
 
-    # An ended chat cannot be changed: the server's 409 is reported, named, exit 1.
+    # An ended chat cannot be changed: the plan says so and apply sends nothing for it.
     with example.api() as api:
         assert api.post(f"/v1/chats/{chat_id}/end").status_code == 200
     chats.write_text(CHAT.format(chat_id=chat_id, agent="receptionist"))
-    failed = example.run("apply", "--auto-approve")
-    assert failed.exit_code == 1
-    assert f"chat.website-demo: PATCH /v1/chats/{chat_id} -> 409" in failed.output
-    assert "Traceback" not in failed.output
+    plan = example.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    assert "Left alone:\n    chat.website-demo: the chat session's status is 'ended'" in plan.output
+    before = len(example.journal())
+    done = example.run("apply", "--auto-approve")
+    assert done.exit_code == 0, done.output
+    assert example.writes(before) == []
+    with example.api() as api:
+        held = api.get(f"/v1/chats/{chat_id}").json()
+    assert held["agent"]["agentId"] == ids["agent.support"]

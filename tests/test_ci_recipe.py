@@ -167,7 +167,10 @@ def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
     assert "### sigmaform plan: `staging`" in comment
     assert "### sigmaform diff-env: `staging` -> `prod`" in comment
     assert comment.index("plan: `staging`") < comment.index("diff-env")
-    assert comment.count("**Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged.**") == 1
+    assert (
+        comment.count("**Plan: 3 to create, 1 to adopt, 0 to update, 0 to delete, 0 unchanged.**")
+        == 1
+    )
     assert "<details>" in comment and "```diff" in comment
     assert 'agentSettings.llmModel: "gpt-4o-mini" -> "gpt-4o"' in comment
     assert [s.outputs for s in plan] == [{"changes": "true"}, {}]
@@ -195,7 +198,7 @@ def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
     promote = runner.job("promote-prod")
     assert codes(promote) == [0], explain(promote)
     assert "Promotion to prod complete: 1 adopted, 3 created." in promote[0].stdout
-    assert "Plan: 4 to create" in promote[0].summary
+    assert "Plan: 3 to create, 1 to adopt" in promote[0].summary
     assert runner.agent_names(PROD_KEY) == [
         "Acme Appointment Reminder",
         "Acme Receptionist",

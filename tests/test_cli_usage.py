@@ -246,7 +246,9 @@ def test_target_takes_a_phone_numbers_spellings(
     result = example.run("plan", "--no-refresh", "--target", spelling, env="staging")
     assert result.exit_code == 0, result.output
     assert "+ phone-number.main-line  (adopt)" in result.output
-    assert "Plan: 1 to create, 0 to update, 0 to delete, 0 unchanged." in result.output
+    # The agent the number references comes with it (a target takes in its references).
+    assert "note: included by --target phone-number.main-line" in result.output
+    assert "Plan: 1 to create, 1 to adopt, 0 to update, 0 to delete, 0 unchanged." in result.output
 
 
 def test_state_commands_take_the_kind_in_any_case(example: Project) -> None:

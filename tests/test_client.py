@@ -173,7 +173,7 @@ def test_phone_numbers(harness: Harness, client: Client) -> None:
 
     number = client.get_phone_number(NUMBER)
     assert number is not None and number["friendlyName"] == "Main line"
-    assert [n["phoneNumber"] for n in client.list_phone_numbers()] == [NUMBER]
+    assert [n["sipPhoneNumber"] for n in client.list_phone_numbers()] == [NUMBER]
 
     updated = client.update_phone_number(
         NUMBER, {"friendlyName": "Front desk", "inboundAgentId": agent["agentId"]}
@@ -367,3 +367,32 @@ def test_stats_count_requests_by_method_and_bytes_sent(client: Client) -> None:
     assert client.stats.by_method == {"POST": 1, "GET": 1, "PATCH": 1}
     assert client.stats.retries == 0
     assert client.stats.bytes_sent > len('{"agentName":"renamed"}')
+
+
+# -- workspace ---------------------------------------------------------------------------
+
+
+def test_workspace_is_learnt_from_a_webhook_and_unknown_without_one(
+    harness: Harness, client: Client
+) -> None:
+    assert client.workspace_id() is None  # an empty workspace does not say which it is
+    hook = {"name": "events", "url": "https://h.example/x", "events": ["conversation_ended"]}
+    settings = {"language": "en_US", "webhooks": [hook]}
+    client.create_agent(agent_body(agentSettings=settings))
+    workspace = client.workspace_id()
+    assert workspace is not None and workspace.startswith("org_")
+    with harness.client("sk-another-key") as other:
+        other.create_agent(agent_body(agentSettings=settings))
+        assert other.workspace_id() not in (None, workspace)
+    (listing, *_) = harness.entries("GET", "/v1/webhooks")
+    assert parse_qs(listing.query) == {"page": ["0"], "size": ["1"]}
+
+
+def test_workspace_is_unknown_when_the_server_has_no_webhook_list() -> None:
+    def no_such_route(request: httpx.Request) -> httpx.Response:
+        body = {"error": "Not Found", "message": "no route", "status": 404}
+        return httpx.Response(404, json=body)
+
+    transport = httpx.MockTransport(no_such_route)
+    with Client("http://sigmamind.local", KEY, transport=transport, retry=FAST) as client:
+        assert client.workspace_id() is None

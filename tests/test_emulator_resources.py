@@ -67,8 +67,8 @@ def test_import_list_get_and_patch_a_number(client: httpx.Client, agent_id: str)
     )
     assert imported.status_code == 200
     record = imported.json()
+    # As the docs' PhoneNumber object: the number is `sipPhoneNumber`, never `phoneNumber`.
     assert record == {
-        "phoneNumber": NUMBER,
         "sipPhoneNumber": NUMBER,
         "friendlyName": "Main",
         "inboundAgentId": agent_id,

@@ -154,7 +154,7 @@ def test_destroy_over_http_forgets_the_adopted_number(multi: MultiEnv) -> None:
     assert multi.agents(STAGING_KEY) == {}
     assert multi.state("staging")["resources"] == {}
     # Left remotely: the number itself is not sigmaform's to delete.
-    assert multi.phone_number(STAGING_KEY, STAGING_NUMBER)["phoneNumber"] == STAGING_NUMBER
+    assert multi.phone_number(STAGING_KEY, STAGING_NUMBER)["sipPhoneNumber"] == STAGING_NUMBER
 
 
 def test_destroy_respects_allow_delete_false_unless_forced(multi: MultiEnv) -> None:
@@ -169,5 +169,5 @@ def test_destroy_respects_allow_delete_false_unless_forced(multi: MultiEnv) -> N
     forced = multi.run("destroy", "--auto-approve", "--force", env="prod")
     assert forced.exit_code == 0, forced.output
     assert multi.agents(PROD_KEY) == {}
-    assert multi.phone_number(PROD_KEY, PROD_NUMBER)["phoneNumber"] == PROD_NUMBER
+    assert multi.phone_number(PROD_KEY, PROD_NUMBER)["sipPhoneNumber"] == PROD_NUMBER
     assert len(multi.agents(STAGING_KEY)) == 3  # staging is another environment

@@ -36,7 +36,7 @@ def test_apply_staging_then_promote_gives_prod_its_own_values(multi: MultiEnv) -
     result = multi.run("promote", "--to", "prod", "--apply", "--auto-approve", env=None)
     assert result.exit_code == 0, result.output
     assert "Promotion gate passed: 4 resources are as staging last applied them." in result.output
-    assert "Plan: 4 to create, 0 to update, 0 to delete, 0 unchanged." in result.output
+    assert "Plan: 3 to create, 1 to adopt, 0 to update, 0 to delete, 0 unchanged." in result.output
     assert "Promotion to prod complete: 1 adopted, 3 created." in result.output
 
     staging, prod = multi.agents(STAGING_KEY), multi.agents(PROD_KEY)
@@ -165,7 +165,7 @@ def test_promote_json_prints_only_the_plan_on_stdout(multi: MultiEnv) -> None:
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["environment"] == "prod"
-    assert plan["summary"]["create"] == 4
+    assert (plan["summary"]["create"], plan["summary"]["adopt"]) == (3, 1)
     assert "Promotion gate passed" in result.stderr
 
 
@@ -330,9 +330,11 @@ def test_failure_in_the_target_exits_1_naming_the_resource(multi: MultiEnv) -> N
     )
     result = promote(multi, "--apply", "--auto-approve")
     assert result.exit_code == 1, result.output
-    assert "Promotion to prod finished with errors" in result.stderr
-    assert "  phone-number.main-line: " in result.stderr
-    assert "Acme Support" in multi.agents(PROD_KEY)  # the others went ahead
+    assert (
+        "numbers/main-line.yaml:5:1: spec.phoneNumber: phone-number.main-line: "
+        "PhoneNumber +14155550199 does not exist in this workspace" in result.stderr
+    )
+    assert multi.agents(PROD_KEY) == {}  # refused before anything was sent
 
 
 def test_promotion_hints_name_the_target_environment(multi: MultiEnv) -> None:

@@ -190,7 +190,7 @@ def test_created_but_unrecorded_agent_is_recovered_from_a_saved_plan(tmp_path: P
     assert plan.exit_code == 2, str(plan)
     assert f"+ agent.a001  (recover, id {agent_id})" in plan.stdout
     assert "note: recovered an agent created by an interrupted apply" in plan.stdout
-    assert "Plan: 1 to create, 0 to update, 0 to delete, 2 unchanged." in plan.stdout
+    assert "Plan: 0 to create, 1 to adopt, 0 to update, 0 to delete, 2 unchanged." in plan.stdout
     before = _journal_length(root)
     applied = cli("apply", str(saved))
     assert applied.exit_code == 0, str(applied)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -72,8 +73,11 @@ class Pg:
 
 @pytest.fixture
 def pg(database: str, request: pytest.FixtureRequest) -> Pg:
-    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
-    return Pg(database, f"t_{name}")
+    # Parametrized names share their first 50 characters: a digest keeps schemas apart
+    # (a shared one made scenarios read each other's state).
+    digest = hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    return Pg(database, f"t_{name}_{digest}")
 
 
 def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,8 +320,10 @@ def test_apply_then_plan_has_nothing_to_do_and_a_held_lock_refuses(
     assert "Apply complete: 3 created." in result.output
     assert not (example.root / ".sigmaform" / "state").exists()
     stored = pg.backend().read()
-    # One write per success, except that successes finishing together share a write.
-    assert stored is not None and 1 <= stored.serial <= 3 and len(stored.resources) == 3
+    # One write per success, except that successes finishing together share a write; then
+    # one that records the workspace the API named (once per environment).
+    assert stored is not None and 2 <= stored.serial <= 4 and len(stored.resources) == 3
+    assert stored.workspace is not None and stored.workspace.startswith("org_")
     plan = example.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     with psycopg.connect(pg.url) as conn:

@@ -246,5 +246,10 @@ target_option = click.option(
     "targets",
     multiple=True,
     metavar="KIND.NAME",
-    help="Limit to this resource (repeatable), e.g. Agent.support.",
+    help="Limit to this resource and what it references (repeatable), e.g. Agent.support.",
+)
+allow_recreate_option = click.option(
+    "--allow-recreate",
+    is_flag=True,
+    help="Re-create managed resources even when all (or most) are missing remotely.",
 )

@@ -8,6 +8,7 @@ import click
 
 from sigmaform.apply import ApplyOptions
 from sigmaform.cli.app import (
+    allow_recreate_option,
     cli,
     get_globals,
     load_project_for,
@@ -31,6 +32,7 @@ from sigmaform.operations import ApplyRequest, apply_project, load_plan
     show_default=True,
     help="Read each managed resource from the API before planning.",
 )
+@allow_recreate_option
 @target_option
 @parallelism_option
 @click.pass_context
@@ -41,6 +43,7 @@ def apply(
     allow_delete: bool,
     force: bool,
     refresh: bool,
+    allow_recreate: bool,
     targets: tuple[str, ...],
     parallelism: int,
 ) -> None:
@@ -71,6 +74,7 @@ def apply(
         targets=targets,
         refresh=refresh,
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism),
+        allow_recreate=allow_recreate,
     )
     plan, result = apply_project(
         project, request, confirm=console.confirm, on_outcome=console.report

@@ -15,6 +15,7 @@ from sigmaform.errors import EXIT_CHANGES, EXIT_OK
 from sigmaform.moves import move_state
 from sigmaform.operations import backend_for, client_for, fetch_remote, read_state
 from sigmaform.plan import build_plan, normalise_targets
+from sigmaform.refresh_guard import check_workspace
 from sigmaform.render_drift import drift_report, render_drift
 
 
@@ -50,6 +51,15 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
     wanted = normalise_targets(targets)
     with client_for(project, parallelism) as client:
         remote = fetch_remote(project.resources, state, client, wanted)
+        # Everything "deleted" under a key of another workspace is not drift: when the API
+        # names another workspace than state's, say so (exit 3) instead.
+        check_workspace(
+            state,
+            remote,
+            key_label=client.key_variable,
+            ask_workspace=client.workspace_id,
+            allow_recreate=True,
+        )
     plan = build_plan(project.resources, state, remote, targets=wanted)
     report = drift_report(plan, state)
     click.echo(render_drift(report, fmt, color=get_globals(ctx).color), nl=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
 from sigmaform import invocation
 from sigmaform.cli.app import (
+    allow_recreate_option,
     cli,
     get_globals,
     load_project_for,
@@ -49,6 +51,12 @@ from sigmaform.render import render_plan
     is_flag=True,
     help="Plan deleting every managed agent and forgetting every adopted object.",
 )
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Plan for `apply --allow-delete`: resources whose files are gone show as deletes.",
+)
+@allow_recreate_option
 @target_option
 @parallelism_option
 @click.pass_context
@@ -59,6 +67,8 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     destroy: bool,
+    allow_delete: bool,
+    allow_recreate: bool,
     targets: tuple[str, ...],
     parallelism: int,
 ) -> None:
@@ -77,11 +87,17 @@ def plan(
         if targets:
             raise ConfigError("--destroy plans every managed resource: it takes no --target")
         result = destroy_plan(project.resources, state)
-    elif refresh:
-        with client_for(project, parallelism) as client:
-            result = make_plan(project, state, client, targets)
     else:
-        result = make_plan(project, state, None, targets)
+        with contextlib.ExitStack() as stack:
+            client = stack.enter_context(client_for(project, parallelism)) if refresh else None
+            result = make_plan(
+                project,
+                state,
+                client,
+                targets,
+                allow_delete=allow_delete,
+                allow_recreate=allow_recreate,
+            )
     if out is not None:
         save_plan(result, out)
     click.echo(render_plan(result, fmt, color=get_globals(ctx).color), nl=False)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from sigmaform.apply import ApplyOptions
-from sigmaform.cli.app import cli, get_globals, load_project_for, parallelism_option
+from sigmaform.cli.app import (
+    allow_recreate_option,
+    cli,
+    get_globals,
+    load_project_for,
+    parallelism_option,
+)
 from sigmaform.cli.apply_console import ApplyConsole
 from sigmaform.errors import EXIT_OK, ConfigError
 from sigmaform.operations import (
@@ -37,6 +43,7 @@ from sigmaform.render import render_plan
     show_default=True,
     help="How to print the plan (json only without --apply).",
 )
+@allow_recreate_option
 @parallelism_option
 @click.pass_context
 def promote(
@@ -47,6 +54,7 @@ def promote(
     allow_delete: bool,
     force: bool,
     fmt: str,
+    allow_recreate: bool,
     parallelism: int,
 ) -> None:
     """Plan ENV with the current files, only if its `promoteFrom` env applied them.
@@ -92,7 +100,13 @@ def promote(
     if not do_apply:
         state = read_state(backend_for(project), target)
         with client_for(project, parallelism) as client:
-            plan = make_plan(project, state, client)
+            plan = make_plan(
+                project,
+                state,
+                client,
+                allow_delete=allow_delete,
+                allow_recreate=allow_recreate,
+            )
         if allow_delete and (deleting := gate_deletes(plan, source_state)):
             raise refusal(source_env, target, deleting)
         click.echo(render_plan(plan, fmt, color=g.color), nl=False)
@@ -113,7 +127,8 @@ def promote(
     )
     console.require_answerable()
     request = ApplyRequest(
-        options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism)
+        options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism),
+        allow_recreate=allow_recreate,
     )
     plan, applied = apply_project(
         project, request, confirm=console.confirm, on_outcome=console.report

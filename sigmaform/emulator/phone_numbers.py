@@ -56,7 +56,10 @@ def _check_common(ctx: Context, body: JsonObject, fields: JsonObject) -> None:
 
 
 def _present(number: JsonObject) -> JsonObject:
-    return {k: v for k, v in public(number).items() if k not in PRIVATE_FIELDS}
+    # The docs' PhoneNumber object names the number `sipPhoneNumber` only (sigmamind-api.md
+    # 2.8); `phoneNumber` is a request field. Stored under both, answered as documented.
+    hidden = (*PRIVATE_FIELDS, "phoneNumber")
+    return {k: v for k, v in public(number).items() if k not in hidden}
 
 
 def import_number(ctx: Context, body: JsonObject) -> JsonObject:
