@@ -114,7 +114,9 @@ def test_one_failure_keeps_the_others_state_and_exits_1(tmp_path: Path) -> None:
     (project.root / "agents" / "chat.yaml").write_text(
         f"kind: Chat\nname: demo\nspec:\n  chatId: {chat_id}\n  agent: a0\n"
     )
-    planned = project.run("plan", "--out", str(project.root / "p.json"))
+    # Without refresh the saved plan is recomputed from state and files alone, so it still
+    # authorises the apply after the chat ends (a refreshed one would be refused: exit 3).
+    planned = project.run("plan", "--no-refresh", "--out", str(project.root / "p.json"))
     assert planned.exit_code == 0, planned.output
     # The chat ends between plan and apply: its PATCH fails, the agents still go ahead.
     with project.api() as api:
