@@ -239,8 +239,11 @@ def document_text(agent: ImportedAgent, schema_ref: str | None, only: Sequence[s
     document: dict[str, Any] = {"kind": AGENT.name, "name": agent.name, "spec": agent.spec}
     if only:
         document["only"] = list(only)
-    body = dump_yaml(document)
-    return "\n".join(head) + "\n" + body
+    text = "\n".join(head) + "\n" + dump_yaml(document)
+    # Written already formatted: `fmt --check` passes on a fresh import.
+    from sigmaform.fmt import format_text  # round-trip YAML: only commands that write files
+
+    return format_text(text, f"{agent.name}.yaml")
 
 
 def _one_line(text: str) -> str:

@@ -23,7 +23,6 @@ from ruamel.yaml.scalarstring import (
     ScalarString,
     SingleQuotedScalarString,
 )
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import FILE_TAG
@@ -83,13 +82,28 @@ def load_documents(text: str, display: str) -> list[Any]:
 
 
 def guess_layout(text: str) -> Layout:
-    """The indentation a file already uses, so an edit changes only the edited lines."""
-    try:
-        _, mapping, offset = load_yaml_guess_indent(text)
-    except YAMLError:
-        return CANONICAL
-    mapping = mapping or 2
-    offset = offset or 0
+    """The indentation a file already uses, so an edit changes only the edited lines.
+
+    Read from the first nested key and the first list under a key; CANONICAL otherwise.
+    """
+    mapping = offset = None
+    previous: tuple[int, str] | None = None
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if previous is not None and previous[1].endswith(":") and indent > previous[0]:
+            step = indent - previous[0]
+            if stripped.startswith("- "):
+                offset = step if offset is None else offset
+            elif not previous[1].startswith("- "):
+                mapping = step if mapping is None else mapping
+        if stripped.startswith("- ") and previous is not None and indent == previous[0]:
+            offset = 0 if offset is None else offset  # dashes level with their key
+        previous = (indent, stripped.split(" #", 1)[0].rstrip())
+    mapping = mapping or CANONICAL[0]
+    offset = CANONICAL[2] if offset is None else offset
     return (mapping, max(mapping, offset + 2), offset)
 
 

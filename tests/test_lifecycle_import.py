@@ -34,7 +34,7 @@ def test_import_writes_only_its_environment_so_promote_does_not_copy_it(
     result = multi.run("import", agent_id, "--name", "billing")
     assert result.exit_code == 0, result.output
     text = (multi.root / "agents" / "billing.yaml").read_text()
-    assert "\nonly:\n- staging\n" in text
+    assert "\nonly:\n  - staging\n" in text
     assert multi.run("plan", "--detailed-exitcode").exit_code == 0
 
     multi.app.journal.clear()
@@ -85,7 +85,7 @@ def test_import_all_dry_run_shows_files_and_state_and_writes_nothing(example: Pr
     assert result.exit_code == 0, result.output
     assert "Would write agents/billing-desk.yaml:" in result.output
     assert "    kind: Agent\n    name: billing-desk\n" in result.output
-    assert "    only:\n    - local\n" in result.output
+    assert "    only:\n      - local\n" in result.output
     assert f"Would record agent.billing-desk (id {agent_id}) in state " in result.output
     assert "Dry run: nothing was written." in result.output
     assert (example.root / ".sigmaform/state/local.json").read_text() == state_before

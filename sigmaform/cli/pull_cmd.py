@@ -88,6 +88,8 @@ def pull(
         if result.changed:
             shown = ", ".join(f.display for f in result.files)
             click.echo(f"{verb} {len(result.files)} file(s): {shown}")
+        elif result.values:
+            click.echo("No file to change: the values above are left as the files write them.")
         else:
             click.echo("Nothing to pull: the files hold what the remote holds.")
     ctx.exit(EXIT_CHANGES if result.changed else EXIT_OK)
