@@ -115,7 +115,7 @@ def pull_changes(
     for rp in plan.resources:
         resource = by_address.get(rp.address)
         body = remote.get(rp.address)
-        if resource is None or body is None or rp.action is not Action.UPDATE:
+        if resource is None or body is None or rp.action not in (Action.UPDATE, Action.NOOP):
             continue
         units = _units_to_pull(resource, body, rp.changes, rp.drift, key, id_to_name, options)
         if units:
