@@ -8,11 +8,15 @@ Values never change, so a formatted file renders exactly as before.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
 
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import write_atomic
@@ -58,7 +62,7 @@ def format_text(text: str, display: str) -> str:
         return text
     for document in documents:
         format_document(document)
-    return dump_documents(documents)
+    return indent_comments(dump_documents(documents))
 
 
 def format_document(document: Any) -> None:
@@ -149,31 +153,48 @@ def _reorder(mapping: CommentedMap, order: Sequence[str]) -> None:
 
 
 def _hand_over_comments(mapping: CommentedMap, present: list[Any], wanted: list[Any]) -> None:
-    """Full-line comments written above a key belong to it, not to the key before it.
+    """Full-line comments (and blank lines) written above a key belong to it.
 
-    ruamel keeps such a comment after the previous key's value; when keys move, the
-    comment lines are moved to whichever key ends up before their own key.
+    ruamel keeps them after the previous key's value, and those after the last key after
+    it; when keys move, the lines go to whichever key ends up before their own key (or
+    last, for those that closed the mapping).
     """
     items = mapping.ca.items
     above: dict[Any, str] = {}
-    for before, after in itertools.pairwise(present):
+    tail = ""
+    for index, before in enumerate(present):
         token = _eol_token(items, before)
         if token is None:
             continue
         head, newline, rest = token.value.partition("\n")
-        if rest:
-            above[after] = rest
-            token.value = head + newline
+        if not rest:
+            continue
+        token.value = head + newline
+        if index + 1 < len(present):
+            above[present[index + 1]] = rest
+        else:
+            tail = rest
     for before, after in itertools.pairwise(wanted):
         if after in above:
-            token = _eol_token(items, before)
-            if token is not None:
-                token.value += above.pop(after)
-    if above and wanted[0] in above:
-        # The first key now: its comment lines go to the end of the last key instead.
-        token = _eol_token(items, wanted[-1])
-        if token is not None:
-            token.value += above.pop(wanted[0])
+            _append_comment(items, before, above.pop(after))
+    # What is left belongs to the first key now, or closed the mapping: it goes last.
+    _append_comment(items, wanted[-1], "".join(above.values()) + tail)
+
+
+def _append_comment(items: dict[Any, Any], key: Any, text: str) -> None:
+    if not text:
+        return
+    token = _eol_token(items, key)
+    if token is not None:
+        token.value += text
+    elif text.strip():  # blank lines alone are layout: dropped where they cannot go
+        items.setdefault(key, [None, None, None, None])
+        entry = items[key]
+        entry[2] = CommentToken(text if text.startswith("\n") else "\n" + text, _mark(), None)
+
+
+def _mark() -> CommentMark:
+    return CommentMark(0)
 
 
 def _eol_token(items: dict[Any, Any], key: Any) -> Any:
@@ -247,3 +268,37 @@ def _display(path: Path, root: Path) -> str:
         return path.absolute().relative_to(root.absolute()).as_posix()
     except ValueError:
         return str(path)
+
+
+_BLOCK_START = re.compile(r"(^|[\s:-])[|>][+-]?[0-9]?[+-]?\s*(#.*)?$")
+
+
+def indent_comments(text: str) -> str:
+    """Each full-line comment at the indentation of the line it stands above.
+
+    ruamel keeps a comment at the column it was read at, so one written above a key that
+    moves to another level would be left behind. Lines inside `|` and `>` blocks are
+    text, not comments, and stay as they are.
+    """
+    lines = text.split("\n")
+    out = list(lines)
+    block_indent: int | None = None  # inside a block scalar opened at this indentation
+    pending: list[int] = []
+    for index, line in enumerate(lines):
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if block_indent is not None:
+            if not stripped or indent > block_indent:
+                continue
+            block_indent = None
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            pending.append(index)
+            continue
+        for held in pending:
+            out[held] = " " * indent + lines[held].lstrip(" ")
+        pending = []
+        if _BLOCK_START.search(stripped.split(" #", 1)[0] if " #" in stripped else stripped):
+            block_indent = indent
+    return "\n".join(out)

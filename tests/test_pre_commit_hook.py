@@ -24,9 +24,11 @@ def hook(hook_id: str = "sigmaform-validate") -> dict[str, Any]:
     return dict(next(h for h in hooks if h["id"] == hook_id))
 
 
-def run_hook(repo: Path, files: list[str], args: list[str] | None = None) -> Any:
+def run_hook(
+    repo: Path, files: list[str], args: list[str] | None = None, hook_id: str = "sigmaform-validate"
+) -> Any:
     """pre-commit's part: filter by `files`/`exclude`, then entry + args + filenames."""
-    spec = hook()
+    spec = hook(hook_id)
     selected = [
         f
         for f in files
