@@ -89,7 +89,7 @@ def test_project_in_a_subdirectory_reports_paths_from_the_repository_root(tmp_pa
     assert done is not None
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "infra/agents/agents/support.yaml:17:21: spec.agentSettings.llmTemperature: "
+        "infra/agents/agents/support.yaml:19:21: spec.agentSettings.llmTemperature: "
         "expected number, got string",
         "1 error",
     ]
