@@ -283,6 +283,10 @@ class _FileEditor:
         if isinstance(node, str) and _has_expression(node):
             self._record(leaf, shown, LEFT, f"built from `{node}` in the file: left as written")
             return
+        if isinstance(remote, str) and remote.startswith("id:") and _is_reference(leaf, spec_path):
+            why = f"the remote names agent {remote[3:]}, which sigmaform does not manage"
+            self._record(leaf, shown, LEFT, why)
+            return
         if is_file_ref(node) and isinstance(remote, str):
             self._write_prompt(parent, name, node, remote, leaf, shown)
             return
@@ -384,6 +388,10 @@ def _get(value: Any, path: JsonPath) -> Any:
         except (KeyError, IndexError, TypeError):
             return MISSING
     return node
+
+
+def _is_reference(leaf: _Leaf, spec_path: JsonPath) -> bool:
+    return len(spec_path) == 1 and spec_path[0] in leaf.resource.kind_info.references
 
 
 def _has_expression(node: Any) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Project
-from multienv import PROD_KEY, STAGING_KEY, SUPPORT_SECRET, MultiEnv, multi
+from multienv import PROD_KEY, STAGING_KEY, STAGING_NUMBER, SUPPORT_SECRET, MultiEnv, multi
 
 __all__ = ["multi"]
 
@@ -284,3 +284,30 @@ def test_plan_does_not_import_the_round_trip_yaml_library(example: Project) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_number_routed_elsewhere_pulls_the_agent_name_or_reports_an_unmanaged_one(
+    multi: MultiEnv,
+) -> None:
+    assert multi.run("apply", "--auto-approve").exit_code == 0
+    agents = multi.agents(STAGING_KEY)
+    number = "numbers/main-line.yaml"
+    with multi.api(STAGING_KEY) as api:
+        outsider = api.post("/v1/agents", json={"agentName": "Made in the dashboard"}).json()
+        routed = {"outboundAgentId": agents["Acme Receptionist (staging)"]["agentId"]}
+        assert api.patch(f"/v1/phone-numbers/{STAGING_NUMBER}", json=routed).status_code == 200
+    result = multi.run("pull")
+    assert result.exit_code == 2, result.output
+    assert "  outboundAgent: receptionist\n" in (multi.root / number).read_text()
+    assert plan_text(multi, "staging")[0] == 0
+
+    with multi.api(STAGING_KEY) as api:
+        routed = {"outboundAgentId": outsider["agentId"]}
+        assert api.patch(f"/v1/phone-numbers/{STAGING_NUMBER}", json=routed).status_code == 200
+    result = multi.run("pull")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"! phone-number.main-line: outboundAgent left alone: the remote names agent "
+        f"{outsider['agentId']}, which sigmaform does not manage" in result.output
+    )
+    assert "  outboundAgent: receptionist\n" in (multi.root / number).read_text()
