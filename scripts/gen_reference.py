@@ -30,6 +30,7 @@ FILES = (
 OUTPUTS = (
     ("plan", "`plan --format json`", "Also what `plan --out FILE` saves and `apply FILE` reads."),
     ("drift", "`drift --format json`", ""),
+    ("pull", "`pull --format json`", ""),
     ("validate", "`validate --format json`", ""),
     ("state-list", "`state list --format json`", ""),
     ("state", "State file", "`.sigmaform/state/ENV.json` (local backend)."),

@@ -27,6 +27,7 @@ from sigmaform.yamledit import (
     CommentedSeq,
     FoldedScalarString,
     LiteralScalarString,
+    blockable,
     dump_documents,
     load_documents,
     styled_like,
@@ -223,7 +224,7 @@ def _block_strings(node: Any) -> None:
 def _needs_block(value: Any) -> bool:
     return (
         isinstance(value, str)
-        and "\n" in value
+        and blockable(value)
         and not isinstance(value, (LiteralScalarString, FoldedScalarString))
     )
 

@@ -168,7 +168,6 @@ class _Leaf:
     resource: Resource
     rendered: Any
     desired: Any
-    path: JsonPath
     shared: bool  # the node is a copy of the base spec's, made for an override
 
 
@@ -205,9 +204,13 @@ class _FileEditor:
             if overridden or self.options.env_only:
                 self._pull_into_override(document, resource, unit, value, desired)
             else:
-                parent, name = _parent(document["spec"], unit, resource.kind)
-                leaf = _Leaf(resource, resource.spec, desired, ("spec",), shared=False)
-                self._edit(parent, name, value, leaf, unit)
+                spec = document["spec"]
+                made = len(unit) > 1 and unit[0] not in spec
+                parent, name = _parent(spec, unit, resource.kind)
+                leaf = _Leaf(resource, resource.spec, desired, shared=False)
+                self._edit_at(parent, name, value, leaf, unit)
+                if made and not parent:  # only values left alone: no empty `agentSettings`
+                    del spec[unit[0]]
 
     def _pull_into_override(
         self,
@@ -229,11 +232,11 @@ class _FileEditor:
             base = get_unit(document["spec"], unit)
             if base is not MISSING:
                 parent[name] = copy.deepcopy(base)
-        leaf = _Leaf(resource, resource.spec, desired, ("environments", env), shared=shared)
-        self._edit(parent, name, value, leaf, unit)
+        leaf = _Leaf(resource, resource.spec, desired, shared=shared)
+        self._edit_at(parent, name, value, leaf, unit)
         wrote = any(v.outcome == WRITTEN for v in self.values[before:])
         if shared and not wrote:  # nothing differed after all: leave no empty override
-            del parent[name]
+            parent.pop(name, None)
             if len(unit) > 1 and not parent:
                 del override[unit[0]]
             if override_created and not override:
@@ -241,13 +244,10 @@ class _FileEditor:
             if created and not overrides:
                 del document["environments"]
 
-    def _edit(self, parent: Any, name: Any, remote: Any, leaf: _Leaf, unit: Unit) -> None:
-        """Make `parent[name]` hold `remote`, leaf by leaf, keeping expressions and files."""
-        self._edit_at(parent, name, remote, leaf, unit)
-
     def _edit_at(
         self, parent: Any, name: Any, remote: Any, leaf: _Leaf, spec_path: JsonPath
     ) -> None:
+        """Make `parent[name]` hold `remote`, leaf by leaf, keeping expressions and files."""
         rendered = _get(leaf.rendered, spec_path)
         desired = _get(leaf.desired, spec_path)
         present = name in parent if isinstance(parent, Mapping) else name < len(parent)

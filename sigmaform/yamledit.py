@@ -8,6 +8,7 @@ comments, key order, quoting style, blank lines and `!file` tags.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "FoldedScalarString",
     "Layout",
     "LiteralScalarString",
+    "blockable",
     "dump_documents",
     "file_path_of",
     "file_ref",
@@ -133,9 +135,20 @@ _KEPT_STYLES: tuple[type[ScalarString], ...] = (
 )
 
 
+# What a `|` block can hold as written; other text stays quoted (with escapes).
+_NOT_BLOCKABLE = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def blockable(text: str) -> bool:
+    """Multi-line text that reads back the same from a `|` block."""
+    return "\n" in text and _NOT_BLOCKABLE.search(text) is None
+
+
 def styled_like(old: Any, new: str) -> Any:
     """`new` written the way `old` was: quotes kept; multi-line text as a `|` block."""
-    if "\n" in new:
+    if blockable(new):
         return LiteralScalarString(new)
     if isinstance(old, FoldedScalarString):
         return FoldedScalarString(new)
@@ -155,6 +168,6 @@ def to_node(value: Any) -> Any:
     if isinstance(value, list):
         seq = CommentedSeq(to_node(v) for v in value)
         return seq
-    if isinstance(value, str) and "\n" in value:
+    if isinstance(value, str) and blockable(value):
         return LiteralScalarString(value)
     return value

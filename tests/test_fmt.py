@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from click.testing import CliRunner
 from conftest import Project
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_pre_commit_hook import hook, run_hook
 
 from sigmaform.cli import cli
+from sigmaform.fmt import format_text
 from sigmaform.project import load_project
 from sigmaform.yamledit import dump_documents, load_documents
 
@@ -155,3 +159,16 @@ def test_pre_commit_hook_fails_on_an_unformatted_file(example: Project) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stdout == "would reformat agents/scrambled.yaml\n"
     assert run_hook(example.root, ["agents/support.yaml"], hook_id="sigmaform-fmt").returncode == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_any_string_keeps_its_value_through_fmt(text: str) -> None:
+    written = yaml.safe_dump(
+        {"spec": {"welcomeMessage": text, "agentName": "n"}, "name": "n", "kind": "Agent"},
+        allow_unicode=True,
+        sort_keys=False,
+    )
+    formatted = format_text(written, "a.yaml")
+    assert yaml.safe_load(formatted) == yaml.safe_load(written)
+    assert format_text(formatted, "a.yaml") == formatted

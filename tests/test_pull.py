@@ -10,6 +10,7 @@ from typing import Any
 
 from conftest import Project
 from multienv import PROD_KEY, STAGING_KEY, STAGING_NUMBER, SUPPORT_SECRET, MultiEnv, multi
+from test_docs import conforms
 
 __all__ = ["multi"]
 
@@ -104,7 +105,7 @@ def test_json_lists_each_change(example: Project) -> None:
         dashboard_edit(api, agent_id)
     result = example.run("pull", "--format", "json", "--dry-run")
     assert result.exit_code == 2, result.output
-    report = json.loads(result.output)
+    report = conforms("pull", result.output)
     assert report["changed"] is True and report["dryRun"] is True
     assert report["files"] == [SUPPORT, PROMPT]
     assert {(v["path"], v["file"], v["outcome"]) for v in report["values"]} == {
