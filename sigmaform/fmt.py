@@ -38,6 +38,24 @@ DOCUMENT_ORDER = ("kind", "name", "protect", "only", "ignoreChanges", "spec", "e
 
 Schema = Mapping[str, Any]
 
+# Where the Update Agent page orders an item's fields unlike the schema's property order
+# (the tool as in its request example, the webhook as GET returns it): the page wins.
+PAGE_ORDER: dict[str, tuple[str, ...]] = {
+    "tool": (
+        "type",
+        "transferTo",
+        "instruction",
+        "transferToRouting",
+        "extensionNumber",
+        "nodeId",
+        "toolName",
+        "description",
+        "transferSettings",
+    ),
+    "webhook": ("name", "url", "secret", "events", "webhookId", "active"),
+}
+ORDER_KEY = "x-sigmaform-order"
+
 
 @dataclass(frozen=True)
 class Formatted:
@@ -108,6 +126,9 @@ def child_schema(kind: str, node: Schema, key: str | None) -> Schema:
 
 
 def key_order(node: Schema) -> tuple[str, ...]:
+    page = node.get(ORDER_KEY)
+    if isinstance(page, tuple):
+        return page
     props = node.get("properties")
     return tuple(props) if isinstance(props, Mapping) else ()
 
@@ -125,9 +146,13 @@ def insert_position(mapping: CommentedMap, key: str, order: Sequence[str]) -> in
 
 def _resolve(root: Schema, node: Schema, name: str) -> Schema:
     seen = 0
+    definition = None
     while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/$defs/") and seen < 10:
-        node = root["$defs"][node["$ref"].removeprefix("#/$defs/")]
+        definition = node["$ref"].removeprefix("#/$defs/")
+        node = root["$defs"][definition]
         seen += 1
+    if definition in PAGE_ORDER:
+        return {**node, ORDER_KEY: PAGE_ORDER[definition]}
     return node
 
 
