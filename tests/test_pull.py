@@ -123,7 +123,7 @@ def test_a_value_built_from_a_variable_is_reported_and_left(example: Project) ->
     result = example.run("pull")
     assert result.exit_code == 0, result.output
     assert (
-        "! agent.support: agentName left alone: built from `Acme Support ${var.suffix}`"
+        "! agent.support: agentName left alone: built from `Acme Support${var.suffix}`"
         in result.output
     )
     assert "No file to change" in result.output
@@ -135,7 +135,7 @@ def test_a_value_built_from_a_variable_is_reported_and_left(example: Project) ->
             "path": "agentName",
             "file": SUPPORT,
             "outcome": "left",
-            "reason": "built from `Acme Support ${var.suffix}` in the file: left as written",
+            "reason": "built from `Acme Support${var.suffix}` in the file: left as written",
         }
     ]
 
@@ -230,7 +230,7 @@ def test_a_field_this_environment_overrides_is_updated_in_its_override(
     multi: MultiEnv,
 ) -> None:
     assert multi.run("apply", "--auto-approve", env="prod").exit_code == 0
-    agent = multi.agents(PROD_KEY)["Acme Support "]
+    agent = multi.agents(PROD_KEY)["Acme Support"]
     with multi.api(PROD_KEY) as api:
         patch(api, agent["agentId"], {"agentSettings": {"llmModel": "gpt-4.1"}})
     result = multi.run("pull", env="prod")

@@ -11,6 +11,7 @@ from sigmaform.errors import EXIT_CHANGES, EXIT_OK
 from sigmaform.moves import move_state
 from sigmaform.operations import backend_for, client_for, fetch_remote, read_state
 from sigmaform.plan import build_plan, normalise_targets
+from sigmaform.refresh_guard import check_workspace
 
 
 @cli.command()
@@ -69,6 +70,14 @@ def pull(
     wanted = normalise_targets(targets)
     with client_for(project, parallelism) as client:
         remote = fetch_remote(project.resources, state, client, wanted)
+        # A key of another workspace would make every resource look gone: say so (exit 3).
+        check_workspace(
+            state,
+            remote,
+            key_label=client.key_variable,
+            ask_workspace=client.workspace_id,
+            allow_recreate=True,
+        )
     plan = build_plan(project.resources, state, remote, targets=wanted)
     result = pull_changes(project, state, remote, plan, PullOptions(env_only, include_undeclared))
     if not dry_run:
