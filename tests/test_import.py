@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Project
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sigmaform.files import FileRef, Mark, dump_yaml
@@ -387,6 +387,7 @@ def test_imported_agent_drops_server_fields_nulls_and_unknown_keys() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+@example("$${")
 def test_any_string_survives_the_yaml_round_trip(text: str) -> None:
     from sigmaform.files import load_documents
 
