@@ -313,7 +313,12 @@ def apply_project(
         if not confirm(plan):
             return plan, None
         check_safety(plan, state, project.environment, options, len(project.resources))
-        report = execute(plan, project.resources, backend, state, client, options, on_outcome)
+        # A shared backend's lock can be lost while held (its session ends): apply asks
+        # before every write and stops at once when it is gone.
+        guard = getattr(backend, "ensure_locked", lambda: None)
+        report = execute(
+            plan, project.resources, backend, state, client, options, on_outcome, guard
+        )
         final = record_unchanged(plan, report.state, backend, project.resources)
         final = record_workspace(plan, state, final, backend, client)
         return plan, replace(report, state=final)

@@ -25,7 +25,14 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from sigmaform import invocation
-from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
+from sigmaform.errors import (
+    ConfigError,
+    LockHeldError,
+    LockLostError,
+    Problem,
+    SigmaformError,
+    StalePlanError,
+)
 from sigmaform.resource import Project
 from sigmaform.state import LockInfo, State
 
@@ -177,6 +184,8 @@ class PostgresBackend:
                 try:
                     yield self._session
                 except psycopg.Error as error:
+                    if self._session.broken or self._session.closed:
+                        raise self._lost(error) from None
                     raise self._failure("state database error at", error) from None
                 return
         conn = self._connect(purpose)
@@ -369,6 +378,41 @@ class PostgresBackend:
                 )
                 conn.execute("SELECT pg_advisory_unlock(%s)", [self._key])
             conn.close()
+
+    def ensure_locked(self) -> None:
+        """Raise LockLostError unless this process still holds the apply lock.
+
+        The advisory lock lives as long as the session that took it: an administrator's
+        pg_terminate_backend, a restart or a failover ends it silently, and another apply
+        may take it at once. Apply asks before every write it sends (one round trip on
+        the lock's own session), so a lost lock stops the writes.
+        """
+        with self._mutex:
+            conn = self._session
+            if conn is None:
+                raise self._lost(None)
+            try:
+                row = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND pid = pg_backend_pid() AND granted AND objsubid = 1"
+                    " AND classid = %s::bigint::oid AND objid = %s::bigint::oid)",
+                    [(self._key >> 32) & 0xFFFFFFFF, self._key & 0xFFFFFFFF],
+                ).fetchone()
+            except psycopg.Error as error:
+                raise self._lost(error) from None
+        if not (row and row[0]):
+            raise self._lost(None)
+
+    def _lost(self, error: BaseException | None) -> LockLostError:
+        reason = "the database session that held it ended"
+        if error is not None:
+            detail = self._failure("", error).args[0].split(": ", 1)[-1]
+            reason += f" ({detail})" if detail else ""
+        return LockLostError(
+            f"lost the state lock on {self.describe()}: {reason}. The apply stopped at once "
+            "and sends nothing more; another apply may hold the lock now. Run `sigmaform "
+            "plan` when no apply is running to see what is left"
+        )
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         """Who holds the advisory lock: the info row if it is theirs, else their session name."""
