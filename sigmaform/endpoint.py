@@ -34,8 +34,10 @@ class Endpoint:
 
 
 def is_loopback(host: str) -> bool:
+    """A loopback IP literal, or `localhost` itself (the hosts file answers for it). Other
+    names, `x.localhost` included, are looked up in DNS, which may answer anything."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
