@@ -24,6 +24,7 @@ from sigmaform.moves import Move, move_state
 from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
 from sigmaform.resource import Environment, Resource
+from sigmaform.sensitive import scrub
 from sigmaform.state import ResourceState, State, StateBackend, utc_now
 
 
@@ -430,9 +431,9 @@ class Executor:
                 if isinstance(cause, LockLostError)
                 else StateNotSaved(f"{cause}; the apply stopped at once and sends nothing more")
             )
-            outcome = Outcome(rp.address, rp.action, "failed", str(error))
+            outcome = Outcome(rp.address, rp.action, "failed", scrub(str(error)))
         except (SigmaformError, OSError) as error:
-            outcome = Outcome(rp.address, rp.action, "failed", str(error))
+            outcome = Outcome(rp.address, rp.action, "failed", scrub(str(error)))
         self._finish(outcome)
 
     def _delete(self, rp: ResourcePlan) -> Outcome:

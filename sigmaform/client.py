@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,12 +65,18 @@ from urllib.parse import quote
 import httpx
 
 from sigmaform import __version__
-from sigmaform.endpoint import normalise_base_url, resolve
+from sigmaform.endpoint import (
+    LOCAL_API_KEY,
+    check_api_key,
+    display_url,
+    normalise_base_url,
+    resolve,
+)
 from sigmaform.errors import ApiError
 from sigmaform.kinds import to_canonical_names, to_create_names
 from sigmaform.resource import Environment
 from sigmaform.retry import DEFAULT_RETRY, Budget, RetryPolicy, parse_retry_after
-from sigmaform.sensitive import MASK, Sensitive, reveal_tree
+from sigmaform.sensitive import MASK, Sensitive, reveal_tree, scrub
 from sigmaform.transport import DeadlineTransport, deadline
 
 __all__ = ["Client", "RequestStats", "RetryPolicy"]
@@ -151,7 +158,12 @@ class Client:
         # An in-process transport never touches a network, so plain http:// is harmless there.
         in_process = isinstance(transport, httpx.WSGITransport | httpx.MockTransport)
         self._base_url = normalise_base_url(base_url, allow_plain_http=in_process)
-        self._key = Sensitive(api_key, source=key_label) if api_key else None
+        self._display_url = display_url(self._base_url)
+        if api_key:
+            check_api_key(api_key, key_label)
+        # The emulator's fixed key "local" is no secret (masking it would garble messages).
+        secret = api_key != LOCAL_API_KEY
+        self._key = Sensitive(api_key, source=key_label, secret=secret) if api_key else None
         self._key_label = key_label
         self._key_variable = key_variable or key_label
         self._retry = retry
@@ -209,7 +221,8 @@ class Client:
 
     @property
     def base_url(self) -> str:
-        return self._base_url
+        """For messages: without any `user:password@`."""
+        return self._display_url
 
     @property
     def parallelism(self) -> int:
@@ -236,7 +249,7 @@ class Client:
 
     def __repr__(self) -> str:
         key = f"{MASK} from {self._key_label}" if self._key is not None else "none"
-        return f"Client({self._base_url!r}, api_key={key}, parallelism={self._parallelism})"
+        return f"Client({self._display_url!r}, api_key={key}, parallelism={self._parallelism})"
 
     # -- agents ------------------------------------------------------------------------
 
@@ -535,7 +548,7 @@ class Client:
     ) -> ApiError:
         """The ApiError for a final failure: the server's message, never our request or key."""
         if not isinstance(outcome, httpx.Response):
-            message = f"could not reach {self._base_url}: {_describe(outcome)}"
+            message = f"could not reach {self._display_url}: {_describe(outcome)}"
             return ApiError(method, path, None, self._scrub(message + _tries(budget)))
         status = outcome.status_code
         try:
@@ -545,10 +558,11 @@ class Client:
         if _too_deep(parsed):
             parsed = None
         payload = parsed if isinstance(parsed, dict) else {}
+        # Scrubbed before it is cut short: half a secret is still a leak.
         if payload:
-            message = str(payload.get("message") or payload.get("error") or "")
+            message = self._scrub(str(payload.get("message") or payload.get("error") or ""))
         else:
-            message = outcome.text.strip().replace("\n", " ")[:200]
+            message = self._scrub(outcome.text.strip().replace("\n", " "))[:200]
         message = message or outcome.reason_phrase or f"HTTP {status}"
         if status == 401:
             message = (
@@ -563,9 +577,10 @@ class Client:
         return ApiError(method, path, status, message, body=self._scrub_tree(payload))
 
     def _scrub(self, text: str) -> str:
-        """Defence in depth: a server that echoes our key back must not put it in an error."""
-        if self._key is not None:
-            text = text.replace(self._key.reveal(), MASK)
+        """A server that echoes our request (key, secrets) must not put it in an error."""
+        text = scrub(text)
+        if self._key is not None and self._key.reveal() != LOCAL_API_KEY:
+            text = re.sub(re.escape(self._key.reveal()), MASK, text, flags=re.IGNORECASE)
         return text
 
     def _scrub_tree(self, value: Any) -> Any:

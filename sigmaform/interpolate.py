@@ -173,6 +173,16 @@ class Renderer:
                     f"or empty (environment `{self.environment.name}`)",
                 )
             secret = ""
+        elif secret != secret.strip() or any(ord(c) < 32 or ord(c) == 127 for c in secret):
+            # Usually a trailing newline from a file; sent as is, it would sign nothing
+            # the receiver can check, and a library's error could quote it.
+            self._problem(
+                doc,
+                path,
+                f"`${{secret.{name}}}`: the value of `{name}` has surrounding whitespace, a"
+                " newline or another control character; remove it (the value is not shown)",
+            )
+            secret = ""
         return secret, f"secret.{name}"
 
     def _var(self, doc: Document, name: str, path: JsonPath) -> Any:

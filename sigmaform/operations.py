@@ -29,6 +29,7 @@ from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.saved_plan import authorise, read_plan_file
+from sigmaform.sensitive import has_legacy, legacy_fingerprint_key, upgrade_fingerprints
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 from sigmaform.targets import check_targets, referenced_by_targets
 
@@ -217,7 +218,8 @@ def make_plan(
 
 def save_plan(plan: Plan, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, plan_json(plan))
+    # Readable by its owner only, like state: a plan shows the whole configuration.
+    write_atomic(path, plan_json(plan), mode=0o600)
 
 
 def load_plan(path: Path) -> Plan:
@@ -377,6 +379,16 @@ def record_unchanged(
             held = comparable_desired(resource.spec, state.fingerprint_key)
             held = without_units(held, resource.ignore_changes)
             recorded = replace(recorded, applied=held)
+            resources[rp.address] = recorded
+        if has_legacy(recorded.applied) and rp.address in specs:
+            # Old-format fingerprints the files' secrets still match: stored in the new form.
+            upgraded = upgrade_fingerprints(
+                recorded.applied,
+                (specs[rp.address].spec,),
+                legacy_fingerprint_key(state.lineage),
+                state.fingerprint_key,
+            )
+            recorded = replace(recorded, applied=upgraded)
             resources[rp.address] = recorded
         if rp.unmanaged:
             # Reported once by this plan; forgetting them keeps later plans quiet.

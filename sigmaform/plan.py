@@ -35,9 +35,21 @@ from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind, canonical_address
 from sigmaform.lifecycle import is_removal, without_units
 from sigmaform.moves import Move, move_state
-from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
+from sigmaform.remote import (
+    MERGED_OBJECTS,
+    comparable_desired,
+    observed,
+    plain_spec,
+    remote_to_spec,
+)
 from sigmaform.resource import Resource
-from sigmaform.sensitive import is_fingerprint, mask_tree
+from sigmaform.sensitive import (
+    has_legacy,
+    is_fingerprint,
+    legacy_fingerprint_key,
+    mask_tree,
+    upgrade_fingerprints,
+)
 from sigmaform.state import State
 from sigmaform.targets import check_targets, referenced_by_targets
 
@@ -481,6 +493,13 @@ def build_plan(
         if resource.ignore_changes:  # left alone on purpose: not compared at all
             desired = without_units(desired, resource.ignore_changes)
             applied = without_units(applied, resource.ignore_changes)
+        if has_legacy(applied):
+            # Fingerprints from before v2: re-made from whichever value they still match.
+            sources: tuple[Any, ...] = (resource.spec,)
+            if refreshed and remote_body is not None:
+                sources += (plain_spec(kind, remote_body, id_to_name),)
+            legacy = legacy_fingerprint_key(state.lineage)
+            applied = upgrade_fingerprints(applied, sources, legacy, key)
         declared_units = [u for u, _ in iter_units(desired, merged)]
         drift: list[FieldChange] = []
         current = applied
@@ -489,7 +508,7 @@ def build_plan(
             if closed := _closed_session(kind, remote_body):
                 plans.append(_left_alone(common, applied_state.id, closed))
                 continue
-            remote_spec = remote_to_spec(kind, remote_body, key, id_to_name)
+            remote_spec = remote_to_spec(kind, remote_body, key, id_to_name, (applied, desired))
             current = observed(kind, remote_body, desired, key, id_to_name)
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
             drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]

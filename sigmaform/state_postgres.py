@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from sigmaform import invocation
@@ -34,14 +35,24 @@ from sigmaform.errors import (
     StalePlanError,
 )
 from sigmaform.resource import Project
+from sigmaform.sensitive import MIN_SCRUBBED, remember
 from sigmaform.state import LockInfo, State
 
 HISTORY_LIMIT = 20
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _ENV_REF = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
+# The password of a URL runs to the last `@` of it: an unencoded `@` in a password
+# (which libpq would split at) must not leave the rest of the password in view.
 _PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?=@)", re.IGNORECASE
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>\S*)(?=@)", re.IGNORECASE
+)
+# `?password=...` / `&password=...` in a URL's query.
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&#\s]*)", re.IGNORECASE)
+# `password=...` in a keyword/value DSN, quoted (with \' escapes) or not.
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>(?<![?&\w])password\s*=\s*)(?P<password>'(?:[^'\\]|\\.)*'?|[^\s']\S*)",
+    re.IGNORECASE,
 )
 
 _TABLES = """
@@ -84,8 +95,30 @@ class StateDatabaseError(SigmaformError):
 
 
 def scrub_url(text: str) -> str:
-    """`text` with the password of every URL in it replaced by `***`."""
-    return _PASSWORD.sub(r"\g<head>***", text)
+    """`text` with the password of every database URL or DSN in it replaced by `***`."""
+    for pattern in (_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
+        text = pattern.sub(r"\g<head>***", text)
+    return text
+
+
+def _passwords(url: str) -> set[str]:
+    """Every spelling of the password in `url` that a message might quote."""
+    whole: set[str] = set()
+    pieces: set[str] = set()
+    for pattern in (_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
+        for match in pattern.finditer(url):
+            value = match["password"]
+            whole |= {value, unquote(value), value.strip("'")}
+            pieces |= set(value.split("@"))  # libpq splits at the first `@`
+    try:
+        parsed = conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        parsed = None
+    if isinstance(parsed, str):
+        pieces.add(parsed)
+    # Short pieces of a password are not masked on their own: they would garble words.
+    found = whole | {p for p in pieces if len(p) >= MIN_SCRUBBED}
+    return {p for p in found if p and p != "***"}
 
 
 def resolve_url(url: str, environ: Mapping[str, str]) -> str:
@@ -133,6 +166,9 @@ class PostgresBackend:
                 )
             )
         self._url = url
+        self._passwords = _passwords(url)
+        for password in self._passwords:
+            remember(password)  # masked in any message, whoever builds it
         self.project = project
         self.environment = environment
         self.schema = schema
@@ -169,11 +205,9 @@ class PostgresBackend:
 
     def _failure(self, what: str, error: BaseException) -> StateDatabaseError:
         reason = str(error).strip().replace(self._url, self.safe_url)
-        found = _PASSWORD.search(self._url)
         # libpq may quote the password alone (or decoded) in a message about the URL.
-        for password in {found["password"], unquote(found["password"])} if found else ():
-            if password:
-                reason = reason.replace(password, "***")
+        for password in sorted(self._passwords, key=len, reverse=True):
+            reason = reason.replace(password, "***")
         return StateDatabaseError(f"{what} {self.safe_url}: {scrub_url(reason)}")
 
     @contextlib.contextmanager
