@@ -320,3 +320,72 @@ def test_plain_http_to_a_name_under_localhost_is_refused(project: Path) -> None:
         "Error: environment `live`: refusing plain http:// for api.localhost: the API key"
         " would travel unencrypted" in result.output
     )
+
+
+def test_a_server_echoing_the_request_in_its_error_never_prints_a_secret(project: Path) -> None:
+    def echo(request: Request) -> Answer:
+        if request.method == "POST":
+            text = json.dumps(request.body)
+            # The body as sent, upper-cased, and the key header as the server saw it.
+            message = f"bad request {text} / {text.upper()} / key {KEY.upper()} {KEY}"
+            return json_answer(400, {"message": message, "error": text})
+        return agents_page([])
+
+    with hostile(echo) as (server, url):
+        result = run(project, url, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "agent.support: POST /v1/agents -> 400: bad request {" in result.output
+    assert '"secret": "(sensitive)"' in result.output
+    for needle in (SECRET, KEY):
+        assert needle.lower() not in result.output.lower()
+    assert server.requests[-1].body["agentSettings"]["webhooks"][0]["secret"] == SECRET
+
+
+def test_a_plain_text_echo_is_scrubbed_before_it_is_cut_short(project: Path) -> None:
+    def echo(request: Request) -> Answer:
+        if request.method == "POST":
+            # The secret straddles the 200th character, where long text errors are cut.
+            text = ("x" * 190 + SECRET + " trailing").encode()
+            head = b"HTTP/1.1 400 X\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            return head + f"Content-Length: {len(text)}\r\n\r\n".encode() + text
+        return agents_page([])
+
+    with hostile(echo) as (_, url):
+        result = run(project, url, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert SECRET[:8] not in result.output and "x" * 190 + "(sensitiv" in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (KEY + "\n", "has surrounding whitespace, a newline or another control character"),
+        (" " + KEY, "has surrounding whitespace, a newline or another control character"),
+        (KEY[:6] + "\r\n" + KEY[6:], "has surrounding whitespace, a newline or another"),
+        (KEY + "é", "holds non-ASCII characters, which no API key has"),
+    ],
+)
+def test_a_malformed_api_key_is_a_clean_error_that_never_shows_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch, key: str, message: str
+) -> None:
+    monkeypatch.setenv("HOSTILE_KEY", key)
+    with hostile(lambda request: agents_page([])) as (server, url):
+        result = run(project, url, "plan")
+    assert result.exit_code == 1
+    assert f"Error: the API key in HOSTILE_KEY {message}" in result.output
+    assert KEY[:6] not in result.output and KEY[6:] not in result.output
+    assert server.requests == []
+
+
+def test_a_password_in_the_base_url_is_never_shown(project: Path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: the connection is refused
+    result = run(project, f"https://bob:Url-Pass-8812@127.0.0.1:{port}", "plan")
+    assert result.exit_code == 1
+    assert f"could not reach https://***@127.0.0.1:{port}: connection refused" in result.output
+    assert "Url-Pass-8812" not in result.output
+    bad = run(project, "ftp://bob:Url-Pass-8812@host", "plan")
+    assert bad.exit_code == 1 and "'ftp://***@host' is not an http(s) URL" in bad.output
+    assert "Url-Pass-8812" not in bad.output

@@ -241,6 +241,12 @@ def test_scrub_url_hides_only_the_password() -> None:
         "postgresql://bob:***@db.example:5432/x"
     )
     assert scrub_url("postgresql://bob@db/x") == "postgresql://bob@db/x"
+    assert scrub_url("postgresql://bob:p@ss@db/x") == "postgresql://bob:***@db/x"
+    assert scrub_url("postgresql://db/x?sslmode=require&PASSWORD=s3&user=bob") == (
+        "postgresql://db/x?sslmode=require&PASSWORD=***&user=bob"
+    )
+    assert scrub_url("host=db password = s3 user=bob") == "host=db password = *** user=bob"
+    assert scrub_url("host=db password='a \\' b' user=bob") == "host=db password=*** user=bob"
 
 
 def test_connection_errors_name_the_database_without_the_password(cluster: Cluster) -> None:
@@ -268,6 +274,41 @@ def test_cli_connection_error_exits_1_without_the_password(
     assert result.exit_code == 1
     assert "Error: cannot connect to the state database postgresql://" in result.output
     assert PASSWORD not in result.output
+
+
+@pytest.mark.parametrize(
+    ("form", "shown"),
+    [
+        ("query", "?host={sock}&user={role}&password=***"),
+        ("dsn", "user={role} dbname=missing_db password=***"),
+        ("quoted dsn", "password=*** dbname=missing_db"),
+        ("unencoded @", "postgresql://{role}:***@"),
+    ],
+)
+def test_cli_never_shows_the_database_password_in_any_url_form(
+    example: Project,
+    pg: Pg,
+    cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    form: str,
+    shown: str,
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    sock, role = cluster.socket_dir, cluster.role
+    url = {
+        "query": f"postgresql:///missing_db?host={sock}&user={role}&password={PASSWORD}",
+        "dsn": f"host={sock} user={role} dbname=missing_db password={PASSWORD}",
+        "quoted dsn": f"host={sock} user={role} password='{PASSWORD} \\' x' dbname=missing_db",
+        # An `@` left unencoded in the password: libpq splits the URL there.
+        "unencoded @": f"postgresql://{role}:{PASSWORD[:7]}@{PASSWORD[7:]}@/missing_db",
+    }[form]
+    monkeypatch.setenv(URL_VAR, url)
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert shown.format(sock=sock, role=role) in result.output
+    for piece in (PASSWORD[:7], PASSWORD[7:], "hunter", "Sup3r"):
+        assert piece not in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 def test_cli_unset_url_variable_is_named(
