@@ -213,7 +213,16 @@ def make_plan(
         unmanaged_agents=unmanaged,
         moves=moves,
         allow_delete=allow_delete,
+        agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,
     )
+
+
+def agent_listing(client: Client, state: State) -> list[Mapping[str, Any]] | None:
+    """Every remote agent, when state manages any: what `drift` refreshes from (when there
+    are many) and checks for possible duplicates. None when nothing needs it."""
+    if not any(r.kind == "Agent" for r in state.resources.values()):
+        return None
+    return list(client.list_agents())
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -425,6 +434,7 @@ def _without_units(applied: Mapping[str, Any], units: Sequence[str]) -> dict[str
 
 __all__ = [
     "ApplyRequest",
+    "agent_listing",
     "apply_project",
     "backend_for",
     "ensure_plan_current",
