@@ -34,8 +34,10 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
     """Report managed fields changed outside sigmaform since the last apply.
 
     Reads each managed resource from the API and compares it with what state recorded;
-    changes nothing. Exit 0: no drift; 2: drift found; 1: error. Secrets need not be set
-    (their values are compared by fingerprint with what the server returns).
+    also lists possible duplicates (unmanaged agents named like a managed one). Changes
+    nothing. Exit 0: no drift; 2: drift or possible duplicates found; 1: error. Secrets
+    need not be set (their values are compared by fingerprint with what the server
+    returns).
 
     \b
     Examples:
