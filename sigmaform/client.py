@@ -486,7 +486,9 @@ class Client:
                     )
             except httpx.TransportError as exc:
                 outcome = exc
-                if time.monotonic() - sent_at >= self._request_timeout:
+                # A read cut short by the deadline (not by its own timeout) ends right at it;
+                # the slack covers a timer that fires a hair early.
+                if time.monotonic() - sent_at >= self._request_timeout - 0.01:
                     outcome = _DeadlinePassed(self._request_timeout)
             elapsed_ms = (time.monotonic() - sent_at) * 1000
             if isinstance(outcome, httpx.Response):
