@@ -389,3 +389,25 @@ def test_a_password_in_the_base_url_is_never_shown(project: Path) -> None:
     bad = run(project, "ftp://bob:Url-Pass-8812@host", "plan")
     assert bad.exit_code == 1 and "'ftp://***@host' is not an http(s) URL" in bad.output
     assert "Url-Pass-8812" not in bad.output
+
+
+def test_a_lost_create_is_not_sent_again_when_the_list_cannot_be_read(project: Path) -> None:
+    """The create's answer is lost (502); the lookup's list comes back in another shape.
+    Read as "no agents", the create would be sent again: a duplicate."""
+    lists = 0
+
+    def script(request: Request) -> Answer:
+        nonlocal lists
+        if request.method == "POST":
+            return json_answer(502, {"message": "bad gateway"})
+        lists += 1
+        return agents_page([]) if lists == 1 else json_answer(200, {"agents": []})
+
+    with hostile(script) as (server, url):
+        result = run(project, url, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert (
+        "agent.support: POST /v1/agents -> 502: bad gateway; checking whether it took effect"
+        " failed too (GET /v1/agents: page 0 of the list has no `data` list" in result.output
+    )
+    assert len(server.writes()) == 1
