@@ -55,6 +55,15 @@ def remember(value: str) -> None:
         _pattern = None
 
 
+def forget_remembered() -> None:
+    """Start over with nothing remembered: for a process that runs several commands
+    (tests, embedding), so one command's secrets do not mask another's messages."""
+    global _pattern
+    with _known_lock:
+        _known.clear()
+        _pattern = None
+
+
 def scrub(text: str) -> str:
     """`text` with every remembered sensitive value, in any letter case, shown as the mask."""
     global _pattern
