@@ -14,7 +14,7 @@ from sigmaform.errors import Problem
 from sigmaform.files import Document, FileRef, JsonPath, Mark, format_path
 from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.resource import Environment
-from sigmaform.sensitive import Sensitive
+from sigmaform.sensitive import Sensitive, remember
 
 SecretsMode = Literal["required", "placeholder"]
 
@@ -131,6 +131,7 @@ class Renderer:
             else:
                 secret_names.append(secret)
                 sources.append("${" + secret + "}")
+                remember(value)  # the secret alone, not only the string around it
         parts.append(text[position:])
         sources.append(text[position:])
         rendered = "".join(parts)

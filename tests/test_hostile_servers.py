@@ -411,3 +411,24 @@ def test_a_lost_create_is_not_sent_again_when_the_list_cannot_be_read(project: P
         " failed too (GET /v1/agents: page 0 of the list has no `data` list" in result.output
     )
     assert len(server.writes()) == 1
+
+
+def test_a_secret_inside_a_longer_value_is_scrubbed_alone_too(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "Code-Token-93af1e"
+    monkeypatch.setenv("CODE_TOKEN", token)
+    agent = project / "agents" / "support.yaml"
+    declared = '  instructions: Help.\n  welcomeMessage: "Your code is ${secret.CODE_TOKEN}!"\n'
+    agent.write_text(agent.read_text().replace("  instructions: Help.\n", declared))
+
+    def echo(request: Request) -> Answer:
+        if request.method == "POST":
+            return json_answer(400, {"message": f"code {token.swapcase()} is not allowed"})
+        return agents_page([])
+
+    with hostile(echo) as (_, url):
+        result = run(project, url, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "POST /v1/agents -> 400: code (sensitive) is not allowed" in result.output
+    assert token.lower() not in result.output.lower()
