@@ -533,9 +533,11 @@ class Executor:
                     nested_ids=known_ids,
                 ),
             )
-        except StateNotSaved as error:
-            done = f"applied remotely as {kind.name} {remote_id}, but"
-            raise StateNotSaved(f"{done} {error}") from None
+        except StateNotSaved:
+            raise StateNotSaved(
+                f"applied remotely as {kind.name} {remote_id}, but state was not saved:"
+                f" {self.recorder.failure}"
+            ) from None
         if mismatched:
             fields = ", ".join(unit_name(u) for u in mismatched)
             return Outcome(

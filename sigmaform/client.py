@@ -426,13 +426,15 @@ class Client:
                 chunk = wrapper.get("data")
                 if not isinstance(chunk, list):
                     # Read as "no agents", a lost create would be sent again: a duplicate.
-                    raise _unexpected(path, page, "has no `data` list")
+                    raise _unexpected(path, f"page {page} of the list has no `data` list")
                 has_next = _has_next(wrapper, page, len(chunk))
             added = 0
             for item in chunk:
                 key = item.get(id_field) if isinstance(item, dict) else None
                 if not isinstance(key, str) or not key:
-                    raise _unexpected(path, page, f"holds an item without its `{id_field}`")
+                    raise _unexpected(
+                        path, f"page {page} of the list holds an item without its `{id_field}`"
+                    )
                 if key in seen:
                     continue
                 seen.add(key)
@@ -442,7 +444,9 @@ class Client:
                 return items
             if not added:
                 raise _unexpected(
-                    path, page, "says more follow but adds nothing new (empty or repeated)"
+                    path,
+                    f"page {page} of the list says more follow but adds nothing new"
+                    " (empty or repeated)",
                 )
         raise ApiError(
             "GET",
@@ -615,10 +619,8 @@ class _DeadlinePassed(httpx.TimeoutException):
         )
 
 
-def _unexpected(path: str, page: int, what: str) -> ApiError:
-    return ApiError(
-        "GET", path, None, f"page {page} of the list {what}: not a list sigmaform can trust"
-    )
+def _unexpected(path: str, what: str) -> ApiError:
+    return ApiError("GET", path, None, f"{what}: not a list sigmaform can trust")
 
 
 def _too_deep(value: Any) -> bool:

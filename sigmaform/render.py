@@ -141,8 +141,9 @@ def duplicate_markdown(plan: Plan) -> list[str]:
     out = [f"**{DUPLICATES_TITLE}**", "", "| managed | possible duplicate | agentName |"]
     out.append("|---|---|---|")
     for dup in plan.possible_duplicates:
-        name = _md_escape(dup.agent_name).replace("`", "'")
-        out.append(f"| `{dup.address}` | `{_md_escape(dup.id)}` | {name} |")
+        # Server values: in code spans that no backtick in them can break out of.
+        row = (table_code(dup.address), table_code(dup.id), table_code(dup.agent_name))
+        out.append("| " + " | ".join(row) + " |")
     return [*out, ""]
 
 

@@ -46,7 +46,7 @@ def test_every_plan_reports_an_unmanaged_namesake(example: Project, repo_root: P
     ]
     assert data["summary"]["possibleDuplicates"] == 1
     markdown = example.run("plan", "--format", "markdown").output
-    assert f"| `agent.support` | `{extra}` | {NAME} |" in markdown
+    assert f"| `agent.support` | `{extra}` | `{NAME}` |" in markdown
     # Limited to another resource, the plan does not look at agent.support's namesakes.
     other = example.run("plan", "--target", "Agent.receptionist")
     assert "possible duplicate" not in other.output
