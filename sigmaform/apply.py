@@ -2,7 +2,9 @@
 
 Safety rails are checked before anything is sent (`check_safety`). Each resource is
 written to state as soon as it succeeds, so an apply that dies halfway loses nothing;
-a resource that fails does not stop the others that do not depend on it.
+a resource that fails does not stop the others that do not depend on it. What does
+stop everything at once is losing the lock or a state write: every request after that
+could be one that nothing records, and another apply would repeat it (a duplicate).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import Any, Protocol
 
 from sigmaform import invocation
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
-from sigmaform.errors import ApiError, RefusedError, SigmaformError
+from sigmaform.errors import ApiError, LockLostError, RefusedError, SigmaformError
 from sigmaform.kinds import KINDS, Kind, to_canonical_names
 from sigmaform.lifecycle import REMOVABLE_ARRAYS, is_removal, without_units
 from sigmaform.moves import Move, move_state
 from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
 from sigmaform.resource import Environment, Resource
+from sigmaform.sensitive import scrub
 from sigmaform.state import ResourceState, State, StateBackend, utc_now
 
 
@@ -148,6 +151,7 @@ class StateRecorder:
             r.id: a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == "Agent"
         }
         self.state = state
+        self.failure: SigmaformError | OSError | None = None  # the write that failed, if one did
 
     def record(self, address: str, resource: ResourceState) -> None:
         self._commit(address, lambda s: s.with_resource(address, resource))
@@ -185,7 +189,13 @@ class StateRecorder:
                 if self._saved >= mine:
                     return  # a write made while this one waited already included it
                 snapshot, upto = self.state, self._queued
-            written = self._backend.write(snapshot)
+            if self.failure is not None:
+                raise StateNotSaved(f"state was not saved: {self.failure}")
+            try:
+                written = self._backend.write(snapshot)
+            except (SigmaformError, OSError) as error:
+                self.failure = error
+                raise StateNotSaved(f"state was not saved: {error}") from error
             with self._mutex:
                 self._saved = upto
                 # Later changes were made on the pre-write serial; carry the new one forward.
@@ -203,6 +213,72 @@ class StateRecorder:
 
 class _ResourceFailed(SigmaformError):
     pass
+
+
+class StateNotSaved(SigmaformError):
+    """A state write failed: the apply stops, since nothing it sends next could be recorded."""
+
+
+class _Stopped(SigmaformError):
+    """Raised in a worker after the apply stopped: it sends nothing."""
+
+
+class _Fence:
+    """Every request of an apply passes here: none after a stop, and each write only
+    while the lock is still held (`guard` raises LockLostError when it is not)."""
+
+    def __init__(self, client: ApiClient, guard: Callable[[], None]) -> None:
+        self._client = client
+        self._guard = guard
+        self._mutex = threading.Lock()
+        self.reason: SigmaformError | None = None
+
+    def stop(self, reason: SigmaformError) -> None:
+        with self._mutex:
+            if self.reason is None:
+                self.reason = reason
+
+    def check(self, *, writing: bool) -> None:
+        if self.reason is not None:
+            raise _Stopped("not applied: the apply stopped before it")
+        if writing:
+            try:
+                self._guard()
+            except LockLostError as lost:
+                self.stop(lost)
+                raise
+
+    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.check(writing=True)
+        return self._client.create_agent(body)
+
+    def get_agent(self, agent_id: str) -> dict[str, Any] | None:
+        self.check(writing=False)
+        return self._client.get_agent(agent_id)
+
+    def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.check(writing=True)
+        return self._client.update_agent(agent_id, patch)
+
+    def delete_agent(self, agent_id: str) -> None:
+        self.check(writing=True)
+        self._client.delete_agent(agent_id)
+
+    def get_phone_number(self, number: str) -> dict[str, Any] | None:
+        self.check(writing=False)
+        return self._client.get_phone_number(number)
+
+    def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.check(writing=True)
+        return self._client.update_phone_number(number, patch)
+
+    def get_chat(self, chat_id: str) -> dict[str, Any] | None:
+        self.check(writing=False)
+        return self._client.get_chat(chat_id)
+
+    def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.check(writing=True)
+        return self._client.update_chat(chat_id, patch)
 
 
 def _request_body(
@@ -296,11 +372,13 @@ class Executor:
         client: ApiClient,
         options: ApplyOptions,
         on_outcome: Callable[[Outcome], None] = lambda _: None,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self.plan = plan
         self.resources = {r.address: r for r in resources}
         self.recorder = recorder
-        self.client = client
+        self.fence = _Fence(client, guard)
+        self.client: ApiClient = self.fence
         self.options = options
         self.on_outcome = on_outcome
         self.key = recorder.state.fingerprint_key
@@ -327,6 +405,8 @@ class Executor:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for level in sorted(levels):
                 list(pool.map(self._run_one, levels[level]))
+        if self.fence.reason is not None:
+            raise self.fence.reason
         outcomes = tuple(self._outcomes[rp.address] for rp in pending)
         return ApplyReport(outcomes, self.recorder.state)
 
@@ -340,9 +420,20 @@ class Executor:
             blocked = [d for d in rp.depends_on if d in self._outcomes and self._outcomes[d].failed]
             if blocked:
                 raise _ResourceFailed("not applied: it depends on " + ", ".join(blocked))
+            self.fence.check(writing=False)
             outcome = self._delete(rp) if rp.action in REMOVALS else self._upsert(rp)
+        except _Stopped as stopped:
+            outcome = Outcome(rp.address, rp.action, "skipped", str(stopped))
+        except StateNotSaved as error:
+            cause = self.recorder.failure
+            self.fence.stop(
+                cause
+                if isinstance(cause, LockLostError)
+                else StateNotSaved(f"{cause}; the apply stopped at once and sends nothing more")
+            )
+            outcome = Outcome(rp.address, rp.action, "failed", scrub(str(error)))
         except (SigmaformError, OSError) as error:
-            outcome = Outcome(rp.address, rp.action, "failed", str(error))
+            outcome = Outcome(rp.address, rp.action, "failed", scrub(str(error)))
         self._finish(outcome)
 
     def _delete(self, rp: ResourcePlan) -> Outcome:
@@ -428,19 +519,25 @@ class Executor:
             self.key,
             self.recorder.id_to_name(),
         )
-        self.recorder.record(
-            rp.address,
-            ResourceState(
-                kind=kind.name,
-                id=remote_id,
-                applied=held,
-                # An unverified apply records no digest, so promotion will not trust it.
-                config_digest="" if mismatched else rp.config_digest,
-                applied_at=utc_now(),
-                protect=resource.protect,
-                nested_ids=known_ids,
-            ),
-        )
+        try:
+            self.recorder.record(
+                rp.address,
+                ResourceState(
+                    kind=kind.name,
+                    id=remote_id,
+                    applied=held,
+                    # An unverified apply records no digest, so promotion will not trust it.
+                    config_digest="" if mismatched else rp.config_digest,
+                    applied_at=utc_now(),
+                    protect=resource.protect,
+                    nested_ids=known_ids,
+                ),
+            )
+        except StateNotSaved:
+            raise StateNotSaved(
+                f"applied remotely as {kind.name} {remote_id}, but state was not saved:"
+                f" {self.recorder.failure}"
+            ) from None
         if mismatched:
             fields = ", ".join(unit_name(u) for u in mismatched)
             return Outcome(
@@ -471,9 +568,12 @@ def execute(
     client: ApiClient,
     options: ApplyOptions,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> ApplyReport:
+    """Apply `plan`. `guard` raises LockLostError when the lock is gone: asked before each
+    write request. A lost lock or a failed state write stops the apply and is raised."""
     recorder = StateRecorder(backend, state)
-    return Executor(plan, resources, recorder, client, options, on_outcome).run()
+    return Executor(plan, resources, recorder, client, options, on_outcome, guard).run()
 
 
 __all__ = [
@@ -481,6 +581,7 @@ __all__ = [
     "ApplyOptions",
     "ApplyReport",
     "Outcome",
+    "StateNotSaved",
     "check_safety",
     "execute",
 ]

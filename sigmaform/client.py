@@ -5,12 +5,20 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
 * Pagination: list endpoints take zero-based `page` and `size` and answer
   `{data, page, size, hasNext, ...}`; we ask for `size=100` and follow `hasNext` (or
   `totalPages`, or a short page) to the end. A bare JSON array is taken as the whole list.
-  Items seen twice while paging (the list moved under us) are kept once.
-* Retries: 429 honours `Retry-After` (seconds or HTTP-date), spending time but not
-  attempts, and gives up at once when the wait would outlast the budget (a 429 without
-  the header backs off like a 503); 502/503/504, connection errors and timeouts retry
-  with full-jitter exponential backoff, bounded by `RetryPolicy.max_attempts` and
-  `max_elapsed_s`. Every other status
+  Items seen twice while paging (the list moved under us) are kept once. A server is not
+  trusted to end its list: a page that says more follow but adds nothing new, or a list
+  longer than `MAX_PAGES` pages (100,000 items), is an error; so is a list of another
+  shape (no `data` array, an item without its id), never read as "no agents".
+* Every HTTP request has a total deadline (`requestTimeout`, default 60 s) from sending
+  to the last byte of the answer, however slowly the server drips it (`transport.py`).
+  A request cut off by it is not retried; a create cut off is looked up as below.
+* Answers: a create must return the new `agentId`; JSON nested deeper than `MAX_DEPTH`
+  is refused. Both are errors, not tracebacks.
+* Retries: 429 honours `Retry-After` (seconds or HTTP-date, clamped to 0..300 s),
+  spending time but not attempts, and gives up at once when the wait would outlast the
+  budget (a 429 without the header backs off like a 503); 502/503/504, connection
+  errors and timeouts retry with full-jitter exponential backoff, bounded by
+  `RetryPolicy.max_attempts` and `max_elapsed_s`. Every other status
   (400, 401, 404, 409, 500, ...) fails at once with the server's `message`. Redirects are
   not followed: the key header would go wherever the redirect points.
 * Reads, PATCH and DELETE are idempotent and retried as they are. A DELETE whose earlier
@@ -41,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,12 +65,19 @@ from urllib.parse import quote
 import httpx
 
 from sigmaform import __version__
-from sigmaform.endpoint import normalise_base_url, resolve
+from sigmaform.endpoint import (
+    LOCAL_API_KEY,
+    check_api_key,
+    display_url,
+    normalise_base_url,
+    resolve,
+)
 from sigmaform.errors import ApiError
 from sigmaform.kinds import to_canonical_names, to_create_names
 from sigmaform.resource import Environment
 from sigmaform.retry import DEFAULT_RETRY, Budget, RetryPolicy, parse_retry_after
-from sigmaform.sensitive import MASK, Sensitive, reveal_tree
+from sigmaform.sensitive import MASK, Sensitive, reveal_tree, scrub
+from sigmaform.transport import DeadlineTransport, deadline
 
 __all__ = ["Client", "RequestStats", "RetryPolicy"]
 
@@ -75,7 +91,9 @@ PHONE_NUMBERS = "/v1/phone-numbers"
 CHATS = "/v1/chats"
 WEBHOOKS = "/v1/webhooks"
 PAGE_SIZE = 100
-_MAX_PAGES = 100_000  # a server that always says hasNext must not loop us forever
+MAX_PAGES = 1_000  # 100,000 items: a server that always says hasNext must not loop us forever
+MAX_DEPTH = 64  # nesting of a JSON answer; agents are a few levels deep
+DEFAULT_REQUEST_TIMEOUT = 60.0
 _TIMESTAMP_PRECISION = timedelta(seconds=1)
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Failures that prove the request never reached the server: safe to repeat any request.
@@ -131,6 +149,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout_s: float = 30.0,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT,
         parallelism: int = 10,
         user_agent: str = f"sigmaform/{__version__}",
         key_label: str = "the configured API key",
@@ -139,25 +158,32 @@ class Client:
         # An in-process transport never touches a network, so plain http:// is harmless there.
         in_process = isinstance(transport, httpx.WSGITransport | httpx.MockTransport)
         self._base_url = normalise_base_url(base_url, allow_plain_http=in_process)
-        self._key = Sensitive(api_key, source=key_label) if api_key else None
+        self._display_url = display_url(self._base_url)
+        if api_key:
+            check_api_key(api_key, key_label)
+        # The emulator's fixed key "local" is no secret (masking it would garble messages).
+        secret = api_key != LOCAL_API_KEY
+        self._key = Sensitive(api_key, source=key_label, secret=secret) if api_key else None
         self._key_label = key_label
         self._key_variable = key_variable or key_label
         self._retry = retry
+        self._request_timeout = request_timeout_s
         self._parallelism = max(1, parallelism)
         self.stats = RequestStats()
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if self._key is not None:
             headers["X-API-Key"] = self._key.reveal()
+        limits = httpx.Limits(
+            max_connections=max(10, self._parallelism),
+            max_keepalive_connections=max(10, self._parallelism),
+        )
         self._http = httpx.Client(
             base_url=self._base_url,
-            transport=transport,
+            transport=transport if transport is not None else DeadlineTransport(limits),
             headers=headers,
-            timeout=httpx.Timeout(timeout_s),
+            timeout=httpx.Timeout(min(timeout_s, request_timeout_s)),
             follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=max(10, self._parallelism),
-                max_keepalive_connections=max(10, self._parallelism),
-            ),
+            limits=limits,
         )
 
     @classmethod
@@ -185,6 +211,7 @@ class Client:
             key,
             transport=transport,
             retry=retry,
+            request_timeout_s=env.request_timeout,
             parallelism=parallelism,
             key_label=label,
             key_variable=endpoint.key_label,
@@ -194,7 +221,8 @@ class Client:
 
     @property
     def base_url(self) -> str:
-        return self._base_url
+        """For messages: without any `user:password@`."""
+        return self._display_url
 
     @property
     def parallelism(self) -> int:
@@ -221,7 +249,7 @@ class Client:
 
     def __repr__(self) -> str:
         key = f"{MASK} from {self._key_label}" if self._key is not None else "none"
-        return f"Client({self._base_url!r}, api_key={key}, parallelism={self._parallelism})"
+        return f"Client({self._display_url!r}, api_key={key}, parallelism={self._parallelism})"
 
     # -- agents ------------------------------------------------------------------------
 
@@ -245,7 +273,16 @@ class Client:
             return found
 
         result = self._call("POST", AGENTS, body=to_create_names(body), recover=recover)
-        return to_canonical_names(_as_object(result, "POST", AGENTS))
+        created = to_canonical_names(_as_object(result, "POST", AGENTS))
+        if not isinstance(created.get("agentId"), str) or not created["agentId"]:
+            raise ApiError(
+                "POST",
+                AGENTS,
+                None,
+                f"the server answered the create of agent {name!r} without an `agentId`: it"
+                " may exist now; `sigmaform plan` finds it by name",
+            )
+        return created
 
     def get_agent(self, agent_id: str) -> dict[str, Any] | None:
         path = f"{AGENTS}/{_segment(agent_id)}"
@@ -378,26 +415,46 @@ class Client:
 
     def _list_all(self, path: str, id_field: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        seen: set[Any] = set()
-        for page in range(_MAX_PAGES):
+        seen: set[str] = set()
+        for page in range(MAX_PAGES):
             result = self._call("GET", path, params={"page": page, "size": PAGE_SIZE})
+            chunk: Any
             if isinstance(result, list):  # an unpaginated server answered with everything
                 chunk, has_next = result, False
             else:
                 wrapper = _as_object(result, "GET", path)
-                chunk = wrapper.get("data") or []
+                chunk = wrapper.get("data")
+                if not isinstance(chunk, list):
+                    # Read as "no agents", a lost create would be sent again: a duplicate.
+                    raise _unexpected(path, f"page {page} of the list has no `data` list")
                 has_next = _has_next(wrapper, page, len(chunk))
+            added = 0
             for item in chunk:
-                if not isinstance(item, dict):
-                    continue
-                key = item.get(id_field)
-                if key is not None and key in seen:
+                key = item.get(id_field) if isinstance(item, dict) else None
+                if not isinstance(key, str) or not key:
+                    raise _unexpected(
+                        path, f"page {page} of the list holds an item without its `{id_field}`"
+                    )
+                if key in seen:
                     continue
                 seen.add(key)
                 items.append(item)
-            if not has_next or not chunk:
-                break
-        return items
+                added += 1
+            if not has_next:
+                return items
+            if not added:
+                raise _unexpected(
+                    path,
+                    f"page {page} of the list says more follow but adds nothing new"
+                    " (empty or repeated)",
+                )
+        raise ApiError(
+            "GET",
+            path,
+            None,
+            f"the list still says more follow after {MAX_PAGES} pages of {PAGE_SIZE}"
+            f" ({MAX_PAGES * PAGE_SIZE:,} items, the most sigmaform reads): stopped",
+        )
 
     def _call(
         self,
@@ -427,11 +484,16 @@ class Client:
             sent_at = time.monotonic()
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                with deadline(self._request_timeout):
+                    outcome = self._http.request(
+                        method, path, params=params, content=content, headers=headers
+                    )
             except httpx.TransportError as exc:
                 outcome = exc
+                # A read cut short by the deadline (not by its own timeout) ends right at it;
+                # the slack covers a timer that fires a hair early.
+                if time.monotonic() - sent_at >= self._request_timeout - 0.01:
+                    outcome = _DeadlinePassed(self._request_timeout)
             elapsed_ms = (time.monotonic() - sent_at) * 1000
             if isinstance(outcome, httpx.Response):
                 log.debug("%s %s -> %d (%.0f ms)", method, path, outcome.status_code, elapsed_ms)
@@ -447,6 +509,13 @@ class Client:
                 return self._error(outcome, method, path, budget)
 
             verdict, retry_after = _classify(outcome)
+            if isinstance(outcome, _DeadlinePassed):
+                # A server this slow is not helped by asking again; a create it may have
+                # acted on is looked up first, as for any lost answer.
+                found = self._recover_or_fail(recover, error) if method == "POST" else None
+                if found is not None:
+                    return found.value
+                raise error()
             if verdict is _Verdict.FATAL:
                 raise error()
             if verdict is _Verdict.UNCERTAIN and method == "POST":
@@ -485,18 +554,21 @@ class Client:
     ) -> ApiError:
         """The ApiError for a final failure: the server's message, never our request or key."""
         if not isinstance(outcome, httpx.Response):
-            message = f"could not reach {self._base_url}: {_describe(outcome)}"
+            message = f"could not reach {self._display_url}: {_describe(outcome)}"
             return ApiError(method, path, None, self._scrub(message + _tries(budget)))
         status = outcome.status_code
         try:
             parsed = outcome.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = None
+        if _too_deep(parsed):
             parsed = None
         payload = parsed if isinstance(parsed, dict) else {}
+        # Scrubbed before it is cut short: half a secret is still a leak.
         if payload:
-            message = str(payload.get("message") or payload.get("error") or "")
+            message = self._scrub(str(payload.get("message") or payload.get("error") or ""))
         else:
-            message = outcome.text.strip().replace("\n", " ")[:200]
+            message = self._scrub(outcome.text.strip().replace("\n", " "))[:200]
         message = message or outcome.reason_phrase or f"HTTP {status}"
         if status == 401:
             message = (
@@ -511,9 +583,10 @@ class Client:
         return ApiError(method, path, status, message, body=self._scrub_tree(payload))
 
     def _scrub(self, text: str) -> str:
-        """Defence in depth: a server that echoes our key back must not put it in an error."""
-        if self._key is not None:
-            text = text.replace(self._key.reveal(), MASK)
+        """A server that echoes our request (key, secrets) must not put it in an error."""
+        text = scrub(text)
+        if self._key is not None and self._key.reveal() != LOCAL_API_KEY:
+            text = re.sub(re.escape(self._key.reveal()), MASK, text, flags=re.IGNORECASE)
         return text
 
     def _scrub_tree(self, value: Any) -> Any:
@@ -536,6 +609,37 @@ class _Recovered:
 _MISSING: Any = object()  # a 404 the caller said it expects
 
 
+class _DeadlinePassed(httpx.TimeoutException):
+    """An attempt that outlived the total per-request deadline (`requestTimeout`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"no complete answer within the {seconds:g} s request deadline"
+            " (requestTimeout in sigmaform.yaml)"
+        )
+
+
+def _unexpected(path: str, what: str) -> ApiError:
+    return ApiError("GET", path, None, f"{what}: not a list sigmaform can trust")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether `value` nests deeper than MAX_DEPTH (iterative: no recursion to overflow)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _segment(value: str) -> str:
     """A path segment with everything reserved escaped: `+1415...` -> `%2B1415...`."""
     return quote(value, safe="")
@@ -545,11 +649,20 @@ def _parse(response: httpx.Response, method: str, path: str) -> Any:
     if not response.content:
         return None
     try:
-        return response.json()
+        parsed = response.json()
     except (ValueError, UnicodeDecodeError):
         raise ApiError(
             method, path, response.status_code, "the server answered with something not JSON"
         ) from None
+    except RecursionError:  # nested past Python's own limit
+        raise ApiError(
+            method, path, response.status_code, f"the answer nests deeper than {MAX_DEPTH} levels"
+        ) from None
+    if _too_deep(parsed):
+        raise ApiError(
+            method, path, response.status_code, f"the answer nests deeper than {MAX_DEPTH} levels"
+        )
+    return parsed
 
 
 def _as_object(value: Any, method: str, path: str) -> dict[str, Any]:
@@ -610,6 +723,8 @@ def _tries(budget: Budget) -> str:
 
 def _describe(exc: httpx.TransportError) -> str:
     text = str(exc).lower()
+    if isinstance(exc, _DeadlinePassed):
+        return str(exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return "connection timed out"
     if isinstance(exc, httpx.ConnectError):

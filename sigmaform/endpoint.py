@@ -11,11 +11,11 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sigmaform.errors import ConfigError
 from sigmaform.resource import LOCAL_SCHEME, Environment
-from sigmaform.sensitive import Sensitive
+from sigmaform.sensitive import Sensitive, remember
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
 DEFAULT_KEY_VAR = "SIGMAMIND_API_KEY"
@@ -33,9 +33,38 @@ class Endpoint:
     local_dir: Path | None = None  # the emulator's data directory for `local:` environments
 
 
+def check_api_key(key: str, label: str) -> None:
+    """Refuse a key no server would accept, before any request, without showing it.
+
+    A trailing newline (a key read from a file) or surrounding spaces would otherwise
+    reach the HTTP library, whose error quotes the header value: the key itself.
+    """
+    if key != key.strip() or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise ConfigError(
+            f"the API key in {label} has surrounding whitespace, a newline or another"
+            " control character; set it to the key alone (it is not shown here)"
+        )
+    if not key.isascii():
+        raise ConfigError(
+            f"the API key in {label} holds non-ASCII characters, which no API key has;"
+            " check the variable (it is not shown here)"
+        )
+
+
+def display_url(url: str) -> str:
+    """`url` for messages: any `user:password@` in it shown as `***@`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
+
+
 def is_loopback(host: str) -> bool:
+    """A loopback IP literal, or `localhost` itself (the hosts file answers for it). Other
+    names, `x.localhost` included, are looked up in DNS, which may answer anything."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -49,15 +78,23 @@ def normalise_base_url(url: str, *, allow_plain_http: bool = False) -> str:
     Plain http:// is refused unless the host is a loopback address (a key sent in clear
     over a network is a leaked key), or `allow_plain_http` says no network is involved.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError:  # e.g. an invalid port or IPv6 literal
+        hostname = None
+        parts = urlsplit("")
+    if parts.password:  # masked in every later message, as written and decoded
+        remember(parts.password)
+        remember(unquote(parts.password))
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not hostname:
         raise ConfigError(
-            f"base URL {url!r} is not an http(s) URL (or `local:DIR` for the emulator)"
+            f"base URL {display_url(url)!r} is not an http(s) URL (or `local:DIR` for the emulator)"
         )
-    if scheme == "http" and not allow_plain_http and not is_loopback(parts.hostname):
+    if scheme == "http" and not allow_plain_http and not is_loopback(hostname):
         raise ConfigError(
-            f"refusing plain http:// for {parts.hostname}: the API key would travel unencrypted;"
+            f"refusing plain http:// for {hostname}: the API key would travel unencrypted;"
             " use https:// (http:// is allowed only for loopback addresses)"
         )
     path = parts.path.rstrip("/")
@@ -75,9 +112,11 @@ def resolve(env: Environment, project_root: Path, environ: Mapping[str, str]) ->
         # real one from SIGMAMIND_API_KEY is deliberately not sent to it (it may be stored).
         key = environ.get(env.api_key_env) if env.api_key_env else None
         label = env.api_key_env if key and env.api_key_env else "the local emulator key"
+        if key and env.api_key_env:
+            check_api_key(key, env.api_key_env)
         return Endpoint(
             base_url=LOCAL_BASE_URL,
-            api_key=Sensitive(key or LOCAL_API_KEY, source=label),
+            api_key=Sensitive(key or LOCAL_API_KEY, source=label, secret=bool(key)),
             key_label=label,
             local_dir=project_root / directory,
         )
@@ -89,6 +128,7 @@ def resolve(env: Environment, project_root: Path, environ: Mapping[str, str]) ->
     key = environ.get(variable)
     if not key:
         raise ConfigError(f"environment `{env.name}` needs an API key: set {variable}")
+    check_api_key(key, variable)
     return Endpoint(
         base_url=normalised,
         api_key=Sensitive(key, source=variable),

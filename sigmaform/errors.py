@@ -4,6 +4,7 @@
     ├── ConfigError                bad input: a list of Problems, each with file:line:col
     ├── ApiError                   the service refused or failed (method, path, status, message)
     ├── ApplyError                 an apply that could not finish or be verified
+    ├── LockLostError              the state lock ended while an apply held it
     └── RefusedError               exit 3: a safety rail said no
         ├── LockHeldError          another apply holds the state lock
         ├── StalePlanError         a saved plan no longer matches state or config
@@ -130,6 +131,10 @@ class ApiError(SigmaformError):
 
 class ApplyError(SigmaformError):
     """An apply finished with resources that failed or could not be verified."""
+
+
+class LockLostError(SigmaformError):
+    """The apply lock was lost while held (its database session ended): stop sending."""
 
 
 class RefusedError(SigmaformError):

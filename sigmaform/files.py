@@ -463,10 +463,11 @@ def dump_yaml(value: Any) -> str:
     return text
 
 
-def write_atomic(path: Path, text: str, *, backup: bool = False) -> None:
+def write_atomic(path: Path, text: str, *, backup: bool = False, mode: int | None = None) -> None:
     """Write via a temp file in the same directory, fsync, rename; optionally keep `<name>.backup`.
 
-    A reader sees the old file or the new one, never half of either.
+    A reader sees the old file or the new one, never half of either. `mode` (e.g. 0o600
+    for state and plan files) applies to the file and its backup, whatever they had.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -475,13 +476,17 @@ def write_atomic(path: Path, text: str, *, backup: bool = False) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if path.exists():
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            elif path.exists():
                 os.fchmod(handle.fileno(), path.stat().st_mode & 0o777)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if backup and path.exists():
             shutil.copy2(path, backup_tmp)
+            if mode is not None:
+                os.chmod(backup_tmp, mode)
             os.replace(backup_tmp, path.with_name(path.name + ".backup"))
         os.replace(tmp, path)
     except BaseException as error:

@@ -14,7 +14,7 @@ from sigmaform.errors import Problem
 from sigmaform.files import Document, FileRef, JsonPath, Mark, format_path
 from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.resource import Environment
-from sigmaform.sensitive import Sensitive
+from sigmaform.sensitive import Sensitive, remember
 
 SecretsMode = Literal["required", "placeholder"]
 
@@ -131,6 +131,7 @@ class Renderer:
             else:
                 secret_names.append(secret)
                 sources.append("${" + secret + "}")
+                remember(value)  # the secret alone, not only the string around it
         parts.append(text[position:])
         sources.append(text[position:])
         rendered = "".join(parts)
@@ -172,6 +173,16 @@ class Renderer:
                     f"`${{secret.{name}}}`: environment variable `{name}` is not set "
                     f"or empty (environment `{self.environment.name}`)",
                 )
+            secret = ""
+        elif secret != secret.strip() or any(ord(c) < 32 or ord(c) == 127 for c in secret):
+            # Usually a trailing newline from a file; sent as is, it would sign nothing
+            # the receiver can check, and a library's error could quote it.
+            self._problem(
+                doc,
+                path,
+                f"`${{secret.{name}}}`: the value of `{name}` has surrounding whitespace, a"
+                " newline or another control character; remove it (the value is not shown)",
+            )
             secret = ""
         return secret, f"secret.{name}"
 

@@ -29,6 +29,7 @@ from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.saved_plan import authorise, read_plan_file
+from sigmaform.sensitive import has_legacy, legacy_fingerprint_key, upgrade_fingerprints
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 from sigmaform.targets import check_targets, referenced_by_targets
 
@@ -212,12 +213,22 @@ def make_plan(
         unmanaged_agents=unmanaged,
         moves=moves,
         allow_delete=allow_delete,
+        agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,
     )
+
+
+def agent_listing(client: Client, state: State) -> list[Mapping[str, Any]] | None:
+    """Every remote agent, when state manages any: what `drift` refreshes from (when there
+    are many) and checks for possible duplicates. None when nothing needs it."""
+    if not any(r.kind == "Agent" for r in state.resources.values()):
+        return None
+    return list(client.list_agents())
 
 
 def save_plan(plan: Plan, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, plan_json(plan))
+    # Readable by its owner only, like state: a plan shows the whole configuration.
+    write_atomic(path, plan_json(plan), mode=0o600)
 
 
 def load_plan(path: Path) -> Plan:
@@ -313,7 +324,12 @@ def apply_project(
         if not confirm(plan):
             return plan, None
         check_safety(plan, state, project.environment, options, len(project.resources))
-        report = execute(plan, project.resources, backend, state, client, options, on_outcome)
+        # A shared backend's lock can be lost while held (its session ends): apply asks
+        # before every write and stops at once when it is gone.
+        guard = getattr(backend, "ensure_locked", lambda: None)
+        report = execute(
+            plan, project.resources, backend, state, client, options, on_outcome, guard
+        )
         final = record_unchanged(plan, report.state, backend, project.resources)
         final = record_workspace(plan, state, final, backend, client)
         return plan, replace(report, state=final)
@@ -373,6 +389,16 @@ def record_unchanged(
             held = without_units(held, resource.ignore_changes)
             recorded = replace(recorded, applied=held)
             resources[rp.address] = recorded
+        if has_legacy(recorded.applied) and rp.address in specs:
+            # Old-format fingerprints the files' secrets still match: stored in the new form.
+            upgraded = upgrade_fingerprints(
+                recorded.applied,
+                (specs[rp.address].spec,),
+                legacy_fingerprint_key(state.lineage),
+                state.fingerprint_key,
+            )
+            recorded = replace(recorded, applied=upgraded)
+            resources[rp.address] = recorded
         if rp.unmanaged:
             # Reported once by this plan; forgetting them keeps later plans quiet.
             recorded = replace(recorded, applied=_without_units(recorded.applied, rp.unmanaged))
@@ -408,6 +434,7 @@ def _without_units(applied: Mapping[str, Any], units: Sequence[str]) -> dict[str
 
 __all__ = [
     "ApplyRequest",
+    "agent_listing",
     "apply_project",
     "backend_for",
     "ensure_plan_current",

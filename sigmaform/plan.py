@@ -31,13 +31,26 @@ from sigmaform.diff import (
     unit_name,
 )
 from sigmaform.digest import config_digest, plan_digest
+from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind, canonical_address
 from sigmaform.lifecycle import is_removal, without_units
 from sigmaform.moves import Move, move_state
-from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
+from sigmaform.remote import (
+    MERGED_OBJECTS,
+    comparable_desired,
+    observed,
+    plain_spec,
+    remote_to_spec,
+)
 from sigmaform.resource import Resource
-from sigmaform.sensitive import is_fingerprint, mask_tree
+from sigmaform.sensitive import (
+    has_legacy,
+    is_fingerprint,
+    legacy_fingerprint_key,
+    mask_tree,
+    upgrade_fingerprints,
+)
 from sigmaform.state import State
 from sigmaform.targets import check_targets, referenced_by_targets
 
@@ -190,6 +203,7 @@ class Summary:
     protected: int = 0
     unchanged: int = 0
     drifted: int = 0
+    duplicates: int = 0
 
     def line(self) -> str:
         """Create, update, delete and unchanged always; the rarer counters when not zero."""
@@ -218,6 +232,7 @@ class Summary:
             "protected": self.protected,
             "unchanged": self.unchanged,
             "drifted": self.drifted,
+            "possibleDuplicates": self.duplicates,
         }
 
 
@@ -232,6 +247,8 @@ class Plan:
     targets: tuple[str, ...] = ()
     destroy: bool = False  # `plan --destroy`: everything managed is deleted or forgotten
     allow_delete: bool = False  # planned for `apply --allow-delete`: deletes are not skipped
+
+    possible_duplicates: tuple[PossibleDuplicate, ...] = ()
 
     def effect(self, resource: ResourcePlan) -> Effect:
         return resource.effect(self.allow_delete or self.destroy)
@@ -253,6 +270,7 @@ class Plan:
             protected=count[Effect.PROTECTED],
             unchanged=count[Effect.NOOP],
             drifted=sum(1 for r in self.resources if r.drift),
+            duplicates=len(self.possible_duplicates),
         )
 
     @property
@@ -283,6 +301,7 @@ class Plan:
             "allowDelete": self.allow_delete,
             "summary": self.summary.to_dict(),
             "resources": [{**r.to_dict(), "effect": self.effect(r).value} for r in self.resources],
+            "possibleDuplicates": [d.to_dict() for d in self.possible_duplicates],
         }
 
     @classmethod
@@ -302,6 +321,9 @@ class Plan:
                 destroy=bool(data.get("destroy", False)),
                 allow_delete=bool(data.get("allowDelete", False)),
                 resources=tuple(ResourcePlan.from_dict(r) for r in data["resources"]),
+                possible_duplicates=tuple(
+                    PossibleDuplicate.from_dict(d) for d in data.get("possibleDuplicates", ())
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(Problem(source, message=f"plan file is damaged: {error!r}")) from None
@@ -365,6 +387,7 @@ def build_plan(
     unmanaged_agents: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     moves: Sequence[Move] = (),
     allow_delete: bool = False,
+    agents: Sequence[Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Compare desired resources with state (and remote, when refreshed). Pure.
 
@@ -377,6 +400,9 @@ def build_plan(
     `moves` (sigmaform.yaml's `moved:`) rename addresses in state before comparing.
 
     A target that matches nothing is refused; a target takes in what it references.
+
+    `agents`, the whole remote agent listing when it was read, finds possible duplicates
+    of managed agents (`duplicates.py`).
     """
     state, moved_from = move_state(state, moves)
     check_targets(targets, {r.address for r in resources} | set(state.resources))
@@ -481,6 +507,13 @@ def build_plan(
         if resource.ignore_changes:  # left alone on purpose: not compared at all
             desired = without_units(desired, resource.ignore_changes)
             applied = without_units(applied, resource.ignore_changes)
+        if has_legacy(applied):
+            # Fingerprints from before v2: re-made from whichever value they still match.
+            sources: tuple[Any, ...] = (resource.spec,)
+            if refreshed and remote_body is not None:
+                sources += (plain_spec(kind, remote_body, id_to_name),)
+            legacy = legacy_fingerprint_key(state.lineage)
+            applied = upgrade_fingerprints(applied, sources, legacy, key)
         declared_units = [u for u, _ in iter_units(desired, merged)]
         drift: list[FieldChange] = []
         current = applied
@@ -489,7 +522,7 @@ def build_plan(
             if closed := _closed_session(kind, remote_body):
                 plans.append(_left_alone(common, applied_state.id, closed))
                 continue
-            remote_spec = remote_to_spec(kind, remote_body, key, id_to_name)
+            remote_spec = remote_to_spec(kind, remote_body, key, id_to_name, (applied, desired))
             current = observed(kind, remote_body, desired, key, id_to_name)
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
             drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]
@@ -541,6 +574,12 @@ def build_plan(
 
     plans = _follow_new_agent_ids([_with_move(p, moved_from) for p in plans], resources)
     plans.sort(key=_apply_order)
+    duplicates: tuple[PossibleDuplicate, ...] = ()
+    if agents is not None:
+        recovered = [p.id for p in plans if p.action is Action.CREATE and p.id]
+        duplicates = find_possible_duplicates(
+            resources, state, agents, targets=targets, claimed=recovered
+        )
     return Plan(
         environment=state.environment,
         lineage=state.lineage,
@@ -550,6 +589,7 @@ def build_plan(
         resources=tuple(plans),
         targets=tuple(t for t in targets if t not in taken_in),
         allow_delete=allow_delete,
+        possible_duplicates=duplicates,
     )
 
 

@@ -18,7 +18,16 @@ PROJECT_FILE = "sigmaform.yaml"
 PROJECT_SCHEMA = "project.schema.json"
 DEFAULT_RESOURCES = ("agents/**/*.yaml",)
 TOP_KEYS = ("version", "resources", "state", "environments", "moved")
-ENV_KEYS = ("baseUrl", "apiKeyEnv", "vars", "secretDefaults", "promoteFrom", "safety")
+ENV_KEYS = (
+    "baseUrl",
+    "apiKeyEnv",
+    "vars",
+    "secretDefaults",
+    "promoteFrom",
+    "safety",
+    "requestTimeout",
+)
+MAX_REQUEST_TIMEOUT = 3600.0
 ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -217,6 +226,17 @@ class _Parser:
         if not isinstance(defaults, dict) or not all(isinstance(v, str) for v in defaults.values()):
             self.fail((*path, "secretDefaults"), "expected a mapping of names to strings")
             defaults = {}
+        timeout = body.get("requestTimeout", 60)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_REQUEST_TIMEOUT
+        ):
+            self.fail(
+                (*path, "requestTimeout"),
+                f"expected seconds, a number above 0 and at most {MAX_REQUEST_TIMEOUT:g}",
+            )
+            timeout = 60
         return Environment(
             name=name,
             base_url=base_url,
@@ -225,6 +245,7 @@ class _Parser:
             secret_defaults=dict(defaults),
             promote_from=promote_from,
             safety=self.safety(body.get("safety"), (*path, "safety")),
+            request_timeout=float(timeout),
         )
 
     def string(self, body: dict[str, Any], key: str, path: JsonPath) -> str | None:

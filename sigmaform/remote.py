@@ -13,7 +13,13 @@ from typing import Any
 
 from sigmaform.diff import project
 from sigmaform.kinds import SENSITIVE_KEYS, Kind, to_canonical_names
-from sigmaform.sensitive import Sensitive, fingerprint, fingerprint_tree, is_fingerprint
+from sigmaform.sensitive import (
+    Sensitive,
+    fingerprint,
+    fingerprint_like,
+    fingerprint_tree,
+    is_fingerprint,
+)
 
 # Objects the API merges key by key on PATCH (design.md section 9: an assumption, checked
 # by verify). Everything else is replaced whole.
@@ -53,12 +59,25 @@ def remote_to_spec(
     body: Mapping[str, Any],
     key: bytes,
     id_to_name: Mapping[str, str],
+    like: tuple[Any, ...] = (),
 ) -> dict[str, Any]:
     """An API object in spec form: canonical names, references by name, secrets fingerprinted.
 
     `id_to_name` maps remote agent ids to logical names; an id we do not manage shows as
-    `id:<value>` so it never compares equal to a name.
+    `id:<value>` so it never compares equal to a name. Secrets are the webhook `secret`
+    fields and, in any field, whatever `like` (desired or applied) holds as a fingerprint.
     """
+    result = fingerprint_like(
+        _fingerprint_secrets(plain_spec(kind, body, id_to_name), key), like, key
+    )
+    assert isinstance(result, dict)
+    return result
+
+
+def plain_spec(
+    kind: Kind, body: Mapping[str, Any], id_to_name: Mapping[str, str]
+) -> dict[str, Any]:
+    """An API object in spec form with its values as the server sent them (secrets too)."""
     data = dict(to_canonical_names(dict(body))) if kind.name == "Agent" else dict(body)
     if kind.identity_field and kind.identity_field not in data:
         alias = next((a for a in kind.identity_aliases if a in data), None)
@@ -76,9 +95,7 @@ def remote_to_spec(
         if api_field in data:
             ref = data.pop(api_field)
             data[spec_field] = None if ref is None else _agent_name(str(ref), id_to_name)
-    result = _fingerprint_secrets(data, key)
-    assert isinstance(result, dict)
-    return result
+    return data
 
 
 def _fill_write_only(remote: Any, desired: Any) -> Any:
@@ -110,7 +127,7 @@ def observed(
     id_to_name: Mapping[str, str],
 ) -> dict[str, Any]:
     """What the server holds for the fields declared in `desired` (comparable form)."""
-    spec = _fill_write_only(remote_to_spec(kind, body, key, id_to_name), desired)
+    spec = _fill_write_only(remote_to_spec(kind, body, key, id_to_name, (desired,)), desired)
     out = project(spec, desired)
     assert isinstance(out, dict)
     return out

@@ -119,6 +119,34 @@ def _header(plan: Plan, rp: ResourcePlan) -> str:
     return f"{rp.address}  ({what}{ident})"
 
 
+DUPLICATES_TITLE = (
+    "Possible duplicates (not managed, named like a managed agent; remove them in "
+    "SigmaMind or `sigmaform import` them):"
+)
+
+
+def duplicate_lines(plan: Plan, color: bool = False) -> list[str]:
+    """The possible-duplicates block of a text plan or drift report ([] when none)."""
+    if not plan.possible_duplicates:
+        return []
+    out = ["", _paint(DUPLICATES_TITLE, "!", color)]
+    for dup in plan.possible_duplicates:
+        out.append(f"  {_paint('?', '!', color)} {dup.line()}  ({_value(dup.agent_name)})")
+    return out
+
+
+def duplicate_markdown(plan: Plan) -> list[str]:
+    if not plan.possible_duplicates:
+        return []
+    out = [f"**{DUPLICATES_TITLE}**", "", "| managed | possible duplicate | agentName |"]
+    out.append("|---|---|---|")
+    for dup in plan.possible_duplicates:
+        # Server values: in code spans that no backtick in them can break out of.
+        row = (table_code(dup.address), table_code(dup.id), table_code(dup.agent_name))
+        out.append("| " + " | ".join(row) + " |")
+    return [*out, ""]
+
+
 def plan_text(plan: Plan, *, color: bool = False) -> str:
     """The human plan: drift first, then one block per changing resource, then a summary."""
     out: list[str] = []
@@ -135,6 +163,7 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
             for change in rp.drift:
                 for line in _change_lines(plan, rp, change, color, creating=False):
                     out.append("      " + line)
+    out += duplicate_lines(plan, color)
     pending = plan.pending()
     if pending:
         out.append("")
@@ -246,6 +275,7 @@ def plan_markdown(plan: Plan) -> str:
         f"**{s.line()}**" + (f" {s.drifted} changed outside sigmaform." if s.drifted else ""),
         "",
     ]
+    out += duplicate_markdown(plan)
     pending = plan.pending()
     drifted = [r for r in plan.resources if r.drift]
     released = _released_lines(plan)

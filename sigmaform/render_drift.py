@@ -14,7 +14,13 @@ from sigmaform import invocation
 from sigmaform.diff import MISSING
 from sigmaform.markdown import html_text, table_code
 from sigmaform.plan import Action, FieldChange, Plan, ResourcePlan
-from sigmaform.render import _change_lines, _md_block, _paint
+from sigmaform.render import (
+    _change_lines,
+    _md_block,
+    _paint,
+    duplicate_lines,
+    duplicate_markdown,
+)
 from sigmaform.state import State
 
 DRIFT_FORMAT_VERSION = 1
@@ -44,17 +50,26 @@ class DriftReport:
 
     @property
     def has_drift(self) -> bool:
-        return bool(self.entries)
+        """Drift, or unmanaged agents named like managed ones (the trace of a race)."""
+        return bool(self.entries or self.plan.possible_duplicates)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.plan.possible_duplicates)
 
     def count(self, status: Status) -> int:
         return sum(1 for e in self.entries if e.status == status)
 
     def summary_line(self) -> str:
         unchanged = self.checked - len(self.entries)
-        return (
+        line = (
             f"Drift: {self.count('changed')} changed outside sigmaform, "
-            f"{self.count('gone')} deleted outside sigmaform, {unchanged} unchanged."
+            f"{self.count('gone')} deleted outside sigmaform, {unchanged} unchanged"
         )
+        if self.duplicates:
+            plural = "s" if self.duplicates > 1 else ""
+            line += f"; {self.duplicates} possible duplicate{plural}"
+        return line + "."
 
 
 def drift_report(plan: Plan, state: State) -> DriftReport:
@@ -91,9 +106,9 @@ def drift_text(report: DriftReport, *, color: bool = False) -> str:
     out = [f"Environment: {plan.environment}  ({report.checked} managed {noun} read)"]
     if not report.checked:
         out += ["", "Nothing is managed yet in this environment: no drift possible."]
-    elif not report.has_drift:
+    elif not report.entries and not report.duplicates:
         out += ["", "No drift. The remote matches what sigmaform last applied."]
-    else:
+    elif report.entries:
         out += ["", _paint("Changed outside sigmaform (last applied -> remote now):", "!", color)]
         for entry in report.entries:
             out.append(f"  {_paint('!', '!', color)} {_title(entry)}")
@@ -102,6 +117,7 @@ def drift_text(report: DriftReport, *, color: bool = False) -> str:
             for change in entry.changes:
                 for line in _change_lines(plan, entry.plan, change, color, creating=False):
                     out.append("      " + line)
+    out += duplicate_lines(plan, color)
     out.append("")
     out.append(_paint(report.summary_line(), "bold", color))
     if report.has_drift:
@@ -139,7 +155,9 @@ def drift_dict(report: DriftReport) -> dict[str, Any]:
             "changed": report.count("changed"),
             "gone": report.count("gone"),
             "unchanged": report.checked - len(report.entries),
+            "possibleDuplicates": report.duplicates,
         },
+        "possibleDuplicates": [d.to_dict() for d in plan.possible_duplicates],
         "resources": [
             {
                 "address": e.plan.address,
@@ -162,8 +180,11 @@ def drift_markdown(report: DriftReport) -> str:
     """For an issue or a CI summary: a table of drifted resources, one block each."""
     plan = report.plan
     out = [f"### sigmaform drift: `{plan.environment}`", "", f"**{report.summary_line()}**", ""]
-    if not report.has_drift:
+    out += duplicate_markdown(plan)
+    if not report.entries and not report.duplicates:
         return "\n".join([*out, "No drift. The remote matches what sigmaform last applied.", ""])
+    if not report.entries:
+        return "\n".join(out)
     out += ["| resource | id | status | fields |", "|---|---|---|---|"]
     for e in report.entries:
         what = "changed outside sigmaform" if e.status == "changed" else "deleted outside sigmaform"

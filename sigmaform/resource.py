@@ -30,6 +30,7 @@ class Environment:
     secret_defaults: dict[str, str] = field(default_factory=dict, repr=False)
     promote_from: str | None = None
     safety: Safety = Safety()
+    request_timeout: float = 60.0  # seconds one HTTP request may take in total
 
     @property
     def is_local(self) -> bool:

@@ -7,6 +7,7 @@ decides *how long* to wait and *when to stop*.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+MAX_RETRY_AFTER_S = 300.0
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -45,17 +47,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not text:
         return None
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        current = now if now is not None else datetime.now(UTC)
+        seconds = (when - current).total_seconds()
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
+    # A server's number is not trusted: below zero means now, and no wait is longer than
+    # MAX_RETRY_AFTER_S (a retry budget gives up sooner anyway).
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 class Budget:

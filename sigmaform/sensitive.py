@@ -4,16 +4,77 @@ A secret is wrapped the moment it is read (from `${secret.X}` or a webhook `secr
 field) and only `reveal()` gives the text back; the client calls it when it builds a
 request body. Anything else that formats the value -- a plan, a log line, an error,
 `repr()` in a traceback -- sees the mask.
+
+Every secret wrapped is also remembered for `scrub()`, which masks it (in any letter
+case, and JSON-escaped) in text that comes from elsewhere: a server that echoes our
+request, or a library quoting its input, cannot put it in an error message.
+
+State keeps a keyed fingerprint of each secret, so a rotation shows as a change. A
+committed state is public to whoever reads the repository, so a fingerprint must not
+let them test guesses quickly: the secret is first stretched with scrypt (memory-hard,
+about 16 MiB and tens of milliseconds per guess, salted per state), then HMAC'd with a
+key derived from the state's lineage and, when set, the project key in
+SIGMAFORM_FINGERPRINT_KEY (without which no guess can be tested at all).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 MASK = "(sensitive)"
-FINGERPRINT_PREFIX = "sensitive:hmac-sha256:"
+FINGERPRINT_PREFIX = "sensitive:v2:scrypt-hmac-sha256:"
+LEGACY_PREFIX = "sensitive:hmac-sha256:"  # before 2026-12: HMAC of the plain secret
+FINGERPRINT_KEY_VAR = "SIGMAFORM_FINGERPRINT_KEY"
+MIN_SCRUBBED = 4  # shorter values would mask ordinary words in every message
+# scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB per evaluation.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 32}
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+
+
+def remember(value: str) -> None:
+    """Mask `value` in every later `scrub()` (secrets, API keys, database passwords)."""
+    global _pattern
+    if len(value) < MIN_SCRUBBED:
+        return
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    with _known_lock:
+        if forms <= _known:
+            return
+        _known.update(forms)
+        _pattern = None
+
+
+def forget_remembered() -> None:
+    """Start over with nothing remembered: for a process that runs several commands
+    (tests, embedding), so one command's secrets do not mask another's messages."""
+    global _pattern
+    with _known_lock:
+        _known.clear()
+        _pattern = None
+
+
+def scrub(text: str) -> str:
+    """`text` with every remembered sensitive value, in any letter case, shown as the mask."""
+    global _pattern
+    with _known_lock:
+        if not _known:
+            return text
+        if _pattern is None:
+            alternatives = sorted(_known, key=len, reverse=True)
+            _pattern = re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+        pattern = _pattern
+    return pattern.sub(MASK, text)
 
 
 class Sensitive:
@@ -21,9 +82,11 @@ class Sensitive:
 
     __slots__ = ("_value", "source")
 
-    def __init__(self, value: str, source: str = "literal") -> None:
+    def __init__(self, value: str, source: str = "literal", *, secret: bool = True) -> None:
         self._value = value
         self.source = source
+        if secret:  # not for the local emulator's fixed key, "local"
+            remember(value)
 
     def reveal(self) -> str:
         return self._value
@@ -52,14 +115,114 @@ class Sensitive:
         raise TypeError("Sensitive values cannot be pickled")
 
 
+def fingerprint_key(lineage: str, environ: Mapping[str, str] | None = None) -> bytes:
+    """The HMAC key (and scrypt salt) for one state's fingerprints."""
+    project = (os.environ if environ is None else environ).get(FINGERPRINT_KEY_VAR, "")
+    if project:
+        remember(project)
+    message = b"sigmaform-fingerprint-v2:" + lineage.encode()
+    return hmac.new(project.encode(), message, hashlib.sha256).digest()
+
+
+def legacy_fingerprint_key(lineage: str) -> bytes:
+    """The key of LEGACY_PREFIX fingerprints, readable by anyone holding the state."""
+    return hashlib.sha256(b"sigmaform-fingerprint:" + lineage.encode()).digest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _stretched(value: str, salt: bytes) -> bytes:
+    # Cached: one secret used by 1,000 agents costs one scrypt per process.
+    return hashlib.scrypt(value.encode("utf-8"), salt=salt, **_SCRYPT)
+
+
 def fingerprint(value: str, key: bytes) -> str:
-    """Keyed fingerprint of a secret, safe to store: shows a rotation without revealing."""
-    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    """Keyed, stretched fingerprint of a secret, safe to store: shows a rotation."""
+    digest = hmac.new(key, _stretched(value, key), hashlib.sha256).hexdigest()
     return FINGERPRINT_PREFIX + digest
 
 
 def is_fingerprint(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(FINGERPRINT_PREFIX)
+    return isinstance(value, str) and value.startswith((FINGERPRINT_PREFIX, LEGACY_PREFIX))
+
+
+def _legacy_matches(stored: str, value: str, legacy_key: bytes) -> bool:
+    digest = hmac.new(legacy_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(stored, LEGACY_PREFIX + digest)
+
+
+def upgrade_fingerprints(
+    applied: Any, sources: tuple[Any, ...], legacy_key: bytes, key: bytes
+) -> Any:
+    """`applied` with each legacy fingerprint re-made in the current form, where one of
+    `sources` (spec-shaped trees holding the plain or Sensitive value at the same place)
+    shows the value it fingerprints. One that matches none is left as it is: the secret
+    changed since, and compares as changed until the next apply records the new one."""
+    if isinstance(applied, str):
+        if not applied.startswith(LEGACY_PREFIX):
+            return applied
+        for source in sources:
+            text = source.reveal() if isinstance(source, Sensitive) else source
+            if isinstance(text, str) and _legacy_matches(applied, text, legacy_key):
+                return fingerprint(text, key)
+        return applied
+    if isinstance(applied, dict):
+        return {
+            k: upgrade_fingerprints(
+                v,
+                tuple(s[k] for s in sources if isinstance(s, Mapping) and k in s),
+                legacy_key,
+                key,
+            )
+            for k, v in applied.items()
+        }
+    if isinstance(applied, list):
+        return [
+            upgrade_fingerprints(
+                v,
+                tuple(s[i] for s in sources if isinstance(s, list) and i < len(s)),
+                legacy_key,
+                key,
+            )
+            for i, v in enumerate(applied)
+        ]
+    return applied
+
+
+def has_legacy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith(LEGACY_PREFIX)
+    if isinstance(value, dict):
+        return any(has_legacy(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_legacy(v) for v in value)
+    return False
+
+
+def fingerprint_like(value: Any, templates: tuple[Any, ...], key: bytes) -> Any:
+    """`value` (from the server) with each plain string fingerprinted where one of
+    `templates` (desired or state, same shape) holds a fingerprint: a `${secret.X}` in
+    any field compares by fingerprint and never reaches state in clear."""
+    if not templates:
+        return value
+    if isinstance(value, str):
+        if not is_fingerprint(value) and any(is_fingerprint(t) for t in templates):
+            return fingerprint(value, key)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: fingerprint_like(
+                v, tuple(t[k] for t in templates if isinstance(t, Mapping) and k in t), key
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            fingerprint_like(
+                v, tuple(t[i] for t in templates if isinstance(t, list) and i < len(t)), key
+            )
+            for i, v in enumerate(value)
+        ]
+    return value
 
 
 def reveal_tree(value: Any) -> Any:

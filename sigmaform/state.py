@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
-import hashlib
 import json
 import os
 import socket
@@ -27,6 +26,7 @@ from sigmaform import invocation
 from sigmaform.errors import ConfigError, LockHeldError, Problem
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
+from sigmaform.sensitive import fingerprint_key
 from sigmaform.state_check import state_problems
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ class State:
 
     @property
     def fingerprint_key(self) -> bytes:
-        """HMAC key for secret fingerprints: derived from the lineage, fixed for this state."""
-        return hashlib.sha256(b"sigmaform-fingerprint:" + self.lineage.encode()).digest()
+        """Key for secret fingerprints: from the lineage and SIGMAFORM_FINGERPRINT_KEY."""
+        return fingerprint_key(self.lineage)
 
     def with_resource(self, address: str, resource: ResourceState) -> State:
         return replace(self, resources={**self.resources, address: resource})
@@ -232,7 +232,7 @@ class LocalBackend:
         written = replace(state, serial=state.serial + 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(written.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(self.path, text, backup=True)
+        write_atomic(self.path, text, backup=True, mode=0o600)
         return written
 
     @contextlib.contextmanager

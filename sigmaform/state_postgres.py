@@ -22,19 +22,37 @@ from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from sigmaform import invocation
-from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
+from sigmaform.errors import (
+    ConfigError,
+    LockHeldError,
+    LockLostError,
+    Problem,
+    SigmaformError,
+    StalePlanError,
+)
 from sigmaform.resource import Project
+from sigmaform.sensitive import MIN_SCRUBBED, remember
 from sigmaform.state import LockInfo, State
 
 HISTORY_LIMIT = 20
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _ENV_REF = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
+# The password of a URL runs to the last `@` of it: an unencoded `@` in a password
+# (which libpq would split at) must not leave the rest of the password in view.
 _PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?=@)", re.IGNORECASE
+    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>\S*)(?=@)", re.IGNORECASE
+)
+# `?password=...` / `&password=...` in a URL's query.
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&#\s]*)", re.IGNORECASE)
+# `password=...` in a keyword/value DSN, quoted (with \' escapes) or not.
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>(?<![?&\w])password\s*=\s*)(?P<password>'(?:[^'\\]|\\.)*'?|[^\s']\S*)",
+    re.IGNORECASE,
 )
 
 _TABLES = """
@@ -77,8 +95,30 @@ class StateDatabaseError(SigmaformError):
 
 
 def scrub_url(text: str) -> str:
-    """`text` with the password of every URL in it replaced by `***`."""
-    return _PASSWORD.sub(r"\g<head>***", text)
+    """`text` with the password of every database URL or DSN in it replaced by `***`."""
+    for pattern in (_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
+        text = pattern.sub(r"\g<head>***", text)
+    return text
+
+
+def _passwords(url: str) -> set[str]:
+    """Every spelling of the password in `url` that a message might quote."""
+    whole: set[str] = set()
+    pieces: set[str] = set()
+    for pattern in (_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
+        for match in pattern.finditer(url):
+            value = match["password"]
+            whole |= {value, unquote(value), value.strip("'")}
+            pieces |= set(value.split("@"))  # libpq splits at the first `@`
+    try:
+        parsed = conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        parsed = None
+    if isinstance(parsed, str):
+        pieces.add(parsed)
+    # Short pieces of a password are not masked on their own: they would garble words.
+    found = whole | {p for p in pieces if len(p) >= MIN_SCRUBBED}
+    return {p for p in found if p and p != "***"}
 
 
 def resolve_url(url: str, environ: Mapping[str, str]) -> str:
@@ -126,6 +166,9 @@ class PostgresBackend:
                 )
             )
         self._url = url
+        self._passwords = _passwords(url)
+        for password in self._passwords:
+            remember(password)  # masked in any message, whoever builds it
         self.project = project
         self.environment = environment
         self.schema = schema
@@ -162,11 +205,9 @@ class PostgresBackend:
 
     def _failure(self, what: str, error: BaseException) -> StateDatabaseError:
         reason = str(error).strip().replace(self._url, self.safe_url)
-        found = _PASSWORD.search(self._url)
         # libpq may quote the password alone (or decoded) in a message about the URL.
-        for password in {found["password"], unquote(found["password"])} if found else ():
-            if password:
-                reason = reason.replace(password, "***")
+        for password in sorted(self._passwords, key=len, reverse=True):
+            reason = reason.replace(password, "***")
         return StateDatabaseError(f"{what} {self.safe_url}: {scrub_url(reason)}")
 
     @contextlib.contextmanager
@@ -177,6 +218,8 @@ class PostgresBackend:
                 try:
                     yield self._session
                 except psycopg.Error as error:
+                    if self._session.broken or self._session.closed:
+                        raise self._lost(error) from None
                     raise self._failure("state database error at", error) from None
                 return
         conn = self._connect(purpose)
@@ -369,6 +412,41 @@ class PostgresBackend:
                 )
                 conn.execute("SELECT pg_advisory_unlock(%s)", [self._key])
             conn.close()
+
+    def ensure_locked(self) -> None:
+        """Raise LockLostError unless this process still holds the apply lock.
+
+        The advisory lock lives as long as the session that took it: an administrator's
+        pg_terminate_backend, a restart or a failover ends it silently, and another apply
+        may take it at once. Apply asks before every write it sends (one round trip on
+        the lock's own session), so a lost lock stops the writes.
+        """
+        with self._mutex:
+            conn = self._session
+            if conn is None:
+                raise self._lost(None)
+            try:
+                row = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND pid = pg_backend_pid() AND granted AND objsubid = 1"
+                    " AND classid = %s::bigint::oid AND objid = %s::bigint::oid)",
+                    [(self._key >> 32) & 0xFFFFFFFF, self._key & 0xFFFFFFFF],
+                ).fetchone()
+            except psycopg.Error as error:
+                raise self._lost(error) from None
+        if not (row and row[0]):
+            raise self._lost(None)
+
+    def _lost(self, error: BaseException | None) -> LockLostError:
+        reason = "the database session that held it ended"
+        if error is not None:
+            detail = self._failure("", error).args[0].split(": ", 1)[-1]
+            reason += f" ({detail})" if detail else ""
+        return LockLostError(
+            f"lost the state lock on {self.describe()}: {reason}. The apply stopped at once "
+            "and sends nothing more; another apply may hold the lock now. Run `sigmaform "
+            "plan` when no apply is running to see what is left"
+        )
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         """Who holds the advisory lock: the info row if it is theirs, else their session name."""

@@ -46,6 +46,10 @@ def _guard(
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    # Secrets remembered for scrubbing by an earlier test must not mask this one's output.
+    from sigmaform.sensitive import forget_remembered
+
+    forget_remembered()
     yield
     # `-v` adds a stderr handler to the `sigmaform` logger; no test inherits another's.
     logger = logging.getLogger("sigmaform")

@@ -80,7 +80,7 @@ def test_drift_json_matches_its_schema(example: Project, repo_root: Path) -> Non
     ids = applied(example)
     clean = json.loads(example.run("drift", "--format", "json").output)
     validator.validate(clean)
-    assert clean["summary"] == {"changed": 0, "gone": 0, "unchanged": 3}
+    assert clean["summary"] == {"changed": 0, "gone": 0, "unchanged": 3, "possibleDuplicates": 0}
     assert clean["resources"] == []
 
     edit_outside(example, ids["agent.support"])
@@ -91,7 +91,7 @@ def test_drift_json_matches_its_schema(example: Project, repo_root: Path) -> Non
     data = json.loads(result.output)
     validator.validate(data)
     assert data["environment"] == "local" and data["checked"] == 3
-    assert data["summary"] == {"changed": 1, "gone": 1, "unchanged": 1}
+    assert data["summary"] == {"changed": 1, "gone": 1, "unchanged": 1, "possibleDuplicates": 0}
     by_address = {r["address"]: r for r in data["resources"]}
     assert by_address["agent.receptionist"]["status"] == "gone"
     support = by_address["agent.support"]
@@ -144,7 +144,8 @@ def test_target_limits_what_is_read(example: Project) -> None:
     assert other.exit_code == 0, other.output
     assert "(1 managed resource read)" in other.output
     reads = example.journal()[before:]
-    assert [e["path"] for e in reads] == [f"/v1/agents/{ids['agent.receptionist']}"]
+    # The listing (for possible duplicates), then the one targeted agent.
+    assert [e["path"] for e in reads] == ["/v1/agents", f"/v1/agents/{ids['agent.receptionist']}"]
     assert example.run("drift", "--target", "agent.support").exit_code == 2
 
 

@@ -93,3 +93,48 @@ def test_state_recorder_group_commits_and_every_record_is_durable(tmp_path: Path
     assert recorder.id_to_name()["id3"] == "a3"
     recorder.forget("agent.a3")
     assert "id3" not in recorder.id_to_name()
+
+
+def test_a_failed_state_write_stops_the_apply_before_any_further_request(
+    tmp_path: Path,
+) -> None:
+    import errno
+
+    import pytest
+
+    from sigmaform.apply import StateNotSaved
+
+    class FullDisk(LocalBackend):
+        writes = 0
+
+        def write(self, state: State) -> State:
+            FullDisk.writes += 1
+            if FullDisk.writes == 3:
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+            return super().write(state)
+
+    app = EmulatorApp()
+    resources = [
+        Resource("Agent", f"a{i:02}", {"agentName": f"A{i}"}, f"{i}.yaml") for i in range(10)
+    ]
+    backend = FullDisk(tmp_path / "state.json")
+    state = State.new("dev")
+    seen: list[tuple[str, str]] = []
+    with client_for(app) as client, pytest.raises(StateNotSaved) as caught:
+        execute(
+            build_plan(resources, state),
+            resources,
+            backend,
+            state,
+            client,
+            ApplyOptions(parallelism=1),
+            on_outcome=lambda o: seen.append((o.address, o.status)),
+        )
+    assert str(caught.value).startswith("[Errno 28] No space left on device: ")
+    assert str(caught.value).endswith("; the apply stopped at once and sends nothing more")
+    # The third create happened but could not be recorded: nothing was sent after it.
+    assert [e.method for e in app.journal.entries] == ["POST"] * 3
+    assert seen[:3] == [("agent.a00", "created"), ("agent.a01", "created"), ("agent.a02", "failed")]
+    assert {status for _, status in seen[3:]} == {"skipped"} and len(seen) == 10
+    saved = backend.read()
+    assert saved is not None and sorted(saved.resources) == ["agent.a00", "agent.a01"]

@@ -26,9 +26,10 @@ def test_plan_after_apply_sends_only_gets_and_shows_no_changes(example: Project)
         assert result.exit_code == 0, result.output
     new = example.journal()[before:]
     assert new and {e["method"] for e in new} == {"GET"}
-    # One read per managed resource per plan, nothing else.
+    # One read per managed resource per plan, and one listing (for possible duplicates).
     paths = sorted(e["path"] for e in new)
-    assert paths == sorted(f"/v1/agents/{i}" for i in ids.values() for _ in range(2))
+    expected = [f"/v1/agents/{i}" for i in ids.values()] + ["/v1/agents"]
+    assert paths == sorted(expected * 2)
     data = json.loads(example.run("plan", "--format", "json").output)
     assert data["refreshed"] is True
     assert all(r["action"] == "no-op" and not r["drift"] for r in data["resources"])

@@ -60,4 +60,6 @@ def test_few_agents_are_read_one_by_one(tmp_path: Path) -> None:
     before = len(project.journal())
     assert project.run("plan", "--detailed-exitcode").exit_code == 0
     paths = [e["path"] for e in project.journal()[before:]]
-    assert len(paths) == 3 and all(p.startswith("/v1/agents/") for p in paths)
+    # The listing checks for possible duplicates; the agents are read one by one.
+    assert paths.count("/v1/agents") == 1
+    assert len(paths) == 4 and sum(p.startswith("/v1/agents/") for p in paths) == 3

@@ -140,6 +140,7 @@ def test_each_effect_is_counted_apart() -> None:
         "protected": 1,
         "unchanged": 1,
         "drifted": 1,
+        "possibleDuplicates": 0,
     }
     allowed = _plan(allow_delete=True)
     counts = allowed.summary.to_dict()

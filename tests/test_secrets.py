@@ -180,8 +180,8 @@ def test_state_keeps_fingerprints_keyed_per_lineage(multi: MultiEnv) -> None:
         return str(hook["secret"])
 
     staging, prod = hook_secret("staging"), hook_secret("prod")
-    assert staging.startswith("sensitive:hmac-sha256:")
-    assert prod.startswith("sensitive:hmac-sha256:")
+    assert staging.startswith("sensitive:v2:scrypt-hmac-sha256:")
+    assert prod.startswith("sensitive:v2:scrypt-hmac-sha256:")
     # The same value in both environments, but a different key per state lineage: the
     # fingerprints cannot be compared across states (nor looked up in a table).
     assert staging != prod

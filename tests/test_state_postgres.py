@@ -20,7 +20,7 @@ import test_apply_e2e as e2e
 from conftest import Project
 from pg import Cluster, start_cluster
 
-from sigmaform.errors import LockHeldError, StalePlanError
+from sigmaform.errors import LockHeldError, LockLostError, StalePlanError
 from sigmaform.state import LocalBackend, LockInfo, ResourceState, State
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
@@ -241,6 +241,12 @@ def test_scrub_url_hides_only_the_password() -> None:
         "postgresql://bob:***@db.example:5432/x"
     )
     assert scrub_url("postgresql://bob@db/x") == "postgresql://bob@db/x"
+    assert scrub_url("postgresql://bob:p@ss@db/x") == "postgresql://bob:***@db/x"
+    assert scrub_url("postgresql://db/x?sslmode=require&PASSWORD=s3&user=bob") == (
+        "postgresql://db/x?sslmode=require&PASSWORD=***&user=bob"
+    )
+    assert scrub_url("host=db password = s3 user=bob") == "host=db password = *** user=bob"
+    assert scrub_url("host=db password='a \\' b' user=bob") == "host=db password=*** user=bob"
 
 
 def test_connection_errors_name_the_database_without_the_password(cluster: Cluster) -> None:
@@ -268,6 +274,41 @@ def test_cli_connection_error_exits_1_without_the_password(
     assert result.exit_code == 1
     assert "Error: cannot connect to the state database postgresql://" in result.output
     assert PASSWORD not in result.output
+
+
+@pytest.mark.parametrize(
+    ("form", "shown"),
+    [
+        ("query", "?host={sock}&user={role}&password=***"),
+        ("dsn", "user={role} dbname=missing_db password=***"),
+        ("quoted dsn", "password=*** dbname=missing_db"),
+        ("unencoded @", "postgresql://{role}:***@"),
+    ],
+)
+def test_cli_never_shows_the_database_password_in_any_url_form(
+    example: Project,
+    pg: Pg,
+    cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    form: str,
+    shown: str,
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    sock, role = cluster.socket_dir, cluster.role
+    url = {
+        "query": f"postgresql:///missing_db?host={sock}&user={role}&password={PASSWORD}",
+        "dsn": f"host={sock} user={role} dbname=missing_db password={PASSWORD}",
+        "quoted dsn": f"host={sock} user={role} password='{PASSWORD} \\' x' dbname=missing_db",
+        # An `@` left unencoded in the password: libpq splits the URL there.
+        "unencoded @": f"postgresql://{role}:{PASSWORD[:7]}@{PASSWORD[7:]}@/missing_db",
+    }[form]
+    monkeypatch.setenv(URL_VAR, url)
+    result = example.run("plan")
+    assert result.exit_code == 1
+    assert shown.format(sock=sock, role=role) in result.output
+    for piece in (PASSWORD[:7], PASSWORD[7:], "hunter", "Sup3r"):
+        assert piece not in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 def test_cli_unset_url_variable_is_named(
@@ -483,9 +524,14 @@ def test_a_lost_session_mid_apply_is_a_clear_error(pg: Pg) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name LIKE 'sigmaform apply%'"
             )
-        with pytest.raises(StateDatabaseError) as caught:
+        with pytest.raises(LockLostError) as caught:
+            holder.ensure_locked()
+        with pytest.raises(LockLostError):
             holder.write(state)
-    assert str(caught.value).startswith(f"state database error at {pg.url}: ")
+    assert str(caught.value).startswith(
+        f"lost the state lock on postgres:{pg.schema}/acme/local: the database session that"
+        " held it ended ("
+    )
     assert not pg.backend().is_locked()
 
 
@@ -531,3 +577,106 @@ def test_push_and_pull_name_what_is_missing_or_diverged(
     assert wrong.output == (
         "Error: .sigmaform/state/local.json belongs to environment `prod`, not `local`\n"
     )
+
+
+def test_a_lock_lost_mid_apply_stops_it_and_a_second_apply_makes_no_duplicate(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An administrator's pg_terminate_backend on the holder (what a hung apply invites)
+    while a second apply waits: the first stops at once, the second never duplicates."""
+    use_postgres(example, pg, monkeypatch)
+    bulk = 40
+    for n in range(bulk):
+        (example.root / "agents" / f"bulk-{n}.yaml").write_text(
+            f"kind: Agent\nname: bulk-{n}\nspec:\n  agentName: Bulk {n}\n"
+            "  instructions: Be brief.\n"
+        )
+    example.emulator_dir.mkdir(parents=True)
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 150}))
+    argv = [sys.executable, "-m", "sigmaform", "-C", str(example.root), "-e", "local", "apply"]
+    argv += ["--auto-approve", "--parallelism", "4"]
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        )
+
+    first = start()
+    backend = pg.backend()
+    try:
+        wait_for(
+            lambda: (s := backend.read()) is not None and len(s.resources) >= 6,
+            "the first apply to record some agents",
+        )
+        with psycopg.connect(pg.url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE 'sigmaform apply%'"
+            ).fetchall()
+        assert ended == [(True,)]
+        second = start()
+        out1, err1 = first.communicate(timeout=60)
+        out2, err2 = second.communicate(timeout=120)
+    finally:
+        for proc in (first, locals().get("second")):
+            if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    names = [a["agentName"] for a in example.agents()]
+    assert len(set(names)) == len(names), "duplicate agents"
+    # Every agent was created exactly once: no create was repeated by the second apply.
+    posts = [e for e in example.journal() if e["method"] == "POST"]
+    assert len(posts) == len(names) <= bulk + 3
+    assert first.returncode == 1, out1 + err1
+    assert f"Error: lost the state lock on postgres:{pg.schema}/acme/local: the database " in err1
+    assert "The apply stopped at once and sends nothing more" in err1
+    assert "Traceback" not in err1 + err2
+    assert second.returncode == 0, out2 + err2
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 0}))
+    final = example.run("apply", "--auto-approve")
+    assert final.exit_code == 0, final.output
+    assert len(example.agents()) == bulk + 3
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_lock_lost_mid_apply_sends_no_further_request(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(example, pg, monkeypatch)
+    for n in range(30):
+        (example.root / "agents" / f"bulk-{n}.yaml").write_text(
+            f"kind: Agent\nname: bulk-{n}\nspec:\n  agentName: Bulk {n}\n"
+        )
+    example.emulator_dir.mkdir(parents=True)
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 150}))
+    argv = [sys.executable, "-m", "sigmaform", "-C", str(example.root), "-e", "local", "apply"]
+    holder = subprocess.Popen(
+        [*argv, "--auto-approve", "--parallelism", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    backend = pg.backend()
+    try:
+        recorded = wait_for(
+            lambda: (s := backend.read()) is not None and len(s.resources) >= 4 and s,
+            "the apply to record some agents",
+        )
+        with psycopg.connect(pg.url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name LIKE 'sigmaform apply%'"
+            )
+        _, err = holder.communicate(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == 1 and "Error: lost the state lock on " in err
+    # At termination at most two requests were in flight (parallelism 2), each followed by
+    # at most one state write that fails: nothing is sent after that.
+    sent = len(example.writes())
+    assert sent <= len(recorded.resources) + 2 + 2, sent
+    left = backend.read()
+    assert left is not None and len(left.resources) <= sent

@@ -18,6 +18,7 @@ from sigmaform import __version__, invocation
 from sigmaform.errors import EXIT_ERROR, SigmaformError
 from sigmaform.invocation import Invocation
 from sigmaform.resource import Project
+from sigmaform.sensitive import scrub
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,16 @@ class SigmaformGroup(click.Group):
             with _usage_errors_exit_1():
                 return super().invoke(ctx)
         except SigmaformError as error:
-            click.echo(f"Error: {error}", err=True)
+            # Messages are built from names, never values; scrub() is the last line of
+            # defence for text that came from elsewhere (a server, a database driver).
+            click.echo(f"Error: {scrub(str(error))}", err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
         except OSError as error:
             # A file we could not read or write: the message names it; no traceback.
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {scrub(str(error))}", err=True)
             ctx.exit(EXIT_ERROR)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:

@@ -13,7 +13,7 @@ from sigmaform.cli.app import (
 )
 from sigmaform.errors import EXIT_CHANGES, EXIT_OK
 from sigmaform.moves import move_state
-from sigmaform.operations import backend_for, client_for, fetch_remote, read_state
+from sigmaform.operations import agent_listing, backend_for, client_for, fetch_remote, read_state
 from sigmaform.plan import build_plan, normalise_targets
 from sigmaform.refresh_guard import check_workspace
 from sigmaform.render_drift import drift_report, render_drift
@@ -34,8 +34,10 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
     """Report managed fields changed outside sigmaform since the last apply.
 
     Reads each managed resource from the API and compares it with what state recorded;
-    changes nothing. Exit 0: no drift; 2: drift found; 1: error. Secrets need not be set
-    (their values are compared by fingerprint with what the server returns).
+    also lists possible duplicates (unmanaged agents named like a managed one). Changes
+    nothing. Exit 0: no drift; 2: drift or possible duplicates found; 1: error. Secrets
+    need not be set (their values are compared by fingerprint with what the server
+    returns).
 
     \b
     Examples:
@@ -50,7 +52,9 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
     state = move_state(state, project.moves)[0]
     wanted = normalise_targets(targets)
     with client_for(project, parallelism) as client:
-        remote = fetch_remote(project.resources, state, client, wanted)
+        # One listing serves the refresh and the possible-duplicate check.
+        agents = agent_listing(client, state)
+        remote = fetch_remote(project.resources, state, client, wanted, lambda: agents or [])
         # Everything "deleted" under a key of another workspace is not drift: when the API
         # names another workspace than state's, say so (exit 3) instead.
         check_workspace(
@@ -60,7 +64,7 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
             ask_workspace=client.workspace_id,
             allow_recreate=True,
         )
-    plan = build_plan(project.resources, state, remote, targets=wanted)
+    plan = build_plan(project.resources, state, remote, targets=wanted, agents=agents)
     report = drift_report(plan, state)
     click.echo(render_drift(report, fmt, color=get_globals(ctx).color), nl=False)
     ctx.exit(EXIT_CHANGES if report.has_drift else EXIT_OK)
