@@ -21,13 +21,14 @@ from sigmaform.api_profile import (
 )
 from sigmaform.cli.app import cli, load_project_for
 from sigmaform.doctor import PREFIX, Doctor, DoctorReport
-from sigmaform.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ConfigError
+from sigmaform.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, ConfigError, printable
 from sigmaform.files import write_atomic
 from sigmaform.operations import client_for
 
 
 def _line(finding: Finding) -> str:
-    return f"{finding.verdict:<8}{finding.id}: {finding.seen} -> {finding.action}"
+    # `seen` may quote what the server chose (ids, field names): escaped, one line.
+    return f"{finding.verdict:<8}{finding.id}: {printable(finding.seen)} -> {finding.action}"
 
 
 def _confirm(environment: str) -> bool:
@@ -41,10 +42,13 @@ def _confirm(environment: str) -> bool:
 
 
 def _leftover_lines(report: DoctorReport) -> list[str]:
-    lines = [f"Removed agent {i}, left by an earlier doctor run." for i in report.removed]
+    lines = [
+        f"Removed agent {printable(i)}, left by an earlier doctor run." for i in report.removed
+    ]
     for kind, oid in report.leftovers:
         lines.append(
-            f"Left behind: {kind} {oid} (named {PREFIX}...): remove it in the SigmaMind dashboard."
+            f"Left behind: {kind} {printable(oid)} (named {PREFIX}...): remove it in the"
+            " SigmaMind dashboard."
         )
     return lines
 
