@@ -8,6 +8,8 @@ follows: it succeeds and verifies in that mode.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -250,3 +252,33 @@ def test_emulator_json_refuses_an_unknown_mode_value(example: Project) -> None:
     result = example.run("doctor")
     assert result.exit_code == 1
     assert "list_items must be one of whole, partial" in result.output
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_write_asks_naming_the_environment_and_only_yes_goes_on(
+    example: Project, answer: str
+) -> None:
+    """On a terminal, --write asks first; anything but `yes` sends nothing (exit 1)."""
+    controller, terminal = pty.openpty()
+    try:
+        argv = ["-C", str(example.root), "-e", "local", "doctor", "--write"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sigmaform", *argv],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        os.write(controller, f"{answer}\n".encode())
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert b"environment 'local'" in out
+    if answer == "yes":
+        assert process.returncode == 0, err
+        assert any(e["method"] == "DELETE" for e in example.journal())
+        assert doctor_agents(example) == []
+    else:
+        assert process.returncode == 1
+        assert b"Doctor cancelled; nothing was sent." in err
+        assert example.journal() == []
