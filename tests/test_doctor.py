@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import Project
 from jsonschema import Draft202012Validator
+from test_emulator_cli import first_line, free_port
 
 from sigmaform.doctor import PREFIX
 from sigmaform.emulator import EmulatorApp
@@ -282,3 +284,42 @@ def test_write_asks_naming_the_environment_and_only_yes_goes_on(
         assert process.returncode == 1
         assert b"Doctor cancelled; nothing was sent." in err
         assert example.journal() == []
+
+
+def test_emulator_flags_set_every_alternative(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sigmaform emulator` in its own process, every mode switched by flag."""
+    port = free_port()
+    command = [sys.executable, "-m", "sigmaform", "emulator", "--port", str(port)]
+    command += ["--settings-patch", "replace", "--list-items", "partial"]
+    command += ["--webhook-secrets", "hidden", "--phone-number-field", "phoneNumber"]
+    command += ["--agent-delete", "404", "--create-names", "update"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert "listening" in first_line(proc.stdout)
+        monkeypatch.setenv("SIGMAMIND_BASE_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("SIGMAMIND_API_KEY", "flags")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as api:
+            imported = api.post(
+                "/v1/phone-numbers/import",
+                json={"phoneNumber": NUMBER},
+                headers={"X-API-Key": "flags"},
+            )
+            assert imported.status_code == 200
+        result = example.run("doctor", "--write", "--auto-approve")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert result.exit_code == 2, result.output
+    assert {k for k, v in verdicts(result.output).items() if v == "differs"} == {
+        "settings-patch",
+        "list-items",
+        "webhook-secret-echoed",
+        "phone-number-field",
+        "agent-delete",
+        "create-names",
+    }
