@@ -63,7 +63,8 @@ def cases_left(project: Project) -> list[str]:
     """Test cases the journal saw created and never deleted."""
     made = set()
     for entry in project.journal():
-        if entry["method"] == "POST" and entry["path"] == "/v1/test-cases":
+        created = entry["status"] == 201
+        if entry["method"] == "POST" and entry["path"] == "/v1/test-cases" and created:
             made.add(entry["body"]["agentId"])
     left = []
     with project.api() as api:
@@ -83,6 +84,8 @@ MODES: list[tuple[dict[str, str], set[str]]] = [
     ({"create_names": "update"}, {"create-names"}),
     ({"agent_delete": "405"}, {"agent-delete"}),
     ({"agent_delete": "404"}, {"agent-delete"}),
+    ({"webhook_ids": "renewed"}, {"webhook-id-kept"}),
+    ({"test_cases": "absent"}, {"test-case-paths"}),
 ]
 
 
@@ -295,6 +298,7 @@ def test_emulator_flags_set_every_alternative(
     command += ["--settings-patch", "replace", "--list-items", "partial"]
     command += ["--webhook-secrets", "hidden", "--phone-number-field", "phoneNumber"]
     command += ["--agent-delete", "404", "--create-names", "update"]
+    command += ["--webhook-ids", "renewed", "--test-cases", "absent"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -322,4 +326,6 @@ def test_emulator_flags_set_every_alternative(
         "phone-number-field",
         "agent-delete",
         "create-names",
+        "webhook-id-kept",
+        "test-case-paths",
     }

@@ -93,6 +93,20 @@ def _is_loopback(host: str) -> bool:
     help="Post-conversation names agent create takes: both, the Create page's, the Update page's.",
 )
 @click.option(
+    "--webhook-ids",
+    type=click.Choice(CHOICES["webhook_ids"]),
+    default="kept",
+    show_default=True,
+    help="Whether a PATCHed webhook keeps the webhookId it names, or gets a new one.",
+)
+@click.option(
+    "--test-cases",
+    type=click.Choice(CHOICES["test_cases"]),
+    default="present",
+    show_default=True,
+    help="Whether the /v1/test-cases endpoints exist.",
+)
+@click.option(
     "--journal",
     "journal_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -116,6 +130,8 @@ def emulator(
     phone_number_field: str,
     agent_delete: str,
     create_names: str,
+    webhook_ids: str,
+    test_cases: str,
     journal_file: Path | None,
 ) -> None:
     """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it).
@@ -149,6 +165,8 @@ def emulator(
                 "phone_number_field": phone_number_field,
                 "agent_delete": agent_delete,
                 "create_names": create_names,
+                "webhook_ids": webhook_ids,
+                "test_cases": test_cases,
             }
         ),
     )

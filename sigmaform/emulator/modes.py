@@ -18,6 +18,8 @@ WebhookSecrets = Literal["echoed", "hidden"]
 PhoneField = Literal["sipPhoneNumber", "phoneNumber"]
 AgentDelete = Literal["allowed", "405", "404"]
 CreateNames = Literal["any", "create", "update"]
+WebhookIds = Literal["kept", "renewed"]
+TestCases = Literal["present", "absent"]
 
 # Each mode's allowed values; the first is the default.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -26,6 +28,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "phone_number_field": ("sipPhoneNumber", "phoneNumber"),
     "agent_delete": ("allowed", "405", "404"),
     "create_names": ("any", "create", "update"),
+    "webhook_ids": ("kept", "renewed"),
+    "test_cases": ("present", "absent"),
 }
 _AGENT_PATH = re.compile(r"^/v1/agents/[^/]+$")
 # What a `partial` agent listing keeps of each agent.
@@ -39,13 +43,18 @@ class Modes:
     `phone_number_field`: the name phone-number responses give the number.
     `agent_delete`: whether `DELETE /v1/agents/{id}` exists (or answers 405 / 404).
     `create_names`: which post-conversation names `POST /v1/agents` takes: both, only
-    the Create page's (`...Insights`), or only the Update/GET page's (`...Analysis`)."""
+    the Create page's (`...Insights`), or only the Update/GET page's (`...Analysis`).
+    `webhook_ids`: whether a PATCHed webhook item keeps the `webhookId` it names, or the
+    server ignores it and issues a new one.
+    `test_cases`: whether the `/v1/test-cases` endpoints exist."""
 
     list_items: ListItems = "whole"
     webhook_secrets: WebhookSecrets = "echoed"
     phone_number_field: PhoneField = "sipPhoneNumber"
     agent_delete: AgentDelete = "allowed"
     create_names: CreateNames = "any"
+    webhook_ids: WebhookIds = "kept"
+    test_cases: TestCases = "present"
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> Modes:
@@ -99,8 +108,22 @@ def _drop_names(body: Any, settings_names: set[str], item_names: set[str]) -> An
     return {**body, "agentSettings": settings}
 
 
+def _without_webhook_ids(body: Any) -> Any:
+    settings = body.get("agentSettings") if isinstance(body, dict) else None
+    if not isinstance(settings, dict) or not isinstance(settings.get("webhooks"), list):
+        return body
+    hooks = settings["webhooks"]
+    fresh = [
+        {k: v for k, v in h.items() if k != "webhookId"} if isinstance(h, dict) else h
+        for h in hooks
+    ]
+    return {**body, "agentSettings": {**settings, "webhooks": fresh}}
+
+
 def adjust_request(modes: Modes, method: str, path: str, body: Any) -> Any:
-    """The request body as this server reads it (create names it ignores are dropped)."""
+    """The request body as this server reads it (what it ignores is dropped)."""
+    if method == "PATCH" and _AGENT_PATH.match(path) and modes.webhook_ids == "renewed":
+        return _without_webhook_ids(body)
     if method != "POST" or path != "/v1/agents" or modes.create_names == "any":
         return body
     create = set(CREATE_SETTINGS_NAMES.values())
@@ -115,6 +138,8 @@ def refusal(modes: Modes, method: str, path: str) -> tuple[int, str] | None:
     if method == "DELETE" and _AGENT_PATH.match(path) and modes.agent_delete != "allowed":
         if modes.agent_delete == "405":
             return 405, f"DELETE is not allowed on {path}"
+        return 404, f"no route {path}"
+    if path.startswith("/v1/test-cases") and modes.test_cases == "absent":
         return 404, f"no route {path}"
     return None
 
