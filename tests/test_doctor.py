@@ -23,11 +23,13 @@ import httpx
 import pytest
 from conftest import Project
 from jsonschema import Draft202012Validator
+from reliability import Cli, agent_name, agent_spec, write_agents, write_project
 from test_emulator_cli import first_line, free_port
 
 from sigmaform.doctor import PREFIX
-from sigmaform.emulator import EmulatorApp
+from sigmaform.emulator import EmulatorApp, read_journal
 from sigmaform.emulator.server import running
+from sigmaform.operations import LIST_REFRESH_MIN
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 NUMBER = "+14155550100"
@@ -154,6 +156,9 @@ def test_without_write_nothing_is_written(
 ) -> None:
     with serving(example, monkeypatch, settings_patch="replace"):
         assert example.run("apply", "--auto-approve").exit_code == 0
+        with example.api() as api:
+            agent_id = example.state()["resources"]["agent.support"]["id"]
+            api.post("/v1/chats", json={"agentId": agent_id, "input": "Hello"})
         before = len(example.journal())
         result = example.run("doctor", "--format", "json")
         assert result.exit_code == 0, result.output
@@ -161,6 +166,7 @@ def test_without_write_nothing_is_written(
     report = json.loads(result.output)
     found = {f["id"]: f["verdict"] for f in report["findings"]}
     assert found["list-items"] == "holds" and found["phone-number-field"] == "holds"
+    assert found["chat-shape"] == "holds" and found["workspace"] == "holds"
     assert found["settings-patch"] == "unknown"  # needs --write
     repo = Path(__file__).resolve().parent.parent
     schema = json.loads((repo / "schemas" / "doctor.schema.json").read_text())
@@ -329,3 +335,28 @@ def test_emulator_flags_set_every_alternative(
         "webhook-id-kept",
         "test-case-paths",
     }
+
+
+def test_partial_list_items_make_refresh_read_each_agent(tmp_path: Path) -> None:
+    """From 50 agents on, refresh reads the list; with summaries for items, each agent."""
+    root = tmp_path / "project"
+    write_project(root, {"baseUrl": "local:.sigmaform/emulator", "apiKeyEnv": "REL_API_KEY"})
+    write_agents(root, {agent_name(i): agent_spec(i) for i in range(LIST_REFRESH_MIN)})
+    (root / ".sigmaform" / "emulator").mkdir(parents=True)
+    (root / ".sigmaform" / "emulator" / "emulator.json").write_text('{"list_items": "partial"}')
+    journal = root / ".sigmaform" / "emulator" / "journal.jsonl"
+    cli = Cli(root)
+    assert cli("apply", "--auto-approve").exit_code == 0
+
+    def plan_reads() -> tuple[int, int]:
+        start = len(read_journal(journal))
+        assert cli("plan").exit_code == 0
+        reads = [e for e in read_journal(journal)[start:] if e.method == "GET"]
+        listings = sum(1 for e in reads if e.path == "/v1/agents")
+        return listings, sum(1 for e in reads if e.path.startswith("/v1/agents/"))
+
+    # Before doctor: the listing is read, found partial, and every agent read again.
+    assert plan_reads() == (1, LIST_REFRESH_MIN)
+    assert cli("doctor", "--write", "--auto-approve").exit_code == 2
+    # After: the listing is skipped.
+    assert plan_reads() == (0, LIST_REFRESH_MIN)
