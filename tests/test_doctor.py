@@ -23,7 +23,14 @@ import httpx
 import pytest
 from conftest import Project
 from jsonschema import Draft202012Validator
-from reliability import Cli, agent_name, agent_spec, write_agents, write_project
+from reliability import (
+    Cli,
+    agent_name,
+    agent_spec,
+    assert_no_secrets,
+    write_agents,
+    write_project,
+)
 from test_emulator_cli import first_line, free_port
 
 from sigmaform.doctor import PREFIX
@@ -360,3 +367,5 @@ def test_partial_list_items_make_refresh_read_each_agent(tmp_path: Path) -> None
     assert cli("doctor", "--write", "--auto-approve").exit_code == 2
     # After: the listing is skipped.
     assert plan_reads() == (0, LIST_REFRESH_MIN)
+    # Neither the key nor any secret reaches the output or the profile.
+    assert assert_no_secrets(cli.outputs(), [root / ".sigmaform/api-profile/rel.json"]) > 0
