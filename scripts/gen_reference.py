@@ -32,6 +32,7 @@ OUTPUTS = (
     ("drift", "`drift --format json`", ""),
     ("pull", "`pull --format json`", ""),
     ("validate", "`validate --format json`", ""),
+    ("doctor", "`doctor --format json`", "The findings go to `.sigmaform/api-profile/ENV.json`."),
     ("state-list", "`state list --format json`", ""),
     ("state", "State file", "`.sigmaform/state/ENV.json` (local backend)."),
 )

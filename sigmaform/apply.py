@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sigmaform import invocation
+from sigmaform.api_profile import ApiProfile, profile_of
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, LockLostError, RefusedError, SigmaformError
 from sigmaform.kinds import KINDS, Kind, to_canonical_names
@@ -247,6 +248,11 @@ class _Fence:
             except LockLostError as lost:
                 self.stop(lost)
                 raise
+
+    @property
+    def profile(self) -> ApiProfile:
+        # What doctor found about the server belongs to the client the fence wraps.
+        return profile_of(self._client)
 
     def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
         self.check(writing=True)
@@ -488,7 +494,8 @@ class Executor:
 
         response: dict[str, Any] | None = None
         if units:
-            body = _request_body(resource, units, self.recorder, known_ids)
+            sent = profile_of(self.client).write_units(kind.name, units)
+            body = _request_body(resource, sent, self.recorder, known_ids)
             response = _write(self.client, kind, remote_id, body)
             if remote_id is None:
                 remote_id = str(response[kind.id_field])

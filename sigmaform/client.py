@@ -35,7 +35,8 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   one is an error saying it may or may not have taken effect.
 * `createdAt` is compared with one second of slack: servers truncate timestamps.
 * The Create Agent page names post-conversation analysis differently from Update/GET;
-  bodies are translated on create only (`kinds.to_create_names`) and every agent the
+  bodies are translated on create only (`kinds.to_create_names`, unless `sigmaform doctor`
+  found the server takes the Update names there: `api_profile`) and every agent the
   client returns uses the canonical names (`kinds.to_canonical_names`).
 * Phone numbers have no documented GET; we try `GET /v1/phone-numbers/{number}` and fall
   back to scanning the list on 404/405.
@@ -65,6 +66,7 @@ from urllib.parse import quote
 import httpx
 
 from sigmaform import __version__
+from sigmaform.api_profile import ApiProfile, load_profile
 from sigmaform.endpoint import (
     LOCAL_API_KEY,
     check_api_key,
@@ -73,7 +75,7 @@ from sigmaform.endpoint import (
     resolve,
 )
 from sigmaform.errors import ApiError
-from sigmaform.kinds import to_canonical_names, to_create_names
+from sigmaform.kinds import to_canonical_names
 from sigmaform.resource import Environment
 from sigmaform.retry import DEFAULT_RETRY, Budget, RetryPolicy, parse_retry_after
 from sigmaform.sensitive import MASK, Sensitive, reveal_tree, scrub
@@ -170,6 +172,8 @@ class Client:
         self._request_timeout = request_timeout_s
         self._parallelism = max(1, parallelism)
         self.stats = RequestStats()
+        # What `sigmaform doctor` found about this server (api_profile.py); default: docs.
+        self.profile = ApiProfile()
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if self._key is not None:
             headers["X-API-Key"] = self._key.reveal()
@@ -206,7 +210,7 @@ class Client:
             from sigmaform.emulator import EmulatorApp
 
             transport = httpx.WSGITransport(app=EmulatorApp(data_dir=endpoint.local_dir))
-        return cls(
+        client = cls(
             endpoint.base_url,
             key,
             transport=transport,
@@ -216,6 +220,8 @@ class Client:
             key_label=label,
             key_variable=endpoint.key_label,
         )
+        client.profile = load_profile(project_root, env.name)
+        return client
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class Client:
                 )
             return found
 
-        result = self._call("POST", AGENTS, body=to_create_names(body), recover=recover)
+        result = self._call("POST", AGENTS, body=self.profile.create_body(body), recover=recover)
         created = to_canonical_names(_as_object(result, "POST", AGENTS))
         if not isinstance(created.get("agentId"), str) or not created["agentId"]:
             raise ApiError(
@@ -394,6 +400,18 @@ class Client:
             if isinstance(item, dict) and isinstance(item.get("workspaceId"), str):
                 return str(item["workspaceId"])
         return None
+
+    # -- probes ------------------------------------------------------------------------
+
+    def probe(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Any:
+        """One raw request for `sigmaform doctor`: the parsed body as sent, no translation.
+
+        A failure is an ApiError carrying the status (a 404 too). A POST whose outcome is
+        unknown is not repeated.
+        """
+        return self._call(method, path, params=params, body=body)
 
     # -- concurrency -------------------------------------------------------------------
 

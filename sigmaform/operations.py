@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigmaform import invocation
+from sigmaform.api_profile import profile_of
 from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
 from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
@@ -118,7 +119,8 @@ def fetch_remote(
         if address in declared and (not targets or address in targets)
     ]
     remote: dict[str, Mapping[str, Any] | None] = {}
-    if sum(1 for _, rs in items if rs.kind == "Agent") >= LIST_REFRESH_MIN:
+    many = sum(1 for _, rs in items if rs.kind == "Agent") >= LIST_REFRESH_MIN
+    if many and profile_of(client).whole_list_items:
         listed = {str(a.get("agentId")): a for a in (list_agents or client.list_agents)()}
         alone = []
         for address, rs in items:
@@ -205,7 +207,7 @@ def make_plan(
             if len(found) == 1 and isinstance(found[0].get("agentId"), str):
                 full = client.get_agent(found[0]["agentId"])
                 unmanaged[name] = [full] if full is not None else []
-    return build_plan(
+    plan = build_plan(
         project.resources,
         state,
         remote,
@@ -215,6 +217,9 @@ def make_plan(
         allow_delete=allow_delete,
         agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,
     )
+    if allow_delete or plan.destroy:
+        profile_of(client).check_plan(plan, project.environment.name)
+    return plan
 
 
 def agent_listing(client: Client, state: State) -> list[Mapping[str, Any]] | None:
@@ -318,6 +323,9 @@ def apply_project(
                     allow_delete=options.allow_delete,
                     allow_recreate=request.allow_recreate,
                 )
+        if options.allow_delete or plan.destroy:
+            # Before the prompt: a delete the server cannot do is refused, not half-run.
+            profile_of(client).check_plan(plan, project.environment.name)
         if not plan.has_changes:
             record_unchanged(plan, state, backend, project.resources)
             return plan, None

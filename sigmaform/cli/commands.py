@@ -6,6 +6,7 @@ from sigmaform.cli import (  # noqa: F401
     apply_cmd,
     destroy_cmd,
     diff_env_cmd,
+    doctor_cmd,
     drift_cmd,
     emulator_cmd,
     fmt_cmd,

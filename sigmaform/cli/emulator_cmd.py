@@ -10,6 +10,7 @@ import click
 
 from sigmaform.cli.app import cli
 from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator.modes import CHOICES, Modes
 from sigmaform.errors import EXIT_ERROR, EXIT_OK
 
 
@@ -57,6 +58,55 @@ def _is_loopback(host: str) -> bool:
     help="How PATCH treats a partial agentSettings object.",
 )
 @click.option(
+    "--list-items",
+    type=click.Choice(CHOICES["list_items"]),
+    default="whole",
+    show_default=True,
+    help="Whether the agent list answers whole agents or summaries.",
+)
+@click.option(
+    "--webhook-secrets",
+    type=click.Choice(CHOICES["webhook_secrets"]),
+    default="echoed",
+    show_default=True,
+    help="Whether responses carry webhook secrets.",
+)
+@click.option(
+    "--phone-number-field",
+    type=click.Choice(CHOICES["phone_number_field"]),
+    default="sipPhoneNumber",
+    show_default=True,
+    help="The name phone-number responses give the number.",
+)
+@click.option(
+    "--agent-delete",
+    type=click.Choice(CHOICES["agent_delete"]),
+    default="allowed",
+    show_default=True,
+    help="Whether DELETE /v1/agents/{id} exists (or answers 405 or 404).",
+)
+@click.option(
+    "--create-names",
+    type=click.Choice(CHOICES["create_names"]),
+    default="any",
+    show_default=True,
+    help="Post-conversation names agent create takes: both, the Create page's, the Update page's.",
+)
+@click.option(
+    "--webhook-ids",
+    type=click.Choice(CHOICES["webhook_ids"]),
+    default="kept",
+    show_default=True,
+    help="Whether a PATCHed webhook keeps the webhookId it names, or gets a new one.",
+)
+@click.option(
+    "--test-cases",
+    type=click.Choice(CHOICES["test_cases"]),
+    default="present",
+    show_default=True,
+    help="Whether the /v1/test-cases endpoints exist.",
+)
+@click.option(
     "--journal",
     "journal_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -75,6 +125,13 @@ def emulator(
     rate_limit: float | None,
     seed: int | None,
     settings_patch: str,
+    list_items: str,
+    webhook_secrets: str,
+    phone_number_field: str,
+    agent_delete: str,
+    create_names: str,
+    webhook_ids: str,
+    test_cases: str,
     journal_file: Path | None,
 ) -> None:
     """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it).
@@ -86,6 +143,7 @@ def emulator(
     Examples:
       sigmaform emulator --port 8765 --data .emulator
       sigmaform emulator --latency-ms 50 --error-rate 0.05 --seed 1
+      sigmaform emulator --settings-patch replace --list-items partial
     """
     faults = Faults(
         latency_ms=latency_ms,
@@ -100,6 +158,17 @@ def emulator(
         settings_patch="replace" if settings_patch == "replace" else "merge",
         api_keys=set(api_keys) if api_keys else None,
         journal_file=journal_file,
+        modes=Modes.parse(
+            {
+                "list_items": list_items,
+                "webhook_secrets": webhook_secrets,
+                "phone_number_field": phone_number_field,
+                "agent_delete": agent_delete,
+                "create_names": create_names,
+                "webhook_ids": webhook_ids,
+                "test_cases": test_cases,
+            }
+        ),
     )
     if not _is_loopback(host):
         click.echo(

@@ -11,9 +11,12 @@ With a data directory (`EmulatorApp(Path(DIR))`, which is what `local:DIR` base 
   (`{"method", "path", "query", "status", "body"}`; no headers, so no API keys); read it with
   `sigmaform.emulator.journal.read_journal`.
 - `DIR/emulator.json`, if present, configures the emulator for every process that opens
-  the directory, e.g. `{"settings_patch": "replace", "latency_ms": 0, "error_rate": 0.0,
-  "drop_rate": 0.0, "rate_limit": null, "seed": 1}` (any subset). Its values apply where
-  the constructor's arguments were left at their defaults.
+  the directory, e.g. `{"settings_patch": "replace", "list_items": "partial", "latency_ms": 0,
+  "error_rate": 0.0, "drop_rate": 0.0, "rate_limit": null, "seed": 1}` (any subset). Its
+  values apply where the constructor's arguments were left at their defaults. The modes
+  (`list_items`, `webhook_secrets`, `phone_number_field`, `agent_delete`, `create_names`,
+  `webhook_ids`, `test_cases`;
+  `sigmaform.emulator.modes`) switch the emulator to the other readings of the docs.
 """
 
 from __future__ import annotations

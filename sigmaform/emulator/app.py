@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from sigmaform.emulator import agents, chats, phone_numbers, webhooks
+from sigmaform.emulator import agents, chats, phone_numbers, test_cases, webhooks
 from sigmaform.emulator.context import Context, IdMaker, SettingsPatch
 from sigmaform.emulator.faults import FaultInjector, Faults
 from sigmaform.emulator.journal import Journal, JournalEntry
+from sigmaform.emulator.modes import CHOICES, Modes, adjust_request, adjust_response, refusal
 from sigmaform.emulator.store import Store, key_digest
 from sigmaform.emulator.validation import SAFE_ID
 from sigmaform.emulator.wire import (
@@ -36,23 +37,29 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 _ROUTES: list[tuple[re.Pattern[str], Mapping[str, Handler]]] = [
     (re.compile(f"^{route.pattern}$"), route.methods)
-    for route in (*agents.ROUTES, *phone_numbers.ROUTES, *chats.ROUTES, *webhooks.ROUTES)
+    for route in (
+        *agents.ROUTES,
+        *phone_numbers.ROUTES,
+        *chats.ROUTES,
+        *webhooks.ROUTES,
+        *test_cases.ROUTES,
+    )
 ]
 _FAULT_FIELDS = {f.name for f in fields(Faults)}
 
 
 def _load_config(
-    data_dir: Path, faults: Faults, settings_patch: SettingsPatch
-) -> tuple[Faults, SettingsPatch]:
+    data_dir: Path, faults: Faults, settings_patch: SettingsPatch, modes: Modes
+) -> tuple[Faults, SettingsPatch, Modes]:
     """Apply `<data_dir>/emulator.json`: its values fill in what the caller left at default."""
     path = data_dir / CONFIG_FILE
     if not path.exists():
-        return faults, settings_patch
+        return faults, settings_patch, modes
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):
             raise ValueError("must hold a JSON object")
-        unknown = sorted(set(config) - _FAULT_FIELDS - {"settings_patch"})
+        unknown = sorted(set(config) - _FAULT_FIELDS - {"settings_patch"} - set(CHOICES))
         if unknown:
             raise ValueError(f"unknown keys {', '.join(unknown)}")
         patch = config.get("settings_patch", "merge")
@@ -65,11 +72,13 @@ def _load_config(
             if name in _FAULT_FIELDS and getattr(faults, name) == getattr(defaults, name)
         }
         faults = replace(faults, **overrides)
+        # The caller's non-default modes win over the file's, as for the faults.
+        modes = Modes.parse({k: v for k, v in config.items() if k in CHOICES}).overridden_by(modes)
     except (ValueError, TypeError) as error:
         raise ConfigError(Problem(file=str(path), message=str(error))) from None
     if settings_patch == "merge":
         settings_patch = patch
-    return faults, settings_patch
+    return faults, settings_patch, modes
 
 
 class EmulatorApp:
@@ -89,11 +98,13 @@ class EmulatorApp:
         settings_patch: Literal["merge", "replace"] = "merge",
         api_keys: Collection[str] | None = None,
         journal_file: Path | None = None,
+        modes: Modes = Modes(),  # noqa: B008  frozen, so sharing the default is safe
     ) -> None:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            faults, settings_patch = _load_config(data_dir, faults, settings_patch)
+            faults, settings_patch, modes = _load_config(data_dir, faults, settings_patch, modes)
         self.faults = faults
+        self.modes = modes
         self.settings_patch: SettingsPatch = settings_patch
         self._api_keys = frozenset(api_keys) if api_keys is not None else None
         self._store = Store(data_dir)
@@ -105,7 +116,10 @@ class EmulatorApp:
         self.journal = Journal(files)
 
     def __repr__(self) -> str:
-        return f"EmulatorApp(faults={self.faults!r}, settings_patch={self.settings_patch!r})"
+        return (
+            f"EmulatorApp(faults={self.faults!r}, settings_patch={self.settings_patch!r},"
+            f" modes={self.modes!r})"
+        )
 
     def _context(self, api_key: str) -> Context:
         return Context(self._store.workspace(api_key), self._ids, self.settings_patch)
@@ -151,8 +165,16 @@ class EmulatorApp:
             raise HttpError(429, "rate limit exceeded", headers)
         if verdict.refuse == 503:
             raise HttpError(503, "service temporarily unavailable (injected fault)")
+        refused = refusal(self.modes, request.method, request.path)
+        if refused is not None:
+            raise HttpError(*refused)
         handler, ident = _route(request)
+        request = replace(
+            request, body=adjust_request(self.modes, request.method, request.path, request.body)
+        )
         response = handler(self._context(api_key), request, ident)
+        body = adjust_response(self.modes, request.method, request.path, response.body)
+        response = replace(response, body=body)
         if verdict.drop:
             message = "upstream connection lost (injected fault; the request was processed)"
             return Response(502, error_body(502, message, request.path))
