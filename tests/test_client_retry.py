@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-
 from sigmaform.retry import Budget, RetryPolicy, parse_retry_after
 
 
