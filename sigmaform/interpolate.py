@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sigmaform.errors import Problem
-from sigmaform.files import Document, FileRef, JsonPath, Mark, format_path
+from sigmaform.files import (
+    Document,
+    FileRef,
+    JsonPath,
+    Mark,
+    NotRegularFileError,
+    format_path,
+    read_regular,
+)
 from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
@@ -88,15 +96,21 @@ class Renderer:
         if not target.is_relative_to(self.root.resolve()):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
-            return target.read_text(encoding="utf-8")
+            text = read_regular(target).decode("utf-8")
         except FileNotFoundError:
             return problem(f"`!file {ref.path}`: file not found")
         except IsADirectoryError:
             return problem(f"`!file {ref.path}`: is a directory")
+        except NotRegularFileError:
+            return problem(f"`!file {ref.path}`: not a regular file (a FIFO, socket or device)")
         except UnicodeDecodeError:
             return problem(f"`!file {ref.path}`: not UTF-8 text")
         except OSError as error:
             return problem(f"`!file {ref.path}`: cannot read ({error.strerror})")
+        if "\0" in text:
+            return problem(f"`!file {ref.path}`: a NUL character (\\0) is not allowed in text")
+        # Read as read_text would: universal newlines, so a CRLF prompt diffs like an LF one.
+        return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _string(self, doc: Document, text: str, path: JsonPath) -> Any:
         if "${" not in text:

@@ -189,19 +189,7 @@ def schema_problems(item: RenderedResource) -> list[Problem]:
                 return doc.key_marks[path]
         return mark_of(doc, path, item.environment)
 
-    return check_instance(
-        instance, schema, file=doc.display, locate=locate, raw_bools=_bool_words(doc, item)
-    )
-
-
-def _bool_words(doc: Document, item: RenderedResource) -> dict[JsonPath, str]:
-    """YAML 1.1 boolean words, keyed by their path in the rendered spec."""
-    words = dict(doc.raw_bools)
-    prefix = ("environments", item.environment)
-    for path, word in doc.raw_bools.items():
-        if path[:2] == prefix:
-            words[("spec", *path[2:])] = word
-    return words
+    return check_instance(instance, schema, file=doc.display, locate=locate)
 
 
 def _literal_secret_warnings(doc: Document) -> list[Problem]:

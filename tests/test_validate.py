@@ -142,8 +142,8 @@ def test_schema_problems_located_with_hints(tmp_path: Path) -> None:
     assert lines(result) == [
         "agents/support.yaml:5:3: spec.welcomeMesage: unknown field `welcomeMesage` "
         "(did you mean `welcomeMessage`?)",
-        "agents/support.yaml:6:23: spec.welcomeMessageType: false is not one of: static, "
-        'prompt (YAML reads `no` as false; quote it: "no")',
+        # YAML 1.2: `no` is the text "no", not false
+        'agents/support.yaml:6:23: spec.welcomeMessageType: "no" is not one of: static, prompt',
         'agents/support.yaml:8:15: spec.agentSettings.llmModel: "gpt-4o-mni" is not allowed '
         "(did you mean `gpt-4o-mini`?) (environment `local`)",
         "agents/support.yaml:9:5: spec.agentSettings.enablePostConversationInsights: "
