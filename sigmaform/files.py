@@ -391,7 +391,13 @@ def _yaml_problem(error: yaml.MarkedYAMLError, display: str, text: str) -> Probl
     mark: Any = error.problem_mark or error.context_mark
     message = error.problem or "invalid YAML"
     if error.context:
-        message = f"{message} ({error.context})"
+        context = error.context
+        if error.context_mark is not None and mark is not None and _at_end(text, mark):
+            # The file ended inside a quote or a bracket: where it was opened is the line
+            # to fix, not the end of the file.
+            mark = error.context_mark
+            context += " that starts here"
+        message = f"{message} ({context})"
     if mark is None:
         return Problem(display, 0, 0, "", message)
     lines = text.split("\n", mark.line + 1)
@@ -399,6 +405,12 @@ def _yaml_problem(error: yaml.MarkedYAMLError, display: str, text: str) -> Probl
     if "tab" in message or at_tab:
         message += "; tabs cannot indent YAML, use spaces"
     return Problem(display, mark.line + 1, mark.column + 1, "", message)
+
+
+def _at_end(text: str, mark: Any) -> bool:
+    """Whether only whitespace follows `mark` (0-based line and column)."""
+    start = _line_end(text, mark.line - 1) if mark.line else 0
+    return not text[start + mark.column :].strip()
 
 
 class NotRegularFileError(OSError):

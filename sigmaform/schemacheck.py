@@ -81,8 +81,11 @@ def check_instance(
     *,
     file: str,
     locate: Locator,
+    keys_only: bool = False,
 ) -> list[Problem]:
     """Every schema error of `instance`, one Problem each (one per unknown key).
+
+    `keys_only`: only unknown keys (for a block whose values are not rendered).
 
     `instance` may hold Sensitive values: they are checked as their text, and no message
     ever quotes a value found at a sensitive path.
@@ -94,6 +97,8 @@ def check_instance(
     problems: list[Problem] = []
     for error in _validator(schema_name).iter_errors(plain):
         for path, is_key, message in _messages(error, sensitive):
+            if keys_only and not is_key:
+                continue
             mark = locate(path, is_key)
             problems.append(Problem(file, mark.line, mark.column, format_path(path), message))
     return problems

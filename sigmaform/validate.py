@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform.endpoint import normalise_base_url
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import Document, JsonPath, Mark, load_documents_many
-from sigmaform.interpolate import mark_of
+from sigmaform.files import Document, JsonPath, Mark, format_path, load_documents_many
+from sigmaform.interpolate import deep_merge, mark_of
 from sigmaform.kinds import KINDS, SENSITIVE_KEYS
 from sigmaform.project import (
     PROJECT_FILE,
@@ -21,6 +22,7 @@ from sigmaform.project import (
     render_resources,
     resource_files,
     select_environment,
+    unmatched_globs,
     with_base_url_override,
 )
 from sigmaform.projectfile import ProjectFile
@@ -92,7 +94,8 @@ def check_project(
         return Report(tuple(sorted(set(error.problems))), 0)
     documents, problems = load_documents_many(everything, root)
     found: set[Problem] = set(problems)
-    found.update(_project_warnings(written))
+    found.update(_project_problems(written))
+    found.update(unmatched_globs(root, pf))
     found.update(move_problems(pf, documents))
     files: dict[Path, Any] = {}
     by_env: dict[str, list[Problem]] = {}
@@ -104,6 +107,7 @@ def check_project(
             secrets="placeholder",  # offline: CI validates without any secret set
             environ=environ,
             files=files,
+            incomplete=bool(problems),
         )
         for item in rendered:
             env_problems += schema_problems(item)
@@ -111,6 +115,11 @@ def check_project(
     found.update(_merge_environments(by_env))
     for doc in documents:
         found.update(_literal_secret_warnings(doc))
+        found.update(_unknown_override_keys(doc, pf))
+    # A warning where an error already stands (a literal secret, in a non-local environment)
+    # says less than the error.
+    errors = {(p.file, p.line, p.column) for p in found if p.severity == "error"}
+    found = {p for p in found if p.severity == "error" or (p.file, p.line, p.column) not in errors}
     if paths:
         # Every file is loaded so that references resolve; only the chosen ones are reported.
         shown = {_display(root, p) for p in chosen}
@@ -189,7 +198,41 @@ def schema_problems(item: RenderedResource) -> list[Problem]:
                 return doc.key_marks[path]
         return mark_of(doc, path, item.environment)
 
-    return check_instance(instance, schema, file=doc.display, locate=locate)
+    problems = check_instance(instance, schema, file=doc.display, locate=locate)
+    if not item.unresolved or not problems:
+        return problems
+    # A value that holds a placeholder or a failed `${...}` is checked by what it resolves
+    # to, which is not known: its problem is the expression's, reported already.
+    unresolved = {format_path(path) for path in item.unresolved}
+    return [p for p in problems if p.path not in unresolved]
+
+
+def _unknown_override_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
+    """Unknown fields inside an override for an unknown environment (its name is reported
+    too): a typo there would otherwise surface only once the environment exists."""
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("environments"), dict):
+        return []
+    kind = KINDS.get(data.get("kind"))  # type: ignore[arg-type]
+    if kind is None or not schema_exists(kind.schema):
+        return []
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    problems: list[Problem] = []
+    for env, override in data["environments"].items():
+        if env in pf.environments or not isinstance(override, dict):
+            continue
+        instance = {"kind": kind.name, "name": "x", "spec": deep_merge(spec, override)}
+
+        def locate(path: JsonPath, is_key: bool, env: str = env) -> Mark:
+            return doc.locate_key(("environments", env, *path[1:]))
+
+        for problem in check_instance(
+            instance, kind.schema, file=doc.display, locate=locate, keys_only=True
+        ):
+            parts = tuple(problem.path.split("."))
+            if parts[0] == "spec" and ("environments", env, *parts[1:]) in doc.key_marks:
+                problems.append(problem)
+    return problems
 
 
 def _literal_secret_warnings(doc: Document) -> list[Problem]:
@@ -230,10 +273,16 @@ def _walk(value: Any, path: JsonPath) -> list[tuple[JsonPath, Any]]:
     return found
 
 
-def _project_warnings(pf: ProjectFile) -> list[Problem]:
-    """`secretDefaults` are for the local emulator; elsewhere they hide a missing secret."""
+def _project_problems(pf: ProjectFile) -> list[Problem]:
+    """A base URL plan would refuse; `secretDefaults` outside the local emulator (a warning:
+    they hide a missing secret)."""
     warnings: list[Problem] = []
     for name, environment in pf.environments.items():
+        if not environment.is_local:
+            try:
+                normalise_base_url(environment.base_url)
+            except ConfigError as error:
+                warnings.append(pf.document.problem(("environments", name, "baseUrl"), str(error)))
         if environment.secret_defaults and not environment.is_local:
             warnings.append(
                 pf.document.problem(

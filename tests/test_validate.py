@@ -178,7 +178,7 @@ def test_create_page_name_at_top_of_settings(tmp_path: Path) -> None:
 
 def test_cross_resource_problems(tmp_path: Path) -> None:
     files = {
-        "agents/copy.yaml": GOOD_AGENT,
+        "agents/copy.yaml": GOOD_AGENT.replace("Acme", "Copy"),
         "agents/numbers.yaml": (
             "kind: PhoneNumber\nname: line\n"
             "spec: {phoneNumber: '+14155550123', inboundAgent: suport, outboundAgent: null}\n"
@@ -207,16 +207,15 @@ def test_rendering_problems_once_across_environments(tmp_path: Path) -> None:
     root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
     result = run(root, "validate")
     assert result.exit_code == 1
+    # `${env.TEAM}` is a placeholder offline: validate runs on any laptop.
     assert lines(result) == [
-        "agents/support.yaml:4:14: spec.agentName: `${env.TEAM}`: environment variable `TEAM` "
-        "is not set",
         "agents/support.yaml:4:14: spec.agentName: `${var.suffix}`: no variable `suffix` "
         "in environment `prod` (its vars: other, temp)",
         "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
         "(did you mean `suffix`?) in environment `local` (its vars: suffix, temp)",
         "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
         "in environment `prod` (its vars: other, temp)",
-        "4 errors",
+        "3 errors",
     ]
 
 
@@ -258,7 +257,7 @@ def test_warnings_keep_exit_zero(tmp_path: Path) -> None:
     )
     agent = GOOD_AGENT.replace('secret: "${secret.HOOK}"', "secret: hunter2")
     root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
-    result = run(root, "validate")
+    result = run(root, "-e", "local", "validate")
     assert result.exit_code == 0
     assert lines(result) == [
         "agents/support.yaml:13:17: warning: spec.agentSettings.webhooks[0].secret: a literal "
@@ -269,6 +268,28 @@ def test_warnings_keep_exit_zero(tmp_path: Path) -> None:
         "OK: 1 resource valid (2 warnings)",
     ]
     assert "hunter2" not in result.output
+
+
+def test_literal_secret_is_an_error_outside_the_local_environment(tmp_path: Path) -> None:
+    agent = GOOD_AGENT.replace('secret: "${secret.HOOK}"', "secret: hunter2")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:13:17: spec.agentSettings.webhooks[0].secret: a literal secret in "
+        'a file ends up in git: write "${secret.NAME}" and set NAME in the environment (only a '
+        "`local:` environment may use a literal) (environment `prod`)",
+        "1 error",
+    ]
+    assert "hunter2" not in result.output
+    # A literal only in the local environment's override stays a warning.
+    agent = GOOD_AGENT + "  local:\n    agentSettings:\n      webhooks:\n        - name: events\n"
+    agent += "          url: https://hooks.example/x\n          secret: hunter2\n"
+    agent += "          events: [conversation_started]\n"
+    (root / "agents/support.yaml").write_text(agent)
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "hunter2" not in result.output
 
 
 def test_secret_values_never_in_messages(tmp_path: Path) -> None:
