@@ -132,6 +132,13 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
         for path in found:
             if path.is_dir():
                 continue  # `agents/**` matches directories too
+            if not Path(os.path.normpath(path.absolute())).is_relative_to(root.absolute()):
+                raise ConfigError(
+                    pf.document.problem(
+                        ("resources", i),
+                        f"the glob `{pattern}` reaches outside the project directory; refused",
+                    )
+                )
             problem = _refusal(path, root, inside)
             if problem is None:
                 matched.add(path.absolute())
@@ -164,9 +171,7 @@ def _refusal(path: Path, root: Path, inside: Path) -> Problem | None:
     except OSError:
         return Problem(shown, message="cannot read: a broken symlink")
     if not path.resolve().is_relative_to(inside):
-        return Problem(
-            shown, message="is outside the project directory (via `..` or a symlink); refused"
-        )
+        return Problem(shown, message="a symlink to outside the project directory; refused")
     if not stat.S_ISREG(mode):
         return Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
     return None

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from sigmaform.cli import cli
 from sigmaform.errors import Problem
+from sigmaform.files import load_documents
 from sigmaform.validate import check_project, load_schema, validate_project
 
 PROJECT = """\
@@ -442,3 +443,74 @@ def test_hidden_values_in_generic_messages() -> None:
 
     [error] = list(Draft202012Validator({"not": {"type": "string"}}).iter_errors("s3cret"))
     assert schemacheck._message(error, hidden=True) == "invalid value (not)"
+
+
+def test_yaml_12_words_are_text(tmp_path: Path) -> None:
+    """`on`, `no`, `1:30` mean what they say (YAML 1.1 made them true, false and 90)."""
+    agent = GOOD_AGENT.replace(
+        "  welcomeMessageType: static\n",
+        "  welcomeMessageType: static\n  welcomeMessage: on\n",
+    ).replace("    llmModel: gpt-4o-mini\n", "    llmModel: gpt-4o-mini\n    language: no\n")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+    [doc] = load_documents(root / "agents/support.yaml")
+    assert doc.data["spec"]["welcomeMessage"] == "on"
+    assert doc.data["spec"]["agentSettings"]["language"] == "no"
+
+
+def test_env_variables_are_placeholders_offline(tmp_path: Path) -> None:
+    agent = GOOD_AGENT.replace("Acme ${var.suffix}", "Acme ${env.TEAM_UNSET}")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    assert run(root, "validate").exit_code == 0
+    result = run(root, "-e", "local", "plan", "--no-refresh")
+    assert result.exit_code == 1
+    assert "`${env.TEAM_UNSET}`: environment variable `TEAM_UNSET` is not set" in result.output
+
+
+def test_agent_names_unique_per_environment_as_rendered(tmp_path: Path) -> None:
+    other = GOOD_AGENT.replace("name: support", "name: other").replace(
+        "Acme ${var.suffix}", "Acme "
+    )
+    root = make_project(tmp_path, **{"agents/other.yaml": other})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    # "Acme (local)" and "Acme " differ; in prod (suffix "") both are "Acme ".
+    assert lines(result) == [
+        'agents/support.yaml:4:14: spec.agentName: Agent `support` has the same agentName "Acme " '
+        "as `other` (agents/other.yaml:4) in environment `prod`; each must be unique",
+        "1 error",
+    ]
+
+
+def test_whole_value_mapping_var_stays_allowed(tmp_path: Path) -> None:
+    project = PROJECT.replace("temp: 0.3}", "temp: 0.3, customer: {name: Ann}}").replace(
+        "temp: 0.7}", "temp: 0.7, customer: {name: Bob}}"
+    )
+    chat = "kind: Chat\nname: demo\nspec:\n  chatId: chat_1\n  agent: support\n"
+    chat += "  dynamicVariables: ${var.customer}\n"
+    root = make_project(tmp_path, project, **{"agents/chat.yaml": chat})
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_symlink_inside_the_project_is_read(tmp_path: Path) -> None:
+    root = make_project(tmp_path, **{"shared/support.yaml": GOOD_AGENT})
+    (root / "agents/support.yaml").unlink()
+    (root / "agents/support.yaml").symlink_to(root / "shared/support.yaml")
+    (root / "shared/prompts").symlink_to(root / "agents/prompts")
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_unmatched_glob_is_reported_by_validate_only(tmp_path: Path) -> None:
+    project = PROJECT.replace('["agents/**/*.yaml"]', '["agents/**/*.yaml", "numbers/*.yaml"]')
+    root = make_project(tmp_path, project)
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "sigmaform.yaml:2:33: resources[1]: the glob `numbers/*.yaml` matches no file; "
+        "fix or remove it"
+    )
+    # plan still runs: deleting the last file of a glob is how its resources are deleted
+    assert run(root, "-e", "local", "plan", "--no-refresh").exit_code == 0
