@@ -514,3 +514,23 @@ def test_unmatched_glob_is_reported_by_validate_only(tmp_path: Path) -> None:
     )
     # plan still runs: deleting the last file of a glob is how its resources are deleted
     assert run(root, "-e", "local", "plan", "--no-refresh").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [("validate",), ("-e", "local", "plan", "--no-refresh")])
+def test_api_key_in_env_expression_is_refused_and_never_printed(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    key = "sk-live-9f8e7d6c5b4a39281706"
+    agent = GOOD_AGENT.replace(
+        "  welcomeMessageType: static\n",
+        '  welcomeMessageType: static\n  welcomeMessage: "k=${env.SIGMAMIND_API_KEY}"\n',
+    )
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, *command, env={"SIGMAMIND_API_KEY": key})
+    assert result.exit_code == 1
+    assert (
+        "agents/support.yaml:7:19: spec.welcomeMessage: `${env.SIGMAMIND_API_KEY}` holds an API key"
+        in result.output
+    )
+    assert key not in result.output
+    assert not (root / ".sigmaform/emulator/journal.jsonl").exists()
