@@ -24,9 +24,6 @@ from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
 
-# "placeholder": offline (validate, the pre-commit hook): a `${secret.X}` or `${env.X}` that
-# is not set renders as a placeholder instead of an error, so any laptop and any PR job can
-# validate; "required": plan and apply, which would send the values, name what is missing.
 SecretsMode = Literal["required", "placeholder"]
 
 # `$${` escapes, `${...}` is an expression, and a `${` with no `}` is a mistake.
@@ -54,6 +51,10 @@ class Renderer:
     secrets: SecretsMode = "required"
     problems: list[Problem] = field(default_factory=list)
     files: dict[Path, str | Problem] = field(default_factory=dict)
+    # validate only: an unset `${env.X}` renders as a placeholder instead of an error, so
+    # any laptop and the pre-commit hook can validate (plan and apply name what is missing;
+    # promote and diff-env compare rendered values, which a placeholder would falsify).
+    env_placeholders: bool = False
     # `${env.X}` names that hold credentials (API keys, the state URL): name -> what it holds.
     forbidden_env: Mapping[str, str] = field(default_factory=dict)
     # Paths (under `spec`) of values that hold a placeholder or a failed expression, since
@@ -256,7 +257,7 @@ class Renderer:
         self.env_uses.append((doc, path, name))
         value = self.environ.get(name)
         if value is None:
-            if self.secrets == "required":
+            if not self.env_placeholders:
                 self._problem(
                     doc, path, f"`${{env.{name}}}`: environment variable `{name}` is not set"
                 )

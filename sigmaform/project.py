@@ -284,11 +284,13 @@ def render_resources(
     environ: Mapping[str, str] | None = None,
     files: dict[Path, Any] | None = None,
     incomplete: bool = False,
+    env_placeholders: bool = False,
 ) -> tuple[list[RenderedResource], list[Problem]]:
     """Every document rendered for `environment`, then checked across resources.
 
     `incomplete`: some resource files could not be read, so a reference to a name found
-    nowhere may be declared in one of them and is not reported.
+    nowhere may be declared in one of them and is not reported. `env_placeholders`: an
+    unset `${env.X}` is not an error (validate).
     """
     renderer = Renderer(
         root=pf.root,
@@ -297,6 +299,7 @@ def render_resources(
         secrets=secrets,
         files={} if files is None else files,
         forbidden_env=credential_variables(pf),
+        env_placeholders=env_placeholders,
     )
     problems: list[Problem] = []
     rendered: list[RenderedResource] = []

@@ -108,6 +108,7 @@ def check_project(
             environ=environ,
             files=files,
             incomplete=bool(problems),
+            env_placeholders=True,  # and so is an unset ${env.X}
         )
         for item in rendered:
             env_problems += schema_problems(item)
