@@ -77,8 +77,9 @@ def check_project(
 ) -> Report:
     """Validate for the environment `env`, or for every environment when it is None.
 
-    Secrets are always placeholders: validation runs offline, in a pull request with no
-    secret set; plan and apply are where a missing secret is an error.
+    Secrets, and `${env.X}` that are unset, are placeholders: validation runs offline, in a
+    pull request or a pre-commit hook with nothing set; plan and apply are where a missing
+    value is an error.
     """
     environ = os.environ if environ is None else environ
     root = root.absolute()
@@ -277,15 +278,15 @@ def _walk(value: Any, path: JsonPath) -> list[tuple[JsonPath, Any]]:
 def _project_problems(pf: ProjectFile) -> list[Problem]:
     """A base URL plan would refuse; `secretDefaults` outside the local emulator (a warning:
     they hide a missing secret)."""
-    warnings: list[Problem] = []
+    problems: list[Problem] = []
     for name, environment in pf.environments.items():
         if not environment.is_local:
             try:
                 normalise_base_url(environment.base_url)
             except ConfigError as error:
-                warnings.append(pf.document.problem(("environments", name, "baseUrl"), str(error)))
+                problems.append(pf.document.problem(("environments", name, "baseUrl"), str(error)))
         if environment.secret_defaults and not environment.is_local:
-            warnings.append(
+            problems.append(
                 pf.document.problem(
                     ("environments", name, "secretDefaults"),
                     f"secretDefaults on `{name}`, whose baseUrl is not local: a missing secret "
@@ -293,4 +294,4 @@ def _project_problems(pf: ProjectFile) -> list[Problem]:
                     severity="warning",
                 )
             )
-    return warnings
+    return problems
