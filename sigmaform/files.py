@@ -277,6 +277,11 @@ class _Builder:
                 continue
             # Keys are always strings (JSON): `on:` or `1:` means the text written.
             key = key_node.value
+            if "\0" in key:
+                self.errors.append(
+                    (_mark(key_node), "a NUL character (\\0) is not allowed in a key")
+                )
+                continue
             if key in lines:
                 self.errors.append(
                     (_mark(key_node), f"duplicate key `{key}` (first on line {lines[key]})")

@@ -116,11 +116,24 @@ class Renderer:
         # File contents are NOT interpolated: prompts are prose full of `{{var}}` and may
         # mention `${` literally; a prompt that needs a value can use SigmaMind's own
         # `{{variables}}` instead.
-        target = (doc.path.parent / ref.path).resolve()
-        cached = self.files.get(target)
-        if cached is None:
-            cached = self._read(doc, ref, target, path)
-            self.files[target] = cached
+        target = doc.path.parent / ref.path
+        cached: str | Problem | None
+        try:
+            target = target.resolve()
+        except (RuntimeError, OSError):  # a symlink loop
+            mark = ref.mark
+            cached = Problem(
+                doc.display,
+                mark.line,
+                mark.column,
+                format_path(path),
+                f"`!file {ref.path}`: a symlink loop",
+            )
+        else:
+            cached = self.files.get(target)
+            if cached is None:
+                cached = self._read(doc, ref, target, path)
+                self.files[target] = cached
         if isinstance(cached, Problem):
             self.problems.append(cached)
             self.unresolved.add(path)

@@ -168,8 +168,8 @@ def _refusal(path: Path, root: Path, inside: Path) -> Problem | None:
     shown = _display(root.absolute(), path.absolute())
     try:
         mode = path.stat().st_mode
-    except OSError:
-        return Problem(shown, message="cannot read: a broken symlink")
+    except OSError as error:
+        return Problem(shown, message=f"cannot read: {error.strerror} (a broken symlink?)")
     if not path.resolve().is_relative_to(inside):
         return Problem(shown, message="a symlink to outside the project directory; refused")
     if not stat.S_ISREG(mode):

@@ -100,6 +100,20 @@ def _symlink_outside(root: Path) -> None:
     (root / AGENT).symlink_to(_outside(root))
 
 
+def _symlink_loop_prompt(root: Path) -> None:
+    (root / "agents/prompts/a.md").symlink_to("b.md")
+    (root / "agents/prompts/b.md").symlink_to("a.md")
+    (root / AGENT).write_text(
+        "kind: Agent\nname: case\nspec:\n  agentName: Case\n  instructions: !file prompts/a.md\n",
+        encoding="utf-8",
+    )
+
+
+def _symlink_loop_resource(root: Path) -> None:
+    (root / "agents/loop.yaml").symlink_to("case.yaml")
+    (root / AGENT).symlink_to("loop.yaml")
+
+
 def _glob_outside(root: Path) -> None:
     _outside(root)
 
@@ -209,6 +223,10 @@ CASES: dict[str, Case] = {
     "fifo-resource": Case(AGENT, 0, ("not a regular file",), generate=_fifo_resource),
     "fifo-prompt": Case(AGENT, 5, ("prompts/case.md", "not a regular file"), generate=_fifo_prompt),
     "symlink-outside": Case(AGENT, 0, ("outside the project",), generate=_symlink_outside),
+    "symlink-loop-prompt": Case(
+        AGENT, 5, ("prompts/a.md", "symlink loop"), generate=_symlink_loop_prompt
+    ),
+    "symlink-loop-resource": Case(AGENT, 0, ("cannot read",), generate=_symlink_loop_resource),
     "unknown-agent-reference": Case("numbers/case.yaml", 5, ("inboundAgent", "ghost")),
     "chat-unknown-agent": Case("chats/case.yaml", 5, ("spec.agent", "phantom")),
     "only-unknown-env": Case(AGENT, 3, ("unknown environment", "qa")),

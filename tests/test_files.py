@@ -132,10 +132,13 @@ def test_huge_hex_integer_loads(tmp_path: Path) -> None:
     assert doc.data["v"] == 16**5_000 - 1
 
 
-@pytest.mark.parametrize("written", ['"a\\0b"', '"a\\x00b"', '"\\u0000"'])
-def test_nul_character_refused(tmp_path: Path, written: str) -> None:
+@pytest.mark.parametrize(
+    ("written", "column"),
+    [('"a\\0b"', 4), ('"a\\x00b"', 4), ('"\\u0000"', 4), ('{"k\\0": 1}', 5)],
+)
+def test_nul_character_refused(tmp_path: Path, written: str, column: int) -> None:
     message = _error(tmp_path, f"a: 1\nv: {written}\n")
-    assert message.startswith("a.yaml:2:4: ") and "NUL character" in message
+    assert message.startswith(f"a.yaml:2:{column}: ") and "NUL character" in message
 
 
 def test_file_tag_becomes_fileref(tmp_path: Path) -> None:
