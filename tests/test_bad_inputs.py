@@ -121,7 +121,7 @@ def _glob_outside(root: Path) -> None:
 CASES: dict[str, Case] = {
     # Broken YAML
     # the line where the quote opens, not the end of the file
-    "yaml-unclosed-quote": Case(AGENT, 4, ("quoted scalar that starts here",)),
+    "yaml-unclosed-quote": Case(AGENT, 4, ("that starts here",)),
     "yaml-bad-indent": Case(AGENT, 5, ("mapping values are not allowed",)),
     "yaml-unclosed-bracket": Case(AGENT, None, ("flow sequence",)),
     "yaml-duplicate-key": Case(AGENT, 6, ("duplicate key", "welcomeMessage", "line 5")),
@@ -217,7 +217,7 @@ CASES: dict[str, Case] = {
     "duplicate-webhook-name": Case(AGENT, 9, ("webhooks[2].name", "duplicate webhook name")),
     "only-empty": Case(AGENT, 3, ("only: []",)),
     # the broken file's own error, and no "no Agent named `case`" in the other file
-    "reference-to-broken-file": Case(AGENT, 4, ("quoted scalar",), absent=("no Agent named",)),
+    "reference-to-broken-file": Case(AGENT, 4, ("that starts here",), absent=("no Agent named",)),
     "override-unknown-env-unknown-key": Case(AGENT, 8, ("llmModle", "did you mean", "llmModel")),
     # only regular files inside the project are read
     "fifo-resource": Case(AGENT, 0, ("not a regular file",), generate=_fifo_resource),
