@@ -215,25 +215,30 @@ def _unknown_override_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("environments"), dict):
         return []
-    kind = KINDS.get(data.get("kind"))  # type: ignore[arg-type]
+    kind_name = data.get("kind")
+    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None or not schema_exists(kind.schema):
         return []
-    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    spec = data["spec"] if isinstance(data.get("spec"), dict) else {}
     problems: list[Problem] = []
     for env, override in data["environments"].items():
         if env in pf.environments or not isinstance(override, dict):
             continue
+        prefix = ("environments", env)
+        # Only keys written in the override: the spec's own are checked per environment.
+        written = {format_path(("spec", *path[2:])) for path in doc.key_marks if path[:2] == prefix}
         instance = {"kind": kind.name, "name": "x", "spec": deep_merge(spec, override)}
 
-        def locate(path: JsonPath, is_key: bool, env: str = env) -> Mark:
-            return doc.locate_key(("environments", env, *path[1:]))
+        def locate(path: JsonPath, is_key: bool, prefix: JsonPath = prefix) -> Mark:
+            return doc.locate_key((*prefix, *path[1:]))
 
-        for problem in check_instance(
-            instance, kind.schema, file=doc.display, locate=locate, keys_only=True
-        ):
-            parts = tuple(problem.path.split("."))
-            if parts[0] == "spec" and ("environments", env, *parts[1:]) in doc.key_marks:
-                problems.append(problem)
+        problems += [
+            problem
+            for problem in check_instance(
+                instance, kind.schema, file=doc.display, locate=locate, keys_only=True
+            )
+            if problem.path in written
+        ]
     return problems
 
 

@@ -534,3 +534,18 @@ def test_api_key_in_env_expression_is_refused_and_never_printed(
     )
     assert key not in result.output
     assert not (root / ".sigmaform/emulator/journal.jsonl").exists()
+
+
+def test_unknown_keys_inside_an_unknown_environment_override(tmp_path: Path) -> None:
+    agent = GOOD_AGENT + "  qa:\n    welcomeMesage: hi\n    agentSettings:\n      webhooks:\n"
+    agent += "        - {name: a, url: 'https://h.example/a', events: [conversation_ended], x: 1}\n"
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:18:3: environments.qa: unknown environment `qa` (known: local, prod)",
+        "agents/support.yaml:19:5: spec.welcomeMesage: unknown field `welcomeMesage` "
+        "(did you mean `welcomeMessage`?)",
+        "agents/support.yaml:22:79: spec.agentSettings.webhooks[0].x: unknown field `x`",
+        "3 errors",
+    ]
