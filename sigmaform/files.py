@@ -115,31 +115,26 @@ class _Loader(_BaseLoader):
     """
 
 
-def _core_schema(cls: type[_Loader]) -> None:
-    """Replace the inherited YAML 1.1 implicit resolvers with the YAML 1.2 core schema's."""
-    cls.yaml_implicit_resolvers = {}
-    cls.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
-    cls.add_implicit_resolver(
-        _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    cls.add_implicit_resolver(
-        _INT,
-        re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-        list("-+0123456789"),
-    )
-    cls.add_implicit_resolver(
+_CORE_SCHEMA: list[tuple[str, re.Pattern[str], list[str]]] = [
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
+    (
         _FLOAT,
         re.compile(
             r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
             r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
         ),
         list("-+.0123456789"),
-    )
-    # `<<: *defaults` is YAML 1.1, kept because files use it and it is never ambiguous.
-    cls.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
+    ),
+]
 
-
-_core_schema(_Loader)
+# Replace the inherited YAML 1.1 implicit resolvers with the YAML 1.2 core schema's.
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Loader.add_implicit_resolver(_tag, _pattern, _first)
+# `<<: *defaults` is YAML 1.1, kept because files use it and it is never ambiguous.
+_Loader.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
 
 
 class _Refused(Exception):
@@ -571,6 +566,12 @@ def _represent_file_ref(dumper: _Dumper, value: FileRef) -> yaml.ScalarNode:
 
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(FileRef, _represent_file_ref)
+# The emitter quotes a string that its resolvers would read as another type. It knows YAML
+# 1.1's rules; with the core schema's added too, a string that either version reads as a
+# number, boolean or null (`1e3`, `0o17`, `yes`) is quoted, so it loads back as a string
+# here and in any other tool.
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Dumper.add_implicit_resolver(_tag, _pattern, _first)
 
 
 def dump_yaml(value: Any) -> str:

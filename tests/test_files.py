@@ -427,3 +427,15 @@ def test_any_bytes_load_or_fail_cleanly(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     with contextlib.suppress(ConfigError):
         load_documents(path, "fuzz.yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1e3", "0o17", ".5", "yes", "on", "1:30", "TRUE", "~", "Null", "0755", "1_000", "-.inf"],
+)
+def test_dumped_strings_load_back_as_strings(tmp_path: Path, text: str) -> None:
+    """What import writes reads back unchanged, whichever YAML version would misread it."""
+    written = dump_yaml({"v": text})
+    [doc] = load_documents(_write(tmp_path, written), "a.yaml")
+    assert doc.data == {"v": text}
+    assert yaml.safe_load(written) == {"v": text}  # and in a YAML 1.1 reader too
