@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import math
 import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,8 +35,7 @@ MAX_ALIAS_NODES = 10_000  # nodes reached through aliases, per document: stops "
 
 _T = "tag:yaml.org,2002:"
 _STR, _NULL, _BOOL, _INT, _FLOAT = _T + "str", _T + "null", _T + "bool", _T + "int", _T + "float"
-_TIMESTAMP, _MAP, _SEQ, _MERGE = _T + "timestamp", _T + "map", _T + "seq", _T + "merge"
-_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+_MAP, _SEQ, _MERGE = _T + "map", _T + "seq", _T + "merge"
 _INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 # What YAML 1.1 accepts in a stream; anything else is a reader error.
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -68,8 +70,6 @@ class Document:
     marks: dict[JsonPath, Mark] = field(default_factory=dict, repr=False)
     # Where each mapping key starts (the value's mark is in `marks`): unknown-key messages.
     key_marks: dict[JsonPath, Mark] = field(default_factory=dict, repr=False)
-    # Booleans written as YAML 1.1 words (`no`, `on`...), with the text as written.
-    raw_bools: dict[JsonPath, str] = field(default_factory=dict, repr=False)
 
     @property
     def start(self) -> Mark:
@@ -106,7 +106,35 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 class _Loader(_BaseLoader):
-    """The safe loader; only its parser, composer and resolver are used (see _Builder)."""
+    """The safe loader; only its parser, composer and resolver are used (see _Builder).
+
+    Plain scalars resolve by the YAML 1.2 core schema, as editors and most YAML tools
+    read them today, not by PyYAML's YAML 1.1 rules: `no`, `on`, `yes` are text,
+    `1:30` is text (not 90), `0755` is 755 (not octal 493), `2024-01-01` is text.
+    The resolver runs in Python for every scalar either way, so this costs nothing.
+    """
+
+
+_CORE_SCHEMA: list[tuple[str, re.Pattern[str], list[str]]] = [
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
+    (
+        _FLOAT,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    ),
+]
+
+# Replace the inherited YAML 1.1 implicit resolvers with the YAML 1.2 core schema's.
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Loader.add_implicit_resolver(_tag, _pattern, _first)
+# `<<: *defaults` is YAML 1.1, kept because files use it and it is never ambiguous.
+_Loader.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
 
 
 class _Refused(Exception):
@@ -132,7 +160,6 @@ class _Builder:
         self.loader = loader
         self.marks: dict[JsonPath, Mark] = {}
         self.key_marks: dict[JsonPath, Mark] = {}
-        self.raw_bools: dict[JsonPath, str] = {}
         self.errors: list[tuple[Mark, str]] = []
         self.seen: set[int] = set()
         self.active: set[int] = set()
@@ -174,32 +201,53 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
         tag, value = node.tag, node.value
+        if "\0" in value:
+            # `"\0"` or `"\x00"` in a quoted string: C APIs and file names cut text there.
+            self.errors.append((_mark(node), "a NUL character (\\0) is not allowed in a value"))
+            return None
         if tag == _STR:
             return value
         if tag == _NULL:
             return None
         if tag == _BOOL:
-            word = value.lower()
-            if word not in ("true", "false"):
-                self.raw_bools[path] = value
-            return _BOOL_WORDS[word]
+            return value[0] in "tT"
         if tag == _INT:
-            if value.isdigit() and (value[0] != "0" or value == "0"):
-                return int(value)  # the common case, without the YAML 1.1 forms' regexes
-            return self.loader.construct_yaml_int(node)
+            return self._int(node)
         if tag == _FLOAT:
-            try:
-                return float(value)
-            except ValueError:  # `.inf`, `1_000.5`, `1:30.5`
-                return self.loader.construct_yaml_float(node)
-        if tag == _TIMESTAMP:
-            return value  # a date stays the text the user wrote: JSON has no date type
+            return self._float(node)
         if tag == FILE_TAG:
             if not value:
                 self.errors.append((_mark(node), "`!file` needs a path, like `!file prompts/x.md`"))
             return FileRef(value, _mark(node))
         self.errors.append((_mark(node), _tag_message(tag)))
         return None
+
+    def _int(self, node: yaml.ScalarNode) -> int | None:
+        value = node.value
+        try:
+            if value.startswith("0o"):
+                return int(value[2:], 8)
+            if value.startswith("0x"):
+                return int(value[2:], 16)
+            return int(value)
+        except ValueError:  # Python refuses to parse more than 4,300 decimal digits
+            self.errors.append((_mark(node), f"integer of {len(value)} digits is too large"))
+            return None
+
+    def _float(self, node: yaml.ScalarNode) -> float | None:
+        written = node.value.lstrip("+-").lower()
+        number = math.nan if written in (".inf", ".nan") else float(node.value)
+        if not math.isfinite(number):
+            # JSON has no NaN or Infinity: the API cannot store them, and NaN never equals
+            # itself, so a plan would never settle. `1e999` overflows to infinity too.
+            self.errors.append(
+                (
+                    _mark(node),
+                    f"`{node.value}` is not a finite number (JSON has no NaN or Infinity)",
+                )
+            )
+            return None
+        return number
 
     def _sequence(self, node: yaml.SequenceNode, path: JsonPath) -> list[Any]:
         if node.tag != _SEQ:
@@ -224,6 +272,11 @@ class _Builder:
                 continue
             # Keys are always strings (JSON): `on:` or `1:` means the text written.
             key = key_node.value
+            if "\0" in key:
+                self.errors.append(
+                    (_mark(key_node), "a NUL character (\\0) is not allowed in a key")
+                )
+                continue
             if key in lines:
                 self.errors.append(
                     (_mark(key_node), f"duplicate key `{key}` (first on line {lines[key]})")
@@ -279,7 +332,38 @@ def _depth_is_suspicious(text: str) -> bool:
 
 def _check_depth(text: str, display: str) -> None:
     """Refuse deep nesting before composing: libyaml's composer would overflow the C stack."""
-    loader = _Loader(text)
+    try:
+        _scan_depth(_Loader(text), display)
+    except yaml.MarkedYAMLError as error:
+        # libyaml 0.2.5 has a nesting limit of its own (1,000), and its scanner reads up to
+        # 1,024 characters ahead of the events counted here, so on `[[[[...` it can refuse
+        # before our limit is reached. PyYAML's Python parser has no such limit: it scans
+        # the text up to libyaml's error again, so that the user reads our limit when that
+        # is what the file breaks. Skipped for huge files (slow in Python, and rare).
+        mark: Any = error.problem_mark
+        end = _line_end(text, mark.line) if mark is not None else len(text)
+        if end <= _RESCAN_LIMIT:
+            # A YAMLError here: the text is broken before it is too deep, libyaml's error stands.
+            with contextlib.suppress(yaml.YAMLError):
+                _scan_depth(yaml.SafeLoader(text[:end]), display)
+        raise ConfigError(_yaml_problem(error, display, text)) from None
+
+
+_RESCAN_LIMIT = 1_000_000  # characters
+
+
+def _line_end(text: str, line: int) -> int:
+    """The index just past the 0-based `line`."""
+    position = -1
+    for _ in range(line + 1):
+        position = text.find("\n", position + 1)
+        if position < 0:
+            return len(text)
+    return position + 1
+
+
+def _scan_depth(loader: Any, display: str) -> None:
+    """Count collection events; ConfigError at the first one deeper than MAX_DEPTH."""
     depth = 0
     try:
         while loader.check_event():
@@ -299,8 +383,6 @@ def _check_depth(text: str, display: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.MarkedYAMLError as error:
-        raise ConfigError(_yaml_problem(error, display, text)) from None
     finally:
         loader.dispose()
 
@@ -309,7 +391,13 @@ def _yaml_problem(error: yaml.MarkedYAMLError, display: str, text: str) -> Probl
     mark: Any = error.problem_mark or error.context_mark
     message = error.problem or "invalid YAML"
     if error.context:
-        message = f"{message} ({error.context})"
+        context = error.context
+        if error.context_mark is not None and mark is not None and _at_end(text, mark):
+            # The file ended inside a quote or a bracket: where it was opened is the line
+            # to fix, not the end of the file.
+            mark = error.context_mark
+            context += " that starts here"
+        message = f"{message} ({context})"
     if mark is None:
         return Problem(display, 0, 0, "", message)
     lines = text.split("\n", mark.line + 1)
@@ -319,15 +407,46 @@ def _yaml_problem(error: yaml.MarkedYAMLError, display: str, text: str) -> Probl
     return Problem(display, mark.line + 1, mark.column + 1, "", message)
 
 
+def _at_end(text: str, mark: Any) -> bool:
+    """Whether only whitespace follows `mark` (0-based line and column)."""
+    start = _line_end(text, mark.line - 1) if mark.line else 0
+    return not text[start + mark.column :].strip()
+
+
+class NotRegularFileError(OSError):
+    """A FIFO, socket or device where a file's text was expected."""
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file (symlinks followed).
+
+    Anything else raises instead of blocking: reading a FIFO waits for a writer forever,
+    and a device such as /dev/zero never ends. O_NONBLOCK makes opening a FIFO return at
+    once, so the check is made on the opened file itself, not on a path that may change.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as handle:  # closes fd, whatever happens
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(0, "not a regular file", str(path))
+        return handle.read()
+
+
 def load_documents(path: Path, display: str | None = None) -> list[Document]:
     """Every non-empty YAML document in a file; ConfigError with every problem found."""
     shown = display if display is not None else str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         raise ConfigError(Problem(shown, message="file not found")) from None
     except IsADirectoryError:
         raise ConfigError(Problem(shown, message="is a directory, not a file")) from None
+    except NotRegularFileError:
+        raise ConfigError(
+            Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
+        ) from None
     except OSError as error:
         raise ConfigError(Problem(shown, message=f"cannot read: {error.strerror}")) from None
     text = _decode(raw, shown)
@@ -363,7 +482,6 @@ def load_documents(path: Path, display: str | None = None) -> list[Document]:
                     data=data,
                     marks=builder.marks,
                     key_marks=builder.key_marks,
-                    raw_bools=builder.raw_bools,
                 )
             )
             index += 1
@@ -448,6 +566,12 @@ def _represent_file_ref(dumper: _Dumper, value: FileRef) -> yaml.ScalarNode:
 
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(FileRef, _represent_file_ref)
+# The emitter quotes a string that its resolvers would read as another type. It knows YAML
+# 1.1's rules; with the core schema's added too, a string that either version reads as a
+# number, boolean or null (`1e3`, `0o17`, `yes`) is quoted, so it loads back as a string
+# here and in any other tool.
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Dumper.add_implicit_resolver(_tag, _pattern, _first)
 
 
 def dump_yaml(value: Any) -> str:

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sigmaform.errors import Problem
-from sigmaform.files import Document, FileRef, JsonPath, Mark, format_path
+from sigmaform.files import (
+    Document,
+    FileRef,
+    JsonPath,
+    Mark,
+    NotRegularFileError,
+    format_path,
+    read_regular,
+)
 from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
@@ -43,6 +51,19 @@ class Renderer:
     secrets: SecretsMode = "required"
     problems: list[Problem] = field(default_factory=list)
     files: dict[Path, str | Problem] = field(default_factory=dict)
+    # validate only: an unset `${env.X}` renders as a placeholder instead of an error, so
+    # any laptop and the pre-commit hook can validate (plan and apply name what is missing;
+    # promote and diff-env compare rendered values, which a placeholder would falsify).
+    env_placeholders: bool = False
+    # `${env.X}` names that hold credentials (API keys, the state URL): name -> what it holds.
+    forbidden_env: Mapping[str, str] = field(default_factory=dict)
+    # Paths (under `spec`) of values that hold a placeholder or a failed expression, since
+    # the last `take_unresolved`: a schema error there is noise after the real problem.
+    unresolved: set[JsonPath] = field(default_factory=set)
+    # Every `${env.X}` rendered, and every secret name: an env var also used as a secret
+    # would put the secret's value where it is printed and stored.
+    env_uses: list[tuple[Document, JsonPath, str]] = field(default_factory=list)
+    secret_names: set[str] = field(default_factory=set)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -53,8 +74,9 @@ class Renderer:
             for key, child in value.items():
                 rendered = self.render(doc, child, (*path, key), in_spec)
                 if in_spec and key in SENSITIVE_KEYS and isinstance(rendered, str):
-                    # A webhook secret is sensitive even when written literally
-                    # (validation warns about that).
+                    # A webhook secret is sensitive even when written literally.
+                    if rendered and not self.environment.is_local:
+                        self._literal_secret(doc, child, (*path, key))
                     rendered = Sensitive(rendered, source="literal")
                 out[key] = rendered
             return out
@@ -64,20 +86,57 @@ class Renderer:
             return self._file(doc, value, path)
         return value
 
+    def take_unresolved(self) -> frozenset[JsonPath]:
+        """The unresolved paths since the last call, as paths in the rendered spec."""
+        env = self.environment.name
+        taken = frozenset(
+            ("spec", *path[2:]) if path[:2] == ("environments", env) else path
+            for path in self.unresolved
+        )
+        self.unresolved = set()
+        return taken
+
     def _problem(self, doc: Document, path: JsonPath, message: str) -> None:
         self.problems.append(doc.problem(path, message))
+        self.unresolved.add(path)
+
+    def _literal_secret(self, doc: Document, written: Any, path: JsonPath) -> None:
+        """A secret written into the file (or a var) where only a `${secret.X}` belongs."""
+        if isinstance(written, str) and ("${secret." in written or "${env." in written):
+            return
+        self.problems.append(
+            doc.problem(
+                path,
+                'a literal secret in a file ends up in git: write "${secret.NAME}" and set '
+                "NAME in the environment (only a `local:` environment may use a literal)",
+            )
+        )
 
     def _file(self, doc: Document, ref: FileRef, path: JsonPath) -> str:
         # File contents are NOT interpolated: prompts are prose full of `{{var}}` and may
         # mention `${` literally; a prompt that needs a value can use SigmaMind's own
         # `{{variables}}` instead.
-        target = (doc.path.parent / ref.path).resolve()
-        cached = self.files.get(target)
-        if cached is None:
-            cached = self._read(doc, ref, target, path)
-            self.files[target] = cached
+        target = doc.path.parent / ref.path
+        cached: str | Problem | None
+        try:
+            target = target.resolve()
+        except (RuntimeError, OSError):  # a symlink loop
+            mark = ref.mark
+            cached = Problem(
+                doc.display,
+                mark.line,
+                mark.column,
+                format_path(path),
+                f"`!file {ref.path}`: a symlink loop",
+            )
+        else:
+            cached = self.files.get(target)
+            if cached is None:
+                cached = self._read(doc, ref, target, path)
+                self.files[target] = cached
         if isinstance(cached, Problem):
             self.problems.append(cached)
+            self.unresolved.add(path)
             return ""
         return cached
 
@@ -88,15 +147,21 @@ class Renderer:
         if not target.is_relative_to(self.root.resolve()):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
-            return target.read_text(encoding="utf-8")
+            text = read_regular(target).decode("utf-8")
         except FileNotFoundError:
             return problem(f"`!file {ref.path}`: file not found")
         except IsADirectoryError:
             return problem(f"`!file {ref.path}`: is a directory")
+        except NotRegularFileError:
+            return problem(f"`!file {ref.path}`: not a regular file (a FIFO, socket or device)")
         except UnicodeDecodeError:
             return problem(f"`!file {ref.path}`: not UTF-8 text")
         except OSError as error:
             return problem(f"`!file {ref.path}`: cannot read ({error.strerror})")
+        if "\0" in text:
+            return problem(f"`!file {ref.path}`: a NUL character (\\0) is not allowed in text")
+        # Read as read_text would: universal newlines, so a CRLF prompt diffs like an LF one.
+        return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _string(self, doc: Document, text: str, path: JsonPath) -> Any:
         if "${" not in text:
@@ -151,15 +216,20 @@ class Renderer:
             return "", None
         scope, name = found.groups()
         if scope == "var":
-            return _as_text(self._var(doc, name, path)), None
-        if scope == "env":
-            value = self.environ.get(name)
-            if value is None:
+            value = self._var(doc, name, path)
+            if isinstance(value, dict | list):
+                # Python's repr of it would land in the text.
                 self._problem(
-                    doc, path, f"`${{env.{name}}}`: environment variable `{name}` is not set"
+                    doc,
+                    path,
+                    f"`${{var.{name}}}` is a {'mapping' if isinstance(value, dict) else 'list'}: "
+                    "only a value that is the whole `${var.NAME}` can be one, not part of a text",
                 )
                 return "", None
-            return value, None
+            return _as_text(value), None
+        if scope == "env":
+            return self._env(doc, name, path), None
+        self.secret_names.add(name)
         # Empty counts as unset: CI systems pass an undefined secret as "", and sending
         # an empty webhook secret would silently disable payload signing.
         secret = self.environ.get(name) or None
@@ -173,6 +243,7 @@ class Renderer:
                     f"`${{secret.{name}}}`: environment variable `{name}` is not set "
                     f"or empty (environment `{self.environment.name}`)",
                 )
+            self.unresolved.add(path)
             secret = ""
         elif secret != secret.strip() or any(ord(c) < 32 or ord(c) == 127 for c in secret):
             # Usually a trailing newline from a file; sent as is, it would sign nothing
@@ -185,6 +256,39 @@ class Renderer:
             )
             secret = ""
         return secret, f"secret.{name}"
+
+    def _env(self, doc: Document, name: str, path: JsonPath) -> str:
+        held = self.forbidden_env.get(name)
+        if held is not None:
+            self._problem(
+                doc,
+                path,
+                f"`${{env.{name}}}` holds {held}: an `${{env.X}}` value is printed in plans and "
+                "stored in state; refused",
+            )
+            return ""
+        self.env_uses.append((doc, path, name))
+        value = self.environ.get(name)
+        if value is None:
+            if not self.env_placeholders:
+                self._problem(
+                    doc, path, f"`${{env.{name}}}`: environment variable `{name}` is not set"
+                )
+            self.unresolved.add(path)
+            return ""
+        return value
+
+    def env_secret_problems(self) -> list[Problem]:
+        """`${env.X}` where X is also used as `${secret.X}`: the secret would be printed."""
+        return [
+            doc.problem(
+                path,
+                f"`${{env.{name}}}`: `{name}` is also used as `${{secret.{name}}}`; "
+                f"write `${{secret.{name}}}` here too, so that it is never printed or stored",
+            )
+            for doc, path, name in self.env_uses
+            if name in self.secret_names
+        ]
 
     def _var(self, doc: Document, name: str, path: JsonPath) -> Any:
         variables = self.environment.vars

@@ -71,6 +71,9 @@ class Kind:
     creatable: bool  # False: the object must already exist remotely; sigmaform adopts it
     deletable: bool  # False: "delete" only forgets it (removes it from state)
     identity_field: str | None = None  # spec field holding the remote id of an adopted object
+    # Spec field no two resources of this kind may share in one environment: two agents with
+    # one agentName defeat the lost-create lookup; two resources for one number fight.
+    unique_field: str | None = None
     # spec field -> (referenced kind, API field the resolved id is sent as)
     references: dict[str, tuple[str, str]] = field(default_factory=dict)
     server_owned: frozenset[str] = frozenset()
@@ -92,6 +95,7 @@ AGENT = Kind(
     deletable=True,
     server_owned=frozenset({"agentId", "createdAt", "updatedAt", "status", "workspaceId"}),
     order=0,
+    unique_field="agentName",
 )
 PHONE_NUMBER = Kind(
     name="PhoneNumber",
@@ -101,6 +105,7 @@ PHONE_NUMBER = Kind(
     creatable=False,
     deletable=False,
     identity_field="phoneNumber",
+    unique_field="phoneNumber",
     references={
         "inboundAgent": ("Agent", "inboundAgentId"),
         "outboundAgent": ("Agent", "outboundAgentId"),
@@ -117,6 +122,7 @@ CHAT = Kind(
     creatable=False,
     deletable=False,
     identity_field="chatId",
+    unique_field="chatId",
     references={"agent": ("Agent", "agentId")},
     reference_objects={"agent": "agentId"},
     server_owned=frozenset(

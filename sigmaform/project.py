@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -12,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform import invocation
+from sigmaform.endpoint import DEFAULT_KEY_VAR
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import Document, format_path, load_documents, load_documents_many
+from sigmaform.files import (
+    Document,
+    JsonPath,
+    format_path,
+    load_documents,
+    load_documents_many,
+)
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
@@ -23,6 +31,7 @@ from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_ENV_REFERENCE = re.compile(r"\$\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 DOCUMENT_KEYS = ("kind", "name", "protect", "spec", "environments", "only", "ignoreChanges")
 
 __all__ = [
@@ -46,6 +55,9 @@ class RenderedResource:
     resource: Resource
     document: Document
     environment: str
+    # Spec paths whose value holds a placeholder or a failed expression: its schema errors
+    # would only repeat the problem already reported (or, offline, not be problems at all).
+    unresolved: frozenset[JsonPath] = frozenset()
 
 
 def find_project_root(start: Path) -> Path | None:
@@ -103,16 +115,37 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     """The files the `resources` globs match, sorted; `paths` (files or dirs) narrow them.
 
     Relative `paths` are taken from the project directory, as after `git -C`. A file named
-    explicitly is included even when no glob matches it: the user asked for it.
+    explicitly is included even when no glob matches it: the user asked for it. A match
+    that leaves the project (`../x/*.yaml`, a symlink) or is not a regular file (a FIFO
+    would block the read forever) is an error, as for `!file`.
     """
     matched: set[Path] = set()
+    refused: list[Problem] = []
+    inside = root.resolve()
     for i, pattern in enumerate(pf.resources):
         try:
-            matched.update(p.absolute() for p in root.glob(pattern) if p.is_file())
+            found = list(root.glob(pattern))
         except (ValueError, NotImplementedError) as error:  # "/abs/*.yaml", "a/**b"
             raise ConfigError(
                 pf.document.problem(("resources", i), f"invalid glob `{pattern}`: {error}")
             ) from None
+        for path in found:
+            if path.is_dir():
+                continue  # `agents/**` matches directories too
+            if not Path(os.path.normpath(path.absolute())).is_relative_to(root.absolute()):
+                raise ConfigError(
+                    pf.document.problem(
+                        ("resources", i),
+                        f"the glob `{pattern}` reaches outside the project directory; refused",
+                    )
+                )
+            problem = _refusal(path, root, inside)
+            if problem is None:
+                matched.add(path.absolute())
+            else:
+                refused.append(problem)
+    if refused:
+        raise ConfigError(refused)
     if not paths:
         return sorted(matched)
     chosen: set[Path] = set()
@@ -128,6 +161,37 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     if missing:
         raise ConfigError(missing)
     return sorted(chosen)
+
+
+def _refusal(path: Path, root: Path, inside: Path) -> Problem | None:
+    """Why a matched path is not read as a resource file, or None to read it."""
+    shown = _display(root.absolute(), path.absolute())
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return Problem(shown, message=f"cannot read: {error.strerror} (a broken symlink?)")
+    if not path.resolve().is_relative_to(inside):
+        return Problem(shown, message="a symlink to outside the project directory; refused")
+    if not stat.S_ISREG(mode):
+        return Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
+    return None
+
+
+def unmatched_globs(root: Path, pf: ProjectFile) -> list[Problem]:
+    """A `resources` glob that matches no file: a typo, or a directory that was moved."""
+    problems: list[Problem] = []
+    for i, pattern in enumerate(pf.resources):
+        try:
+            matches = any(p.is_file() for p in root.glob(pattern))
+        except (ValueError, NotImplementedError):
+            continue  # reported by resource_files
+        if not matches:
+            problems.append(
+                pf.document.problem(
+                    ("resources", i), f"the glob `{pattern}` matches no file; fix or remove it"
+                )
+            )
+    return problems
 
 
 def load_project(
@@ -151,7 +215,7 @@ def load_project(
     everything = resource_files(root, pf)
     documents, problems = load_documents_many(everything, root)
     rendered, render_problems = render_resources(
-        pf, documents, environment, secrets=secrets, environ=environ
+        pf, documents, environment, secrets=secrets, environ=environ, incomplete=bool(problems)
     )
     problems += render_problems
     problems += move_problems(pf, documents)
@@ -219,14 +283,23 @@ def render_resources(
     secrets: SecretsMode = "required",
     environ: Mapping[str, str] | None = None,
     files: dict[Path, Any] | None = None,
+    incomplete: bool = False,
+    env_placeholders: bool = False,
 ) -> tuple[list[RenderedResource], list[Problem]]:
-    """Every document rendered for `environment`, then checked across resources."""
+    """Every document rendered for `environment`, then checked across resources.
+
+    `incomplete`: some resource files could not be read, so a reference to a name found
+    nowhere may be declared in one of them and is not reported. `env_placeholders`: an
+    unset `${env.X}` is not an error (validate).
+    """
     renderer = Renderer(
         root=pf.root,
         environment=environment,
         environ=os.environ if environ is None else environ,
         secrets=secrets,
         files={} if files is None else files,
+        forbidden_env=credential_variables(pf),
+        env_placeholders=env_placeholders,
     )
     problems: list[Problem] = []
     rendered: list[RenderedResource] = []
@@ -256,10 +329,34 @@ def render_resources(
             protect=bool(data.get("protect", False)),
             ignore_changes=ignored_of(data),
         )
-        rendered.append(RenderedResource(resource, doc, environment.name))
+        rendered.append(
+            RenderedResource(resource, doc, environment.name, renderer.take_unresolved())
+        )
     problems += renderer.problems
-    problems += cross_check(rendered, environment.name, excluded)
+    problems += renderer.env_secret_problems()
+    declared = excluded | {d for d in map(_declared, documents) if d is not None}
+    problems += cross_check(rendered, environment.name, excluded, declared, incomplete)
     return rendered, problems
+
+
+def credential_variables(pf: ProjectFile) -> dict[str, str]:
+    """Process variables that hold a credential, and what each holds (for messages)."""
+    held = {DEFAULT_KEY_VAR: "an API key"}
+    for name, environment in pf.environments.items():
+        if environment.api_key_env:
+            held[environment.api_key_env] = f"the API key of environment `{name}`"
+    for variable in _ENV_REFERENCE.findall(pf.state.url or ""):
+        held[variable] = "the state database URL"
+    return held
+
+
+def _declared(doc: Document) -> tuple[str, str] | None:
+    """(kind, name) of a document that names both, renderable or not."""
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("kind"), str):
+        name = data.get("name")
+        return (data["kind"], name) if isinstance(name, str) else None
+    return None
 
 
 def _renderable(doc: Document) -> bool:
@@ -357,6 +454,14 @@ def _check_environment_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
     if only is not None:
         if not isinstance(only, list) or not all(isinstance(e, str) for e in only):
             problems.append(doc.problem(("only",), "expected a list of environment names"))
+        elif not only:
+            problems.append(
+                doc.problem(
+                    ("only",),
+                    "`only: []` puts the resource in no environment: name at least one "
+                    "(or delete the file)",
+                )
+            )
         else:
             for i, env in enumerate(only):
                 if env not in pf.environments:
@@ -374,8 +479,49 @@ def cross_check(
     rendered: Sequence[RenderedResource],
     env: str,
     excluded: AbstractSet[tuple[str, str]] = frozenset(),
+    declared: AbstractSet[tuple[str, str]] | None = None,
+    incomplete: bool = False,
 ) -> list[Problem]:
-    """Names unique per kind; references name an Agent that exists in this environment."""
+    """Names and unique fields unique per kind; references name an Agent in this environment.
+
+    `declared`: every (kind, name) written in a document, even one too broken to render,
+    so that its own problem is not followed by "no Agent named X" elsewhere.
+    """
+    problems = _duplicate_names(rendered)
+    problems += _duplicate_fields(rendered, env)
+    for item in rendered:
+        problems += _duplicate_webhooks(item, env)
+    known = {(r.resource.kind, r.resource.name) for r in rendered}
+    if declared is None:
+        declared = known
+    for item in rendered:
+        kind = item.resource.kind_info
+        for field, (target_kind, _api_field) in sorted(kind.references.items()):
+            path = ("spec", field)
+            if field not in item.resource.spec or path in item.unresolved:
+                continue
+            target = item.resource.spec[field]
+            if target is None and kind.name == "PhoneNumber":
+                continue  # no agent on this side of the number
+            if isinstance(target, str) and (target_kind, target) in known:
+                continue
+            mark = mark_of(item.document, path, env)
+            names = {name for k, name in known if k == target_kind}
+            if (target_kind, target) in excluded:
+                message = f"{target_kind} `{target}` is not in environment `{env}` (its `only:`)"
+            elif isinstance(target, str):
+                if incomplete or (target_kind, target) in declared:
+                    continue  # its own file's problem is reported; this would only repeat it
+                message = f"no {target_kind} named `{target}`{suggest(target, names)}"
+            else:
+                message = f"expected the name of an {target_kind}"
+            problems.append(
+                Problem(item.document.display, mark.line, mark.column, format_path(path), message)
+            )
+    return problems
+
+
+def _duplicate_names(rendered: Sequence[RenderedResource]) -> list[Problem]:
     problems: list[Problem] = []
     first: dict[tuple[str, str], RenderedResource] = {}
     for item in rendered:
@@ -395,26 +541,69 @@ def cross_check(
                     f"duplicate {key[0]} name `{key[1]}` (also in {where})",
                 )
             )
-    for item in rendered:
-        kind = item.resource.kind_info
-        for field, (target_kind, _api_field) in sorted(kind.references.items()):
-            if field not in item.resource.spec:
-                continue
-            target = item.resource.spec[field]
-            path = ("spec", field)
-            if target is None and kind.name == "PhoneNumber":
-                continue  # no agent on this side of the number
-            names = {r.resource.name for r in rendered if r.resource.kind == target_kind}
-            if isinstance(target, str) and target in names:
-                continue
-            mark = mark_of(item.document, path, env)
-            if (target_kind, target) in excluded:
-                message = f"{target_kind} `{target}` is not in environment `{env}` (its `only:`)"
-            elif isinstance(target, str):
-                message = f"no {target_kind} named `{target}`{suggest(target, names)}"
-            else:
-                message = f"expected the name of an {target_kind}"
-            problems.append(
-                Problem(item.document.display, mark.line, mark.column, format_path(path), message)
-            )
     return problems
+
+
+def _duplicate_fields(rendered: Sequence[RenderedResource], env: str) -> list[Problem]:
+    """Two resources of one kind with one agentName, phone number or chat in one environment."""
+    problems: list[Problem] = []
+    first: dict[tuple[str, Any], RenderedResource] = {}
+    for item in rendered:
+        field = item.resource.kind_info.unique_field
+        if field is None:
+            continue
+        value = item.resource.spec.get(field)
+        path = ("spec", field)
+        if not isinstance(value, str) or not value or path in item.unresolved:
+            continue  # missing, a secret, or a placeholder: nothing to compare
+        other = first.setdefault((item.resource.kind, value), item)
+        if other is item:
+            continue
+        there = mark_of(other.document, path, env)
+        mark = mark_of(item.document, path, env)
+        problems.append(
+            Problem(
+                item.document.display,
+                mark.line,
+                mark.column,
+                format_path(path),
+                f"{item.resource.kind} `{item.resource.name}` has the same {field} "
+                f"{_quoted(value)} as `{other.resource.name}` ({other.document.display}:"
+                f"{there.line}) in environment `{env}`; each must be unique",
+            )
+        )
+    return problems
+
+
+def _duplicate_webhooks(item: RenderedResource, env: str) -> list[Problem]:
+    """Webhooks are matched by name (to keep their webhookId): two with one name are ambiguous."""
+    settings = item.resource.spec.get("agentSettings")
+    hooks = settings.get("webhooks") if isinstance(settings, dict) else None
+    if not isinstance(hooks, list):
+        return []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, hook in enumerate(hooks):
+        name = hook.get("name") if isinstance(hook, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            path = ("spec", "agentSettings", "webhooks", i, "name")
+            mark = mark_of(item.document, path, env)
+            problems.append(
+                Problem(
+                    item.document.display,
+                    mark.line,
+                    mark.column,
+                    format_path(path),
+                    f"duplicate webhook name `{name}` (also webhooks[{seen[name]}]): "
+                    "webhooks are matched by name",
+                )
+            )
+        else:
+            seen[name] = i
+    return problems
+
+
+def _quoted(value: str) -> str:
+    return '"' + (value if len(value) <= 60 else value[:57] + "...") + '"'

@@ -57,7 +57,6 @@ def parse_project_file(root: Path, doc: Document) -> tuple[ProjectFile | None, l
             PROJECT_SCHEMA,
             file=doc.display,
             locate=_locator(doc),
-            raw_bools=doc.raw_bools,
         )
         if problems:
             return None, problems

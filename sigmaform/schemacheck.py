@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from sigmaform import ecmaregex
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import JsonPath, Mark, format_path
 from sigmaform.interpolate import suggest
@@ -58,11 +58,21 @@ def schema_exists(name: str) -> bool:
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(
-        load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    # jsonschema checks `pattern` with Python's `re.search`, whose `$` accepts a trailing
+    # newline; JSON Schema means ECMA-262 (ecmaregex.py).
+    ecma = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return ecma(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _ecma_pattern(
+    validator: Draft202012Validator, pattern: str, instance: Any, _schema: Any
+) -> Iterator[ValidationError]:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecmaregex.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def check_instance(
@@ -71,9 +81,11 @@ def check_instance(
     *,
     file: str,
     locate: Locator,
-    raw_bools: dict[JsonPath, str] | None = None,
+    keys_only: bool = False,
 ) -> list[Problem]:
     """Every schema error of `instance`, one Problem each (one per unknown key).
+
+    `keys_only`: only unknown keys (for a block whose values are not rendered).
 
     `instance` may hold Sensitive values: they are checked as their text, and no message
     ever quotes a value found at a sensitive path.
@@ -85,10 +97,8 @@ def check_instance(
     problems: list[Problem] = []
     for error in _validator(schema_name).iter_errors(plain):
         for path, is_key, message in _messages(error, sensitive):
-            if raw_bools and path in raw_bools and not is_key:
-                word = raw_bools[path]
-                truth = "true" if word.lower() in ("yes", "on", "y") else "false"
-                message += f' (YAML reads `{word}` as {truth}; quote it: "{word}")'
+            if keys_only and not is_key:
+                continue
             mark = locate(path, is_key)
             problems.append(Problem(file, mark.line, mark.column, format_path(path), message))
     return problems
@@ -123,7 +133,7 @@ def _messages(
             error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
         )
         for key in error.instance:
-            if key in allowed or any(re.search(p, key) for p in patterns):
+            if key in allowed or any(ecmaregex.search(p, key) for p in patterns):
                 continue
             yield (*path, key), True, _unknown_key(key, allowed)
         return

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sigmaform import ecmaregex
 from sigmaform.sensitive import MASK, Sensitive
 
 Check = Callable[[Any], bool]
@@ -131,7 +132,7 @@ class _Compiler:
         return self._kw_enum([value], schema)
 
     def _kw_pattern(self, pattern: str, _: Mapping[str, Any]) -> Check:
-        search = re.compile(pattern).search
+        search = ecmaregex.compile_pattern(pattern).search
 
         def check(v: Any) -> bool:
             text = _text(v)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform.endpoint import normalise_base_url
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import Document, JsonPath, Mark, load_documents_many
-from sigmaform.interpolate import mark_of
+from sigmaform.files import Document, JsonPath, Mark, format_path, load_documents_many
+from sigmaform.interpolate import deep_merge, mark_of
 from sigmaform.kinds import KINDS, SENSITIVE_KEYS
 from sigmaform.project import (
     PROJECT_FILE,
@@ -21,6 +22,7 @@ from sigmaform.project import (
     render_resources,
     resource_files,
     select_environment,
+    unmatched_globs,
     with_base_url_override,
 )
 from sigmaform.projectfile import ProjectFile
@@ -75,8 +77,9 @@ def check_project(
 ) -> Report:
     """Validate for the environment `env`, or for every environment when it is None.
 
-    Secrets are always placeholders: validation runs offline, in a pull request with no
-    secret set; plan and apply are where a missing secret is an error.
+    Secrets, and `${env.X}` that are unset, are placeholders: validation runs offline, in a
+    pull request or a pre-commit hook with nothing set; plan and apply are where a missing
+    value is an error.
     """
     environ = os.environ if environ is None else environ
     root = root.absolute()
@@ -92,7 +95,8 @@ def check_project(
         return Report(tuple(sorted(set(error.problems))), 0)
     documents, problems = load_documents_many(everything, root)
     found: set[Problem] = set(problems)
-    found.update(_project_warnings(written))
+    found.update(_project_problems(written))
+    found.update(unmatched_globs(root, pf))
     found.update(move_problems(pf, documents))
     files: dict[Path, Any] = {}
     by_env: dict[str, list[Problem]] = {}
@@ -104,6 +108,8 @@ def check_project(
             secrets="placeholder",  # offline: CI validates without any secret set
             environ=environ,
             files=files,
+            incomplete=bool(problems),
+            env_placeholders=True,  # and so is an unset ${env.X}
         )
         for item in rendered:
             env_problems += schema_problems(item)
@@ -111,6 +117,11 @@ def check_project(
     found.update(_merge_environments(by_env))
     for doc in documents:
         found.update(_literal_secret_warnings(doc))
+        found.update(_unknown_override_keys(doc, pf))
+    # A warning where an error already stands (a literal secret, in a non-local environment)
+    # says less than the error.
+    errors = {(p.file, p.line, p.column) for p in found if p.severity == "error"}
+    found = {p for p in found if p.severity == "error" or (p.file, p.line, p.column) not in errors}
     if paths:
         # Every file is loaded so that references resolve; only the chosen ones are reported.
         shown = {_display(root, p) for p in chosen}
@@ -189,19 +200,46 @@ def schema_problems(item: RenderedResource) -> list[Problem]:
                 return doc.key_marks[path]
         return mark_of(doc, path, item.environment)
 
-    return check_instance(
-        instance, schema, file=doc.display, locate=locate, raw_bools=_bool_words(doc, item)
-    )
+    problems = check_instance(instance, schema, file=doc.display, locate=locate)
+    if not item.unresolved or not problems:
+        return problems
+    # A value that holds a placeholder or a failed `${...}` is checked by what it resolves
+    # to, which is not known: its problem is the expression's, reported already.
+    unresolved = {format_path(path) for path in item.unresolved}
+    return [p for p in problems if p.path not in unresolved]
 
 
-def _bool_words(doc: Document, item: RenderedResource) -> dict[JsonPath, str]:
-    """YAML 1.1 boolean words, keyed by their path in the rendered spec."""
-    words = dict(doc.raw_bools)
-    prefix = ("environments", item.environment)
-    for path, word in doc.raw_bools.items():
-        if path[:2] == prefix:
-            words[("spec", *path[2:])] = word
-    return words
+def _unknown_override_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
+    """Unknown fields inside an override for an unknown environment (its name is reported
+    too): a typo there would otherwise surface only once the environment exists."""
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("environments"), dict):
+        return []
+    kind_name = data.get("kind")
+    kind = KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None or not schema_exists(kind.schema):
+        return []
+    spec = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    problems: list[Problem] = []
+    for env, override in data["environments"].items():
+        if env in pf.environments or not isinstance(override, dict):
+            continue
+        prefix = ("environments", env)
+        # Only keys written in the override: the spec's own are checked per environment.
+        written = {format_path(("spec", *path[2:])) for path in doc.key_marks if path[:2] == prefix}
+        instance = {"kind": kind.name, "name": "x", "spec": deep_merge(spec, override)}
+
+        def locate(path: JsonPath, is_key: bool, prefix: JsonPath = prefix) -> Mark:
+            return doc.locate_key((*prefix, *path[1:]))
+
+        problems += [
+            problem
+            for problem in check_instance(
+                instance, kind.schema, file=doc.display, locate=locate, keys_only=True
+            )
+            if problem.path in written
+        ]
+    return problems
 
 
 def _literal_secret_warnings(doc: Document) -> list[Problem]:
@@ -242,12 +280,18 @@ def _walk(value: Any, path: JsonPath) -> list[tuple[JsonPath, Any]]:
     return found
 
 
-def _project_warnings(pf: ProjectFile) -> list[Problem]:
-    """`secretDefaults` are for the local emulator; elsewhere they hide a missing secret."""
-    warnings: list[Problem] = []
+def _project_problems(pf: ProjectFile) -> list[Problem]:
+    """A base URL plan would refuse; `secretDefaults` outside the local emulator (a warning:
+    they hide a missing secret)."""
+    problems: list[Problem] = []
     for name, environment in pf.environments.items():
+        if not environment.is_local:
+            try:
+                normalise_base_url(environment.base_url)
+            except ConfigError as error:
+                problems.append(pf.document.problem(("environments", name, "baseUrl"), str(error)))
         if environment.secret_defaults and not environment.is_local:
-            warnings.append(
+            problems.append(
                 pf.document.problem(
                     ("environments", name, "secretDefaults"),
                     f"secretDefaults on `{name}`, whose baseUrl is not local: a missing secret "
@@ -255,4 +299,4 @@ def _project_warnings(pf: ProjectFile) -> list[Problem]:
                     severity="warning",
                 )
             )
-    return warnings
+    return problems

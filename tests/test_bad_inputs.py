@@ -6,6 +6,7 @@ Each case is `tests/bad_inputs/cases/<name>/` laid over a copy of `tests/bad_inp
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -66,9 +67,61 @@ def _nul_byte(root: Path) -> None:
     (root / AGENT).write_bytes(b"kind: Agent\nname: case\nspec:\n  agentName: A\x00B\n")
 
 
+def _huge_integer(root: Path) -> None:
+    (root / AGENT).write_text(
+        "kind: Agent\nname: case\nspec:\n  agentName: Case\n  agentSettings:\n"
+        "    maxCallDuration: " + "9" * 5_000 + "\n",
+        encoding="utf-8",
+    )
+
+
+def _fifo_resource(root: Path) -> None:
+    # Reading a FIFO blocks until a writer comes: validate hung forever.
+    os.mkfifo(root / AGENT)
+
+
+def _fifo_prompt(root: Path) -> None:
+    os.mkfifo(root / "agents/prompts/case.md")
+    (root / AGENT).write_text(
+        "kind: Agent\nname: case\nspec:\n  agentName: Case\n"
+        "  instructions: !file prompts/case.md\n",
+        encoding="utf-8",
+    )
+
+
+def _outside(root: Path) -> Path:
+    """A valid agent file next to (outside) the project directory."""
+    target = root.parent / "outside.yaml"
+    target.write_text("kind: Agent\nname: outside\nspec:\n  agentName: Outside\n")
+    return target
+
+
+def _symlink_outside(root: Path) -> None:
+    (root / AGENT).symlink_to(_outside(root))
+
+
+def _symlink_loop_prompt(root: Path) -> None:
+    (root / "agents/prompts/a.md").symlink_to("b.md")
+    (root / "agents/prompts/b.md").symlink_to("a.md")
+    (root / AGENT).write_text(
+        "kind: Agent\nname: case\nspec:\n  agentName: Case\n  instructions: !file prompts/a.md\n",
+        encoding="utf-8",
+    )
+
+
+def _symlink_loop_resource(root: Path) -> None:
+    (root / "agents/loop.yaml").symlink_to("case.yaml")
+    (root / AGENT).symlink_to("loop.yaml")
+
+
+def _glob_outside(root: Path) -> None:
+    _outside(root)
+
+
 CASES: dict[str, Case] = {
     # Broken YAML
-    "yaml-unclosed-quote": Case(AGENT, None, ("quoted scalar",)),
+    # the line where the quote opens, not the end of the file
+    "yaml-unclosed-quote": Case(AGENT, 4, ("that starts here",)),
     "yaml-bad-indent": Case(AGENT, 5, ("mapping values are not allowed",)),
     "yaml-unclosed-bracket": Case(AGENT, None, ("flow sequence",)),
     "yaml-duplicate-key": Case(AGENT, 6, ("duplicate key", "welcomeMessage", "line 5")),
@@ -81,8 +134,13 @@ CASES: dict[str, Case] = {
     "yaml-binary-garbage": Case(AGENT, None, ("UTF-8",), generate=_binary_garbage),
     "yaml-not-utf8": Case(AGENT, 4, ("UTF-8",), generate=_latin1),
     "yaml-nul-byte": Case(AGENT, 4, ("U+0000",), generate=_nul_byte),
-    "yaml-11-no-as-language": Case(AGENT, 6, ("language", "quote it", '"no"')),
-    "yaml-11-on-as-message": Case(AGENT, 5, ("welcomeMessage", "quote it", '"on"')),
+    # YAML 1.2: `1:30` is text (YAML 1.1 made it 90), so a number field refuses it
+    "yaml-12-sexagesimal": Case(AGENT, 7, ("maxCallDuration", "expected number, got string")),
+    "value-nul-escape": Case(AGENT, 4, ("NUL character",)),
+    # Numbers JSON cannot carry: NaN was sent and the plan never settled
+    "number-nan": Case(AGENT, 7, (".nan", "not a finite number"), args=("plan", "--no-refresh")),
+    "number-overflows-to-infinity": Case(AGENT, 6, ("1e999", "not a finite number")),
+    "number-huge-integer": Case(AGENT, 6, ("5000 digits", "too large"), generate=_huge_integer),
     # Wrong types, unknown and misspelt fields
     "type-string-for-number": Case(AGENT, 7, ("llmTemperature", "number")),
     "type-list-for-object": Case(AGENT, 5, ("agentSettings", "object")),
@@ -108,19 +166,67 @@ CASES: dict[str, Case] = {
     "bad-temperature-range": Case(AGENT, 7, ("llmTemperature", "2")),
     "agent-name-129": Case(AGENT, 4, ("agentName", "128")),
     "transfer-to-not-e164": Case(AGENT, 7, ("transferTo", "0044 20 7946 0958")),
+    # ECMA-262 `$`: a trailing newline does not match (Python's `$` alone would)
+    "transfer-to-trailing-newline": Case(
+        AGENT, 7, ("transferTo", "does not match"), args=("plan", "--no-refresh")
+    ),
     "phone-number-not-e164": Case("numbers/case.yaml", 4, ("phoneNumber", "415-555-0123")),
     "chat-nested-variable": Case("chats/case.yaml", 7, ("dynamicVariables", "customer")),
     "second-document-bad": Case(AGENT, 10, ("welcomeMessageType", "sometimes")),
     "big-prompt-with-one-error": Case(AGENT, 7, ("llmModel", "gpt-99"), generate=_big_prompt),
     # Values: ${...} and !file
-    "missing-env-variable": Case(AGENT, 5, ("ACME_REGION_UNSET",)),
+    # validate treats an unset `${env.X}` as a placeholder; plan (which would send it) names it
+    "missing-env-variable": Case(AGENT, 5, ("ACME_REGION_UNSET",), args=("plan", "--no-refresh")),
     "unknown-var": Case(AGENT, 5, ("var.nope",)),
+    "unknown-var-no-pattern-noise": Case(
+        AGENT, 7, ("var.support_line",), absent=("does not match",)
+    ),
+    "var-mapping-in-text": Case(AGENT, 5, ("var.team", "mapping")),
+    # `${env.X}` values are printed in plans and stored in state: never a credential
+    "env-names-api-key": Case(
+        AGENT, 5, ("SIGMAMIND_API_KEY", "API key", "refused"), args=("plan", "--no-refresh")
+    ),
+    "env-names-environment-api-key": Case(AGENT, 7, ("ACME_PROD_KEY", "environment `prod`")),
+    "env-names-state-url": Case(AGENT, 5, ("ACME_STATE_URL", "state database URL")),
+    "env-also-a-secret": Case(
+        AGENT,
+        9,
+        ("BASE_SECRET", "also used as", "secret.BASE_SECRET"),
+        args=("plan", "--no-refresh"),
+    ),
+    "literal-secret-outside-local": Case(
+        AGENT, 9, ("literal secret", "staging"), absent=("whsec-case-literal-0042",)
+    ),
     # validate runs offline without secrets; plan (which would send them) names the variable.
     "missing-secret": Case(AGENT, 10, ("CASE_SECRET_UNSET",), args=("plan", "--no-refresh")),
     "file-escapes-project": Case(AGENT, 5, ("../../etc/passwd", "outside")),
     "file-missing": Case(AGENT, 5, ("prompts/nope.md",)),
     # Resources and references
     "duplicate-resource-name": Case(AGENT, 2, ("duplicate", "`base`", "agents/base.yaml:2")),
+    # rendered with vars, per environment: "Base ${var.suffix}" is base's agentName too
+    "duplicate-agent-name": Case(
+        AGENT,
+        4,
+        ("agentName", '"Base (local)"', "agents/base.yaml:4"),
+        args=("plan", "--no-refresh"),
+    ),
+    "duplicate-phone-number": Case(
+        "numbers/case.yaml", 10, ("phoneNumber", "+14155550123", "`main`")
+    ),
+    "duplicate-chat": Case("chats/case.yaml", 10, ("chatId", "`demo`")),
+    "duplicate-webhook-name": Case(AGENT, 9, ("webhooks[2].name", "duplicate webhook name")),
+    "only-empty": Case(AGENT, 3, ("only: []",)),
+    # the broken file's own error, and no "no Agent named `case`" in the other file
+    "reference-to-broken-file": Case(AGENT, 4, ("that starts here",), absent=("no Agent named",)),
+    "override-unknown-env-unknown-key": Case(AGENT, 8, ("llmModle", "did you mean", "llmModel")),
+    # only regular files inside the project are read
+    "fifo-resource": Case(AGENT, 0, ("not a regular file",), generate=_fifo_resource),
+    "fifo-prompt": Case(AGENT, 5, ("prompts/case.md", "not a regular file"), generate=_fifo_prompt),
+    "symlink-outside": Case(AGENT, 0, ("outside the project",), generate=_symlink_outside),
+    "symlink-loop-prompt": Case(
+        AGENT, 5, ("prompts/a.md", "symlink loop"), generate=_symlink_loop_prompt
+    ),
+    "symlink-loop-resource": Case(AGENT, 0, ("cannot read",), generate=_symlink_loop_resource),
     "unknown-agent-reference": Case("numbers/case.yaml", 5, ("inboundAgent", "ghost")),
     "chat-unknown-agent": Case("chats/case.yaml", 5, ("spec.agent", "phantom")),
     "only-unknown-env": Case(AGENT, 3, ("unknown environment", "qa")),
@@ -139,6 +245,11 @@ CASES: dict[str, Case] = {
     ),
     "project-broken-yaml": Case(PROJECT, None, ("flow mapping",)),
     "project-bad-base-url": Case(PROJECT, 5, ("baseUrl",)),
+    "project-plain-http-base-url": Case(PROJECT, 5, ("baseUrl", "plain http://")),
+    "project-glob-matches-nothing": Case(PROJECT, 2, ("agent/**/*.yaml", "matches no file")),
+    "project-glob-outside": Case(
+        PROJECT, 2, ("../*.yaml", "outside the project"), generate=_glob_outside
+    ),
     "project-literal-api-key": Case(PROJECT, 9, ("apiKeyEnv",), absent=("sk-live-4f9a8b7c6d5e",)),
     "project-no-environments": Case(PROJECT, 3, ("environments",)),
     "project-bad-safety": Case(PROJECT, 9, ("maxChangePercent",)),
@@ -150,6 +261,8 @@ CASES: dict[str, Case] = {
 
 # A few cases again in a real process: `python -m sigmaform` must not print a traceback either.
 SUBPROCESS_CASES = (
+    "fifo-resource",
+    "fifo-prompt",
     "yaml-python-tag",
     "yaml-alias-bomb",
     "yaml-binary-garbage",
@@ -178,8 +291,11 @@ def build(name: str, root: Path) -> Path:
     return root
 
 
-def check(case: Case, code: int, output: str) -> None:
+def check(case: Case, code: int, output: str, root: Path | None = None) -> None:
     assert "Traceback" not in output, output
+    if root is not None and case.args[0] in ("plan", "apply"):
+        journal = root / ".sigmaform/emulator/journal.jsonl"
+        assert not journal.exists() or not journal.read_text().strip(), "a request was sent"
     assert code == 1, output
     for text in case.absent:
         assert text not in output
@@ -206,7 +322,7 @@ def test_bad_input(name: str, tmp_path: Path) -> None:
     case = CASES[name]
     root = build(name, tmp_path / "project")
     result = CliRunner().invoke(cli, ["-C", str(root), *case.args])
-    check(case, result.exit_code, result.output)
+    check(case, result.exit_code, result.output, root)
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
@@ -220,7 +336,7 @@ def test_bad_input_in_a_real_process(name: str, tmp_path: Path) -> None:
         check=False,
         timeout=60,
     )
-    check(case, done.returncode, done.stdout + done.stderr)
+    check(case, done.returncode, done.stdout + done.stderr, root)
 
 
 def test_every_problem_at_once(tmp_path: Path) -> None:

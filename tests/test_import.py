@@ -386,7 +386,13 @@ def test_imported_agent_drops_server_fields_nulls_and_unknown_keys() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+# NUL is left out: the loader refuses it in any value (tests/test_files.py).
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=80,
+    )
+)
 @example("$${")
 def test_any_string_survives_the_yaml_round_trip(text: str) -> None:
     from sigmaform.files import load_documents

@@ -284,13 +284,18 @@ def test_composite_secret_and_literal_secret(tmp_path: Path) -> None:
         webhooks: [{name: w, url: "https://x", secret: plain-text, events: [a]}]
     """
     root = make_project(tmp_path, **{"agents/support.yaml": agent})
-    [resource] = load_project(root, "staging", environ={"TOKEN": "t0k"}).resources
+    [resource] = load_project(root, "local", environ={"TOKEN": "t0k"}).resources
     auth = resource.spec["auth"]
-    assert isinstance(auth, Sensitive) and auth.reveal() == "Bearer t0k for (staging)"
-    assert auth.source == "Bearer ${secret.TOKEN} for (staging)"  # identity without the value
+    assert isinstance(auth, Sensitive) and auth.reveal() == "Bearer t0k for (local)"
+    assert auth.source == "Bearer ${secret.TOKEN} for (local)"  # identity without the value
     literal = resource.spec["agentSettings"]["webhooks"][0]["secret"]
     assert isinstance(literal, Sensitive) and literal.reveal() == "plain-text"
     assert "t0k" not in str(source_tree(resource.spec))
+    # Outside the local emulator a literal secret is refused (it is in git).
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, "staging", environ={"TOKEN": "t0k"})
+    assert "webhooks[0].secret: a literal secret in a file ends up in git" in str(caught.value)
+    assert "plain-text" not in str(caught.value)
 
 
 def test_env_variables(tmp_path: Path) -> None:

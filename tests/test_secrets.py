@@ -157,17 +157,18 @@ def test_secret_defaults_outside_local_is_a_warning(multi: MultiEnv) -> None:
     assert "secretDefaults on `local`" not in result.output
 
 
-def test_literal_webhook_secret_is_masked_and_warned(multi: MultiEnv) -> None:
+def test_literal_webhook_secret_is_refused_outside_local(multi: MultiEnv) -> None:
     literal = "whsec-literal-in-yaml-55"
     multi.edit("agents/support.yaml", '"${secret.SUPPORT_WEBHOOK_SECRET}"', f'"{literal}"')
     result = multi.run("validate", env=None)
-    assert result.exit_code == 0, result.output
-    assert "warning" in result.output and "secret" in result.output
+    assert result.exit_code == 1, result.output
+    assert "a literal secret in a file ends up in git" in result.output
     assert literal not in result.output
     plan = multi.run("plan")
-    assert plan.exit_code == 0, plan.output
+    assert plan.exit_code == 1, plan.output
+    assert "a literal secret in a file ends up in git" in plan.output
     assert literal not in plan.output
-    assert "(sensitive)" in plan.output
+    assert multi.app.journal.entries == []  # refused before any request
 
 
 def test_state_keeps_fingerprints_keyed_per_lineage(multi: MultiEnv) -> None:

@@ -68,7 +68,11 @@ CASES: dict[str, tuple[Callable[[Doc], None], str]] = {
         "`chat.support` is a Chat address, but its kind is Agent",
     ),
     "name not matching the pattern": (_rename("agent.support", "agent.Support"), "Support"),
-    "name with a newline": (_rename("agent.support", "agent.support\n"), "must be lowercase"),
+    # The schema's address pattern refuses it (ECMA-262 `$`: a trailing newline does not match)
+    "name with a newline": (
+        _rename("agent.support", "agent.support\n"),
+        "does not match the pattern",
+    ),
     "null id": (_set("id", None), "resources.agent.support.id: damaged state: expected string"),
     "empty id": (_set("id", ""), "resources.agent.support.id: damaged state: must not be empty"),
     "numeric id": (_set("id", 42), "expected string, got integer"),

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from sigmaform.cli import cli
 from sigmaform.errors import Problem
+from sigmaform.files import load_documents
 from sigmaform.validate import check_project, load_schema, validate_project
 
 PROJECT = """\
@@ -142,8 +143,8 @@ def test_schema_problems_located_with_hints(tmp_path: Path) -> None:
     assert lines(result) == [
         "agents/support.yaml:5:3: spec.welcomeMesage: unknown field `welcomeMesage` "
         "(did you mean `welcomeMessage`?)",
-        "agents/support.yaml:6:23: spec.welcomeMessageType: false is not one of: static, "
-        'prompt (YAML reads `no` as false; quote it: "no")',
+        # YAML 1.2: `no` is the text "no", not false
+        'agents/support.yaml:6:23: spec.welcomeMessageType: "no" is not one of: static, prompt',
         'agents/support.yaml:8:15: spec.agentSettings.llmModel: "gpt-4o-mni" is not allowed '
         "(did you mean `gpt-4o-mini`?) (environment `local`)",
         "agents/support.yaml:9:5: spec.agentSettings.enablePostConversationInsights: "
@@ -178,7 +179,7 @@ def test_create_page_name_at_top_of_settings(tmp_path: Path) -> None:
 
 def test_cross_resource_problems(tmp_path: Path) -> None:
     files = {
-        "agents/copy.yaml": GOOD_AGENT,
+        "agents/copy.yaml": GOOD_AGENT.replace("Acme", "Copy"),
         "agents/numbers.yaml": (
             "kind: PhoneNumber\nname: line\n"
             "spec: {phoneNumber: '+14155550123', inboundAgent: suport, outboundAgent: null}\n"
@@ -207,16 +208,15 @@ def test_rendering_problems_once_across_environments(tmp_path: Path) -> None:
     root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
     result = run(root, "validate")
     assert result.exit_code == 1
+    # `${env.TEAM}` is a placeholder offline: validate runs on any laptop.
     assert lines(result) == [
-        "agents/support.yaml:4:14: spec.agentName: `${env.TEAM}`: environment variable `TEAM` "
-        "is not set",
         "agents/support.yaml:4:14: spec.agentName: `${var.suffix}`: no variable `suffix` "
         "in environment `prod` (its vars: other, temp)",
         "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
         "(did you mean `suffix`?) in environment `local` (its vars: suffix, temp)",
         "agents/support.yaml:4:14: spec.agentName: `${var.sufix}`: no variable `sufix` "
         "in environment `prod` (its vars: other, temp)",
-        "4 errors",
+        "3 errors",
     ]
 
 
@@ -258,7 +258,7 @@ def test_warnings_keep_exit_zero(tmp_path: Path) -> None:
     )
     agent = GOOD_AGENT.replace('secret: "${secret.HOOK}"', "secret: hunter2")
     root = make_project(tmp_path, project, **{"agents/support.yaml": agent})
-    result = run(root, "validate")
+    result = run(root, "-e", "local", "validate")
     assert result.exit_code == 0
     assert lines(result) == [
         "agents/support.yaml:13:17: warning: spec.agentSettings.webhooks[0].secret: a literal "
@@ -269,6 +269,28 @@ def test_warnings_keep_exit_zero(tmp_path: Path) -> None:
         "OK: 1 resource valid (2 warnings)",
     ]
     assert "hunter2" not in result.output
+
+
+def test_literal_secret_is_an_error_outside_the_local_environment(tmp_path: Path) -> None:
+    agent = GOOD_AGENT.replace('secret: "${secret.HOOK}"', "secret: hunter2")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:13:17: spec.agentSettings.webhooks[0].secret: a literal secret in "
+        'a file ends up in git: write "${secret.NAME}" and set NAME in the environment (only a '
+        "`local:` environment may use a literal) (environment `prod`)",
+        "1 error",
+    ]
+    assert "hunter2" not in result.output
+    # A literal only in the local environment's override stays a warning.
+    agent = GOOD_AGENT + "  local:\n    agentSettings:\n      webhooks:\n        - name: events\n"
+    agent += "          url: https://hooks.example/x\n          secret: hunter2\n"
+    agent += "          events: [conversation_started]\n"
+    (root / "agents/support.yaml").write_text(agent)
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "hunter2" not in result.output
 
 
 def test_secret_values_never_in_messages(tmp_path: Path) -> None:
@@ -421,3 +443,109 @@ def test_hidden_values_in_generic_messages() -> None:
 
     [error] = list(Draft202012Validator({"not": {"type": "string"}}).iter_errors("s3cret"))
     assert schemacheck._message(error, hidden=True) == "invalid value (not)"
+
+
+def test_yaml_12_words_are_text(tmp_path: Path) -> None:
+    """`on`, `no`, `1:30` mean what they say (YAML 1.1 made them true, false and 90)."""
+    agent = GOOD_AGENT.replace(
+        "  welcomeMessageType: static\n",
+        "  welcomeMessageType: static\n  welcomeMessage: on\n",
+    ).replace("    llmModel: gpt-4o-mini\n", "    llmModel: gpt-4o-mini\n    language: no\n")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+    [doc] = load_documents(root / "agents/support.yaml")
+    assert doc.data["spec"]["welcomeMessage"] == "on"
+    assert doc.data["spec"]["agentSettings"]["language"] == "no"
+
+
+def test_env_variables_are_placeholders_offline(tmp_path: Path) -> None:
+    agent = GOOD_AGENT.replace("Acme ${var.suffix}", "Acme ${env.TEAM_UNSET}")
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    assert run(root, "validate").exit_code == 0
+    result = run(root, "-e", "local", "plan", "--no-refresh")
+    assert result.exit_code == 1
+    assert "`${env.TEAM_UNSET}`: environment variable `TEAM_UNSET` is not set" in result.output
+
+
+def test_agent_names_unique_per_environment_as_rendered(tmp_path: Path) -> None:
+    other = GOOD_AGENT.replace("name: support", "name: other").replace(
+        "Acme ${var.suffix}", "Acme "
+    )
+    root = make_project(tmp_path, **{"agents/other.yaml": other})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    # "Acme (local)" and "Acme " differ; in prod (suffix "") both are "Acme ".
+    assert lines(result) == [
+        'agents/support.yaml:4:14: spec.agentName: Agent `support` has the same agentName "Acme " '
+        "as `other` (agents/other.yaml:4) in environment `prod`; each must be unique",
+        "1 error",
+    ]
+
+
+def test_whole_value_mapping_var_stays_allowed(tmp_path: Path) -> None:
+    project = PROJECT.replace("temp: 0.3}", "temp: 0.3, customer: {name: Ann}}").replace(
+        "temp: 0.7}", "temp: 0.7, customer: {name: Bob}}"
+    )
+    chat = "kind: Chat\nname: demo\nspec:\n  chatId: chat_1\n  agent: support\n"
+    chat += "  dynamicVariables: ${var.customer}\n"
+    root = make_project(tmp_path, project, **{"agents/chat.yaml": chat})
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_symlink_inside_the_project_is_read(tmp_path: Path) -> None:
+    root = make_project(tmp_path, **{"shared/support.yaml": GOOD_AGENT})
+    (root / "agents/support.yaml").unlink()
+    (root / "agents/support.yaml").symlink_to(root / "shared/support.yaml")
+    (root / "shared/prompts").symlink_to(root / "agents/prompts")
+    result = run(root, "validate")
+    assert result.exit_code == 0, result.output
+
+
+def test_unmatched_glob_is_reported_by_validate_only(tmp_path: Path) -> None:
+    project = PROJECT.replace('["agents/**/*.yaml"]', '["agents/**/*.yaml", "numbers/*.yaml"]')
+    root = make_project(tmp_path, project)
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result)[0] == (
+        "sigmaform.yaml:2:33: resources[1]: the glob `numbers/*.yaml` matches no file; "
+        "fix or remove it"
+    )
+    # plan still runs: deleting the last file of a glob is how its resources are deleted
+    assert run(root, "-e", "local", "plan", "--no-refresh").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [("validate",), ("-e", "local", "plan", "--no-refresh")])
+def test_api_key_in_env_expression_is_refused_and_never_printed(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    key = "sk-live-9f8e7d6c5b4a39281706"
+    agent = GOOD_AGENT.replace(
+        "  welcomeMessageType: static\n",
+        '  welcomeMessageType: static\n  welcomeMessage: "k=${env.SIGMAMIND_API_KEY}"\n',
+    )
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, *command, env={"SIGMAMIND_API_KEY": key})
+    assert result.exit_code == 1
+    assert (
+        "agents/support.yaml:7:19: spec.welcomeMessage: `${env.SIGMAMIND_API_KEY}` holds an API key"
+        in result.output
+    )
+    assert key not in result.output
+    assert not (root / ".sigmaform/emulator/journal.jsonl").exists()
+
+
+def test_unknown_keys_inside_an_unknown_environment_override(tmp_path: Path) -> None:
+    agent = GOOD_AGENT + "  qa:\n    welcomeMesage: hi\n    agentSettings:\n      webhooks:\n"
+    agent += "        - {name: a, url: 'https://h.example/a', events: [conversation_ended], x: 1}\n"
+    root = make_project(tmp_path, **{"agents/support.yaml": agent})
+    result = run(root, "validate")
+    assert result.exit_code == 1
+    assert lines(result) == [
+        "agents/support.yaml:18:3: environments.qa: unknown environment `qa` (known: local, prod)",
+        "agents/support.yaml:19:5: spec.welcomeMesage: unknown field `welcomeMesage` "
+        "(did you mean `welcomeMessage`?)",
+        "agents/support.yaml:22:79: spec.agentSettings.webhooks[0].x: unknown field `x`",
+        "3 errors",
+    ]

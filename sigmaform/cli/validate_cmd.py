@@ -41,8 +41,8 @@ def validate(
 
     PATHS (files or directories, relative to the -C directory, or without -C to the
     current one) limit the report to those files; the whole project is still read so
-    references resolve. Without -e, every
-    environment is checked, with secrets as placeholders.
+    references resolve. Without -e, every environment is checked, with secrets and unset
+    ${env.X} as placeholders.
 
     \b
     Examples:

@@ -194,7 +194,7 @@ def _route(request: Request) -> tuple[Handler, str]:
             )
         ident = match.group(1) if match.groups() else ""
         # Ids become file names in the store: nothing that could step out of a directory.
-        if ident and not SAFE_ID.match(ident.replace(" ", "+", 1)):
+        if ident and not SAFE_ID.fullmatch(ident.replace(" ", "+", 1)):
             raise HttpError(404, f"no object with id {ident!r}")
         return handler, ident
     raise HttpError(404, f"no route {request.path}")

@@ -100,7 +100,7 @@ def list_numbers(ctx: Context, request: Request, _: str) -> Response:
 def _number_from_path(raw: str) -> str:
     # A literal `+` in a path may reach us as a space (form-style decoding by some clients).
     number = "+" + raw[1:] if raw.startswith(" ") else raw
-    if not E164.match(number):
+    if not E164.fullmatch(number):
         raise not_found(f"no phone number {raw!r}")
     return number
 

@@ -8,11 +8,12 @@ from typing import Any
 
 from sigmaform.emulator.wire import JsonObject, bad_request
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-TEMPLATE_VARIABLE = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
+# Used with fullmatch: `$` alone would also accept a trailing newline.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}")
 HTTP_URL = re.compile(r"^https?://.+", re.IGNORECASE)
 # Ids that come from URLs become file names in the store: nothing that can leave a directory.
-SAFE_ID = re.compile(r"^[A-Za-z0-9_+-]{1,128}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9_+-]{1,128}")
 
 WEBHOOK_EVENTS = ("conversation_started", "conversation_ended", "conversation_analysed")
 
@@ -68,14 +69,14 @@ def required(body: Mapping[str, Any], name: str, prefix: str = "") -> Any:
 
 def check_e164(value: Any, field: str) -> str:
     text = check_string(value, field)
-    if not E164.match(text):
+    if not E164.fullmatch(text):
         raise bad_request(f"{field} must be a phone number in E.164 format, like +14155550123")
     return text
 
 
 def check_transfer_target(value: Any, field: str) -> None:
     text = check_string(value, field)
-    if not (E164.match(text) or TEMPLATE_VARIABLE.match(text)):
+    if not (E164.fullmatch(text) or TEMPLATE_VARIABLE.fullmatch(text)):
         raise bad_request(f"{field} must be an E.164 phone number or a {{{{variable}}}}")
 
 
