@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from sigmaform import __version__, invocation
 from sigmaform.cli.color import COLOR_CHOICES, use_color
+from sigmaform.cli.completion import complete_environment, complete_target
 from sigmaform.errors import EXIT_ERROR, SigmaformError
 from sigmaform.invocation import Invocation
 from sigmaform.resource import Project
@@ -122,6 +123,7 @@ def _global_options(*, after_command: bool) -> list[click.Option]:
             # Only the group reads SIGMAFORM_ENV: a value after the command overrides it.
             envvar=None if after_command else "SIGMAFORM_ENV",
             help="Environment to use (or SIGMAFORM_ENV); required when the project has several.",
+            shell_complete=complete_environment,
             **extra,
         ),
         click.Option(
@@ -257,6 +259,7 @@ target_option = click.option(
     multiple=True,
     metavar="KIND.NAME",
     help="Limit to this resource and what it references (repeatable), e.g. Agent.support.",
+    shell_complete=complete_target,
 )
 allow_recreate_option = click.option(
     "--allow-recreate",
