@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import Project
+from conftest import Project
 
 SECRETS = ("local-only-support-secret", "local-only-reminder-secret")
 
