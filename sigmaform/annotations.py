@@ -45,5 +45,5 @@ def annotation(problem: Problem, base: Path | None = None) -> str:
     return f"::{command} {','.join(props)}::{escape_data(message)}"
 
 
-def annotations(problems: Iterable[Problem], base: Path | None = None) -> list[str]:
+def annotation_lines(problems: Iterable[Problem], base: Path | None = None) -> list[str]:
     return [annotation(p, base) for p in problems]

@@ -173,9 +173,7 @@ def to_mermaid(graph: Graph, direction: str = "LR") -> str:
         left, right = _MERMAID_SHAPE[node.kind]
         lines.append(f"  {ids[node.key]}{left}{mermaid_text(node.label)}{right}")
     for edge in graph.edges:
-        lines.append(
-            f'  {ids[edge.source]} -->|"{mermaid_text(edge.label)}"| {ids[edge.target]}'
-        )
+        lines.append(f'  {ids[edge.source]} -->|"{mermaid_text(edge.label)}"| {ids[edge.target]}')
     highlighted = [ids[n.key] for n in graph.nodes if n.key in graph.highlighted]
     if highlighted:
         lines.append("  classDef changed stroke-width:3px,stroke-dasharray:4 2")
@@ -202,7 +200,9 @@ def to_dot(graph: Graph) -> str:
             f"{style}];"
         )
     for edge in graph.edges:
-        lines.append(f'  {ids[edge.source]} -> {ids[edge.target]} [label="{dot_text(edge.label)}"];')
+        lines.append(
+            f'  {ids[edge.source]} -> {ids[edge.target]} [label="{dot_text(edge.label)}"];'
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -116,3 +116,22 @@ def test_promote_apply_streams_json_lines(multi: MultiEnv) -> None:
     assert "Promotion gate passed" in result.stderr
     assert len(multi.agents(PROD_KEY)) == 3
     assert parsed[-1]["counts"] == {"adopted": 1, "created": 3}
+
+
+def test_the_schema_tells_the_events_apart() -> None:
+    resource = {
+        "type": "resource",
+        "formatVersion": 1,
+        "address": "agent.a",
+        "action": "create",
+        "id": None,
+        "outcome": "created",
+    }
+    jsonschema.validate(resource, SCHEMA)
+    for bad in (
+        {**resource, "counts": {}},  # a summary field on a resource line
+        {**resource, "outcome": "applied"},  # a summary outcome
+        {k: v for k, v in resource.items() if k != "id"},
+        {"type": "summary", "formatVersion": 1, "environment": "x", "outcome": "created"},
+    ):
+        assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(bad), bad

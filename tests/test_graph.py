@@ -90,7 +90,10 @@ HOSTILE_GRAPH = Graph(
         Node("agent.a_b", "agent", "twin"),  # would collide with agent.a-b as a_b
         Node("tel:+1 (415) 555", "tel", "+1 (415) 555"),
     ),
-    edges=(Edge("phone-number.end", "agent.a-b", 'in"bound'), Edge("agent.a-b", "tel:+1 (415) 555", "transfer")),
+    edges=(
+        Edge("phone-number.end", "agent.a-b", 'in"bound'),
+        Edge("agent.a-b", "tel:+1 (415) 555", "transfer"),
+    ),
     highlighted=frozenset({"agent.a-b"}),
 )
 

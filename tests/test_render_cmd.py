@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import Project
 
 SECRETS = ("local-only-support-secret", "local-only-reminder-secret")
@@ -58,9 +57,7 @@ def test_targets_filter_and_take_in_references(example: Project) -> None:
     addresses = [r["address"] for r in json.loads(result.stdout)["resources"]]
     assert addresses == ["agent.support", "phone-number.main-line"]  # and its agent
     only = example.run("render", "--format", "json", "--target", "agent.receptionist")
-    assert [r["address"] for r in json.loads(only.stdout)["resources"]] == [
-        "agent.receptionist"
-    ]
+    assert [r["address"] for r in json.loads(only.stdout)["resources"]] == ["agent.receptionist"]
 
 
 def test_yaml_is_the_default_and_reads_back_as_the_json(example: Project) -> None:

@@ -58,9 +58,7 @@ def test_warnings_alone_exit_0(
 ) -> None:
     root = _project(tmp_path, repo_root)
     support = root / "agents" / "support.yaml"
-    support.write_text(
-        support.read_text().replace('"${secret.SUPPORT_WEBHOOK_SECRET}"', "hunter2")
-    )
+    support.write_text(support.read_text().replace('"${secret.SUPPORT_WEBHOOK_SECRET}"', "hunter2"))
     code, lines = _validate(root, monkeypatch=monkeypatch)
     assert code == 0
     assert lines[0].startswith("::warning file=agents/support.yaml,line=")

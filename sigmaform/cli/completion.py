@@ -80,7 +80,7 @@ def _quietly(ctx: click.Context, *sources: object) -> list[str]:
     for source in sources:
         try:
             found += source(ctx)  # type: ignore[operator]
-        except Exception as error:  # noqa: BLE001 - completion must never fail loudly
+        except Exception as error:
             log.debug("completion: %s", error)
     return found
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from sigmaform.annotations import annotations
+from sigmaform.annotations import annotation_lines
 from sigmaform.cli.app import cli, get_globals
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, problem_lines
 from sigmaform.projectfile import PROJECT_FILE
@@ -68,7 +68,7 @@ def validate(
         # GitHub resolves `file=` from the repository root, the job's working directory:
         # files named from the project directory get its path in front.
         base = None if find_projects else _relative(g.project_root().absolute())
-        for line in annotations(report.problems, base):
+        for line in annotation_lines(report.problems, base):
             click.echo(line)
         click.echo(summary(report))
     else:
