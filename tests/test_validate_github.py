@@ -45,7 +45,8 @@ def test_errors_and_warnings_are_annotations_on_repository_paths(
     assert all(ANNOTATION.match(line) for line in annotations), annotations
     error = next(line for line in annotations if line.startswith("::error "))
     # Paths from the repository root (the job's directory), where GitHub resolves them.
-    assert error.startswith("::error file=infra/agents/support.yaml,line=17,col=21,")
+    line = text.splitlines().index("    llmTemperature: hot") + 1
+    assert error.startswith(f"::error file=infra/agents/support.yaml,line={line},col=21,")
     assert error.endswith("::spec.agentSettings.llmTemperature: expected number, got string")
     warning = next(line for line in annotations if line.startswith("::warning "))
     assert "file=infra/agents/support.yaml" in warning
