@@ -74,3 +74,24 @@ def test_an_unknown_target_is_refused(example: Project) -> None:
     assert result.exit_code == 1
     assert "--target agent.suport: no such resource" in result.output
     assert "did you mean agent.support" in result.output
+
+
+def test_fmt_never_changes_what_render_prints(example: Project) -> None:
+    # Out of the canonical order: `spec` before the flags, settings shuffled, odd indentation.
+    example.edit("agents/support.yaml", "protect: true", "protect:    true")
+    text = (example.root / "agents" / "support.yaml").read_text()
+    head, spec = text.split("spec:\n", 1)
+    body, environments = spec.split("environments:\n", 1)
+    (example.root / "agents" / "support.yaml").write_text(
+        "spec:\n" + body + head + "environments:\n" + environments
+    )
+    before = {
+        env: example.run("render", "--format", "json", env=env).stdout
+        for env in ("local", "staging", "prod")
+    }
+    formatted = example.run("fmt")
+    assert formatted.exit_code == 0, formatted.output
+    after = (example.root / "agents" / "support.yaml").read_text()
+    assert after.index("kind: Agent") < after.index("spec:")  # fmt did reorder it
+    for env, rendered in before.items():
+        assert example.run("render", "--format", "json", env=env).stdout == rendered
