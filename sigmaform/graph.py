@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sigmaform.kinds import KINDS
-from sigmaform.plan import Plan
+from sigmaform.plan import Action, Plan
 from sigmaform.resource import Resource
 
 TRANSFER_TOOL = "voice_transfer_call"
@@ -102,7 +102,7 @@ def plan_graph(plan: Plan) -> Graph:
     resources and their direct neighbours; a touched resource nothing routes to is left
     out, as the plan's table already lists it."""
     by_address = {rp.address: rp for rp in plan.resources}
-    touched = {rp.address for rp in plan.resources if rp.action.value != "no-op" or rp.drift}
+    touched = {rp.address for rp in plan.resources if rp.action is not Action.NOOP or rp.drift}
     edges = {
         Edge(rp.address, dep, "routes to" if rp.kind == "PhoneNumber" else "chat")
         for rp in plan.resources

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -75,11 +75,11 @@ def state_addresses(ctx: click.Context) -> list[str]:
     return list(state.resources) if state is not None else []
 
 
-def _quietly(ctx: click.Context, *sources: object) -> list[str]:
+def _quietly(ctx: click.Context, *sources: Callable[[click.Context], list[str]]) -> list[str]:
     found: list[str] = []
     for source in sources:
         try:
-            found += source(ctx)  # type: ignore[operator]
+            found += source(ctx)
         except Exception as error:
             log.debug("completion: %s", error)
     return found
