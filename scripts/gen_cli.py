@@ -53,8 +53,30 @@ eval "$(_SIGMAFORM_COMPLETE=zsh_source sigmaform)"         # ~/.zshrc
 _SIGMAFORM_COMPLETE=fish_source sigmaform | source  # ~/.config/fish/completions/sigmaform.fish
 ```
 
-Commands, options and choices (`--format`, `--settings-patch`) complete; file arguments
-complete as paths.
+Commands, options and choices (`--format`, `--settings-patch`, `--color`) complete; file
+arguments complete as paths. From the project (`-C` given before the command, or the
+nearest `sigmaform.yaml` above the current directory), read offline and quietly (a broken
+file offers nothing rather than an error): environment names after `-e`; resource
+addresses after `--target` (of `-e`, or of every environment) and after `state show`,
+`state rm` and `state mv` (those in the local state file, and in the files); `schema` kinds.
+
+## Checking mermaid output
+
+`graph --format mermaid` and the markdown plan's routing picture are flowcharts. The
+mermaid CLI (`@mermaid-js/mermaid-cli`) renders through a headless Chrome that it downloads
+at install; where that is not possible, mermaid's own parser runs in Node without a browser
+(`@mermaid-js/parser` does not cover flowcharts, so the `mermaid` package itself is used,
+with `jsdom` for the DOM it expects):
+
+```sh
+npm install --prefix /tmp/mermaid mermaid jsdom
+sigmaform -e staging graph > routing.mmd
+MERMAID_MODULES=/tmp/mermaid/node_modules node scripts/check-mermaid.mjs routing.mmd
+```
+
+With `MERMAID_MODULES` set, `tests/test_graph.py` runs this check on the examples' graphs,
+the golden markdown plan's picture and a graph with hostile labels; without it, that test
+is skipped and the structural checks of the same file still run.
 """
 
 

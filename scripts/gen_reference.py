@@ -34,6 +34,7 @@ OUTPUTS = (
     ("validate", "`validate --format json`", ""),
     ("doctor", "`doctor --format json`", "The findings go to `.sigmaform/api-profile/ENV.json`."),
     ("state-list", "`state list --format json`", ""),
+    ("apply-event", "`apply --format json`", "One object per line."),
     ("state", "State file", "`.sigmaform/state/ENV.json` (local backend)."),
 )
 

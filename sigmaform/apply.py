@@ -57,6 +57,7 @@ class Outcome:
     action: Action
     status: str  # created | updated | adopted | deleted | forgotten | skipped | failed
     message: str = ""
+    id: str | None = None  # the remote id, when known (filled in as the outcome is reported)
 
     @property
     def failed(self) -> bool:
@@ -417,9 +418,19 @@ class Executor:
         return ApplyReport(outcomes, self.recorder.state)
 
     def _finish(self, outcome: Outcome) -> None:
+        if outcome.id is None:
+            outcome = replace(outcome, id=self._remote_id_of(outcome.address))
         with self._lock:
             self._outcomes[outcome.address] = outcome
         self.on_outcome(outcome)
+
+    def _remote_id_of(self, address: str) -> str | None:
+        """State's id once recorded (a create's new id), else the plan's (a delete's)."""
+        recorded = self.recorder.state.resources.get(address)
+        if recorded is not None and recorded.id:
+            return str(recorded.id)
+        planned = next((rp for rp in self.plan.resources if rp.address == address), None)
+        return planned.id if planned is not None else None
 
     def _run_one(self, rp: ResourcePlan) -> None:
         try:

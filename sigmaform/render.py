@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sigmaform.diff import MISSING, Detail
+from sigmaform.graph import plan_graph, to_mermaid
 from sigmaform.markdown import code_block, code_span, html_text, plain_text, table_code
 from sigmaform.plan import KNOWN_AFTER_APPLY, Action, Effect, FieldChange, Plan, ResourcePlan
 from sigmaform.sensitive import MASK
@@ -301,6 +302,7 @@ def plan_markdown(plan: Plan) -> str:
             f"| {len(rp.changes)} |"
         )
     out.append("")
+    out += _routing_lines(plan)
     if left:
         out += [*left_lines, ""]
     for rp in drifted:
@@ -323,6 +325,21 @@ def plan_markdown(plan: Plan) -> str:
             "",
         ]
     return "\n".join(out + kept)
+
+
+def _routing_lines(plan: Plan) -> list[str]:
+    """A mermaid picture of what the plan touches and what routes to it (GitHub and GitLab
+    draw it), so a reviewer sees which numbers reach a changed agent; none without edges."""
+    graph = plan_graph(plan)
+    if not graph.edges:
+        return []
+    return [
+        "<details><summary>Routing of the changed resources</summary>",
+        "",
+        *code_block(to_mermaid(graph).splitlines(), "mermaid"),
+        "</details>",
+        "",
+    ]
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:

@@ -42,7 +42,7 @@ def _guard(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith(("SIGMA", "NO_COLOR")):
+        if name.startswith(("SIGMA", "NO_COLOR", "FORCE_COLOR")):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)

@@ -169,10 +169,12 @@ def test_promote_json_prints_only_the_plan_on_stdout(multi: MultiEnv) -> None:
     assert "Promotion gate passed" in result.stderr
 
 
-def test_json_with_apply_is_refused(multi: MultiEnv) -> None:
+def test_json_with_apply_needs_auto_approve(multi: MultiEnv) -> None:
+    apply_staging(multi)
     result = promote(multi, "--apply", "--format", "json")
     assert result.exit_code == 1
-    assert "--format json prints a plan only: use it without --apply" in result.output
+    assert "--format json prints JSON lines only" in result.output
+    assert multi.agents(PROD_KEY) == {}
 
 
 def test_apply_without_terminal_needs_auto_approve(multi: MultiEnv) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -15,6 +14,8 @@ import click
 from click.core import ParameterSource
 
 from sigmaform import __version__, invocation
+from sigmaform.cli.color import COLOR_CHOICES, use_color
+from sigmaform.cli.completion import complete_environment, complete_target
 from sigmaform.errors import EXIT_ERROR, SigmaformError
 from sigmaform.invocation import Invocation
 from sigmaform.resource import Project
@@ -104,14 +105,8 @@ class SigmaformGroup(click.Group):
         super().add_command(cmd, name)
 
 
-def _use_color(no_color: bool) -> bool:
-    if no_color or os.environ.get("NO_COLOR"):
-        return False
-    return sys.stdout.isatty()
-
-
 def _global_options(*, after_command: bool) -> list[click.Option]:
-    """-C, -e, --no-color, -v: on the group, and on every command (merged into Globals)."""
+    """-C, -e, --color, --no-color, -v: on the group, and on every command (merged into Globals)."""
     extra: dict[str, Any] = (
         {"expose_value": False, "callback": _merge_global} if after_command else {}
     )
@@ -128,11 +123,17 @@ def _global_options(*, after_command: bool) -> list[click.Option]:
             # Only the group reads SIGMAFORM_ENV: a value after the command overrides it.
             envvar=None if after_command else "SIGMAFORM_ENV",
             help="Environment to use (or SIGMAFORM_ENV); required when the project has several.",
+            shell_complete=complete_environment,
             **extra,
         ),
         click.Option(
-            ["--no-color"], is_flag=True, help="Never colour output (also NO_COLOR).", **extra
+            ["--color", "color_mode"],
+            type=click.Choice(COLOR_CHOICES),
+            help="Colour output: auto (a terminal; NO_COLOR turns it off, FORCE_COLOR on), "
+            "always or never.  [default: auto]",
+            **extra,
         ),
+        click.Option(["--no-color"], is_flag=True, help="Same as --color never.", **extra),
         click.Option(["-v", "--verbose"], count=True, help="More detail on stderr.", **extra),
     ]
 
@@ -163,9 +164,12 @@ def _merge_global(ctx: click.Context, param: click.Parameter, value: Any) -> Any
         g = replace(g, **{name: value})
     elif name == "no_color":
         g = replace(g, color=False)
+    elif name == "color_mode":
+        g = replace(g, color=use_color(value))
     elif name == "verbose":
         g = replace(g, verbose=g.verbose + value)
     _set_globals(root, g)
+    ctx.color = g.color  # click.echo keeps (or strips) ANSI codes by this
     return value
 
 
@@ -185,11 +189,16 @@ def _set_globals(root: click.Context, g: Globals) -> None:
 @click.version_option(__version__, prog_name="sigmaform")
 @click.pass_context
 def cli(
-    ctx: click.Context, project_dir: Path | None, env: str | None, no_color: bool, verbose: int
+    ctx: click.Context,
+    project_dir: Path | None,
+    env: str | None,
+    color_mode: str | None,
+    no_color: bool,
+    verbose: int,
 ) -> None:
     """Config-as-code for SigmaMind AI agents.
 
-    Global options (-C, -e, --no-color, -v) go before or after the command name.
+    Global options (-C, -e, --color, --no-color, -v) go before or after the command name.
 
     \b
     Example:
@@ -197,10 +206,10 @@ def cli(
       sigmaform -C examples -e local plan
     """
     ctx.call_on_close(invocation.forget)
-    _set_globals(
-        ctx,
-        Globals(project_dir=project_dir, env=env, color=_use_color(no_color), verbose=verbose),
-    )
+    color = use_color(color_mode, no_color)
+    # click.echo strips ANSI codes from a pipe unless told: FORCE_COLOR in CI must keep them.
+    ctx.color = color
+    _set_globals(ctx, Globals(project_dir=project_dir, env=env, color=color, verbose=verbose))
 
 
 def _log_to_stderr() -> None:
@@ -250,6 +259,7 @@ target_option = click.option(
     multiple=True,
     metavar="KIND.NAME",
     help="Limit to this resource and what it references (repeatable), e.g. Agent.support.",
+    shell_complete=complete_target,
 )
 allow_recreate_option = click.option(
     "--allow-recreate",

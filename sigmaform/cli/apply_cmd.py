@@ -32,6 +32,15 @@ from sigmaform.operations import ApplyRequest, apply_project, load_plan
     show_default=True,
     help="Read each managed resource from the API before planning.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line as each resource finishes (`sigmaform schema "
+    "apply-event`); needs --auto-approve or PLANFILE.",
+)
 @allow_recreate_option
 @target_option
 @parallelism_option
@@ -43,6 +52,7 @@ def apply(
     allow_delete: bool,
     force: bool,
     refresh: bool,
+    fmt: str,
     allow_recreate: bool,
     targets: tuple[str, ...],
     parallelism: int,
@@ -59,6 +69,7 @@ def apply(
     Examples:
       sigmaform -e local apply --auto-approve
       sigmaform -e staging plan --out plan.json && sigmaform -e staging apply plan.json
+      sigmaform -e staging apply --auto-approve --format json | jq -c .
     """
     g = get_globals(ctx)
     if planfile is not None and targets:
@@ -67,7 +78,7 @@ def apply(
     # different one is refused (exit 3) once the plan is checked against state.
     planned_env = load_plan(planfile).environment if planfile and g.env is None else None
     project = load_project_for(ctx, env=planned_env)
-    console = ApplyConsole(g, auto_approve=auto_approve or planfile is not None)
+    console = ApplyConsole(g, fmt=fmt, auto_approve=auto_approve or planfile is not None)
     console.require_answerable()
     request = ApplyRequest(
         plan_file=planfile,

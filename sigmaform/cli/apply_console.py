@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from sigmaform.apply import ApplyReport, Outcome
+from sigmaform.apply_events import plan_event, resource_event, summary_event
 from sigmaform.cli.app import Globals
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, ConfigError
 from sigmaform.plan import Plan
@@ -20,6 +21,7 @@ class ApplyConsole:
 
     `label` starts the summary line ("Apply", "Promotion to prod"); unless `auto_approve`,
     the user must type `yes` to go on (a saved, reviewed plan is applied as approved).
+    With `fmt="json"`, stdout carries only JSON lines (sigmaform/apply_events.py).
     """
 
     def __init__(
@@ -42,6 +44,11 @@ class ApplyConsole:
 
     def require_answerable(self) -> None:
         """Fail before planning (no request sent) when nobody could answer the prompt."""
+        if self._fmt == "json" and not self._auto_approve:
+            raise ConfigError(
+                "--format json prints JSON lines only, so nobody can answer the prompt: "
+                "pass --auto-approve (or apply a saved plan)"
+            )
         if not self._auto_approve and not sys.stdin.isatty():
             raise ConfigError(
                 "stdin is not a terminal: pass --auto-approve to apply without confirmation"
@@ -50,6 +57,9 @@ class ApplyConsole:
     def confirm(self, plan: Plan) -> bool:
         self._before_confirm(plan)
         self._total = len(plan.pending())
+        if self._fmt == "json":
+            click.echo(plan_event(plan))
+            return True  # require_answerable made sure of --auto-approve
         click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
         if self._auto_approve:
             return True
@@ -60,6 +70,9 @@ class ApplyConsole:
         """One line per resource as it finishes; a [n/total] counter on a terminal."""
         with self._lock:
             self._done += 1
+            if self._fmt == "json":
+                click.echo(resource_event(outcome))
+                return
             progress = f"[{self._done}/{self._total}] " if self._g.color else ""
             symbol = "!" if outcome.failed else SYMBOL[outcome.action]
             detail = f": {outcome.message}" if outcome.message else ""
@@ -67,6 +80,8 @@ class ApplyConsole:
 
     def finish(self, ctx: click.Context, plan: Plan, result: ApplyReport | None) -> None:
         """Print the summary and exit: 0 done or nothing to do, 1 when a resource failed."""
+        if self._fmt == "json":
+            self._finish_json(ctx, plan, result)
         if result is None:
             if plan.has_changes:
                 # Only a declined prompt leaves changes unapplied: a script must not take
@@ -86,6 +101,18 @@ class ApplyConsole:
             ctx.exit(EXIT_ERROR)
         click.echo(f"{self._label} complete: {parts}.")
         ctx.exit(EXIT_OK)
+
+    def _finish_json(self, ctx: click.Context, plan: Plan, result: ApplyReport | None) -> None:
+        cancelled = result is None and plan.has_changes
+        if not plan.has_changes:  # no prompt ran, so no plan event yet
+            click.echo(plan_event(plan))
+        outcomes = result.outcomes if result is not None else None
+        click.echo(summary_event(plan.environment, outcomes, cancelled=cancelled))
+        failed = cancelled or (result is not None and bool(result.failures))
+        if result is not None:
+            for outcome in result.failures:  # people read stderr in CI logs
+                click.echo(f"{outcome.address}: {outcome.message}", err=True)
+        ctx.exit(EXIT_ERROR if failed else EXIT_OK)
 
 
 def ask_approval(environment: str) -> bool:

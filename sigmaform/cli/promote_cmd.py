@@ -41,7 +41,8 @@ from sigmaform.render import render_plan
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="How to print the plan (json only without --apply).",
+    help="How to print the plan; with --apply, json prints one JSON object per line as "
+    "each resource finishes (`sigmaform schema apply-event`).",
 )
 @allow_recreate_option
 @parallelism_option
@@ -68,10 +69,9 @@ def promote(
     Examples:
       sigmaform promote --to prod
       sigmaform promote --to prod --apply --auto-approve
+      sigmaform promote --to prod --apply --auto-approve --format json
     """
     g = get_globals(ctx)
-    if do_apply and fmt == "json":
-        raise ConfigError("--format json prints a plan only: use it without --apply")
     # Placeholders: only the resource set and promoteFrom matter before the gate.
     root = g.project_root()
     declared = open_project(root, target, secrets="placeholder")

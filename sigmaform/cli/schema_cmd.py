@@ -8,6 +8,7 @@ from importlib import resources
 import click
 
 from sigmaform.cli.app import cli
+from sigmaform.cli.completion import complete_schema_kind
 from sigmaform.errors import EXIT_ERROR, EXIT_OK
 
 _SUFFIX = ".schema.json"
@@ -32,7 +33,7 @@ def read_schema(name: str) -> str:
 
 
 @cli.command("schema")
-@click.argument("kind")
+@click.argument("kind", shell_complete=complete_schema_kind)
 @click.pass_context
 def schema_command(ctx: click.Context, kind: str) -> None:
     """Print the JSON Schema for KIND (agent, phone-number, chat, project, ...).

@@ -8,6 +8,7 @@ import click
 
 from sigmaform import invocation
 from sigmaform.cli.app import cli, load_project_for
+from sigmaform.cli.completion import complete_state_address
 from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
 from sigmaform.kinds import BY_PREFIX, canonical_address
 from sigmaform.moves import Move, move_state
@@ -52,7 +53,7 @@ def state_list(ctx: click.Context, fmt: str) -> None:
 
 
 @state.command("show")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_state_address)
 @click.pass_context
 def state_show(ctx: click.Context, address: str) -> None:
     """Show one resource's state (secrets appear only as `(sensitive)`).
@@ -91,7 +92,7 @@ def _not_in_state(address: str) -> ConfigError:
 
 
 @state.command("rm")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_state_address)
 @click.pass_context
 def state_rm(ctx: click.Context, address: str) -> None:
     """Stop managing ADDRESS: remove it from state; the remote object is left alone.
@@ -112,8 +113,8 @@ def state_rm(ctx: click.Context, address: str) -> None:
 
 
 @state.command("mv")
-@click.argument("source")
-@click.argument("destination")
+@click.argument("source", shell_complete=complete_state_address)
+@click.argument("destination", shell_complete=complete_state_address)
 @click.pass_context
 def state_mv(ctx: click.Context, source: str, destination: str) -> None:
     """Rename a resource's address (after renaming `name:` in its file).

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from sigmaform.annotations import annotation_lines
 from sigmaform.cli.app import cli, get_globals
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, problem_lines
 from sigmaform.projectfile import PROJECT_FILE
@@ -21,10 +22,10 @@ from sigmaform.validate import Report, check_project
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
-    help="How to print the problems.",
+    help="How to print the problems; github: GitHub Actions annotations on the diff.",
 )
 @click.option(
     "--find-projects",
@@ -50,6 +51,7 @@ def validate(
       sigmaform -C examples validate agents/support.yaml --format json
       sigmaform validate --find-projects          # every project in the repository
       sigmaform validate --find-projects infra/agents/support.yaml
+      sigmaform -C infra validate --format github   # in a GitHub Actions step
     """
     g = get_globals(ctx)
     if find_projects:
@@ -62,6 +64,13 @@ def validate(
         report = check_project(g.project_root(), g.env, given)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    elif output_format == "github":
+        # GitHub resolves `file=` from the repository root, the job's working directory:
+        # files named from the project directory get its path in front.
+        base = None if find_projects else _relative(g.project_root().absolute())
+        for line in annotation_lines(report.problems, base):
+            click.echo(line)
+        click.echo(summary(report))
     else:
         for line in problem_lines(report.problems):
             click.echo(line)
