@@ -486,12 +486,15 @@ class Executor:
         creating = rp.action is Action.CREATE and kind.creatable and not recovering
         adopting = rp.action is Action.CREATE and not kind.creatable
 
+        current: dict[str, Any] | None = None
         if creating:
             units = all_units
             remote_id: str | None = None
         else:
             remote_id = _remote_id(resource, rp)
-            units = all_units if adopting else [c.unit for c in rp.changes]
+            # What the plan shows changing, nothing more (an adoption's "(unchanged)"
+            # fields are verified below, not sent).
+            units = [c.unit for c in rp.changes if self.plan.writes(rp, c)]
             # State keeps nested ids (webhooks) from every response, so only an object
             # we have never written needs a read first.
             if adopting:
@@ -510,9 +513,9 @@ class Executor:
             response = _write(self.client, kind, remote_id, body)
             if remote_id is None:
                 remote_id = str(response[kind.id_field])
-        else:  # only `protect` changed: nothing to send
+        else:  # only `protect` changed, or an adopted object already holds it all
             assert remote_id is not None
-            response = _read(self.client, kind, remote_id)
+            response = current if adopting else _read(self.client, kind, remote_id)
             if response is None:
                 raise _ResourceFailed(f"{kind.name} {remote_id} does not exist remotely")
         known_ids = nested_ids(kind, response) or known_ids

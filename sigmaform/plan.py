@@ -288,6 +288,21 @@ class Plan:
     def pending(self) -> list[ResourcePlan]:
         return [r for r in self.resources if r.action is not Action.NOOP]
 
+    def known_after_apply(self, rp: ResourcePlan, change: FieldChange) -> bool:
+        """Whether `change` names a resource this plan creates (its id comes from apply)."""
+        if not isinstance(change.after, str):
+            return False
+        creating = {r.address for r in self.resources if r.action is Action.CREATE}
+        return any(d in creating and d.endswith("." + change.after) for d in rp.depends_on)
+
+    def writes(self, rp: ResourcePlan, change: FieldChange) -> bool:
+        """Whether apply sends `change`. An adoption lists every declared field; one that
+        already holds its value is shown `(unchanged)` and is not sent, unless it names a
+        resource created in this apply (the same name may then mean another id)."""
+        if rp.action is not Action.CREATE:
+            return True
+        return change.before != change.after or self.known_after_apply(rp, change)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "formatVersion": PLAN_FORMAT_VERSION,

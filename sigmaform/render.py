@@ -49,11 +49,7 @@ def _text_diff(before: Any, after: Any) -> list[str]:
 
 
 def _reference_note(plan: Plan, rp: ResourcePlan, change: FieldChange) -> str:
-    creating = {r.address for r in plan.resources if r.action is Action.CREATE}
-    for dep in rp.depends_on:
-        if dep in creating and isinstance(change.after, str) and dep.endswith("." + change.after):
-            return f"  {KNOWN_AFTER_APPLY}"
-    return ""
+    return f"  {KNOWN_AFTER_APPLY}" if plan.known_after_apply(rp, change) else ""
 
 
 def _detail_line(detail: Detail) -> str:
@@ -85,7 +81,7 @@ def _change_lines(
     if creating:
         return [f"{change.path}: {_value(change.after)}{_reference_note(plan, rp, change)}"]
     note = _reference_note(plan, rp, change)
-    if rp.action is Action.CREATE and change.before == change.after and not note:
+    if not plan.writes(rp, change):
         # An adoption lists every declared field; this one already holds the value.
         return [f"{change.path}: {_value(change.after)} (unchanged)"]
     if change.details:

@@ -299,11 +299,8 @@ def step_create(w: World, kind: str) -> None:
         assert (method, path, body["agentName"]) == ("POST", "/v1/agents", "Acme Billing (staging)")
         assert w.get(f"/v1/agents/{w.id(address)}")["agentName"] == "Acme Billing (staging)"
     elif kind == "number":
-        body = {
-            "friendlyName": "Acme main line",
-            "inboundAgentId": support,
-            "outboundAgentId": None,
-        }
+        # outboundAgent already holds null: shown "(unchanged)", so not sent.
+        body = {"friendlyName": "Acme main line", "inboundAgentId": support}
         assert sent == [("PATCH", f"/v1/phone-numbers/{STAGING_NUMBER}", body)]
         held_now = w.get(f"/v1/phone-numbers/{STAGING_NUMBER}")
         assert (held_now["friendlyName"], held_now["inboundAgentId"]) == ("Acme main line", support)
