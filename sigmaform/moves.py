@@ -2,24 +2,32 @@
 
     collisions(moves) -> [(index, why)]                (validate, with sigmaform.yaml's marks)
     move_state(state, moves) -> (state, {new: old})    (pure; plan and apply share it)
+    retarget_state(resources, state) -> (state, {address: old id})
 
 A move changes only a resource's address in state, and every reference to it held in
 other resources' applied values (a PhoneNumber's applied `inboundAgent: billing`), so the
 next plan neither creates nor deletes anything and shows no false drift. Like Terraform's
 `moved` blocks, an entry whose `from` is not in state is a no-op: the same files move
 every environment, whenever each one is next planned.
+
+The opposite case, an address that keeps its name but now names another remote object
+(a PhoneNumber's `phoneNumber` or a Chat's `chatId` changed in its file), is an adoption
+of the object the file names: the old one is forgotten, left as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigmaform import invocation
 from sigmaform.errors import ConfigError
 from sigmaform.kinds import BY_PREFIX, KINDS
 from sigmaform.state import ResourceState, State
+
+if TYPE_CHECKING:  # resource.py imports Move from here
+    from sigmaform.resource import Resource
 
 
 @dataclass(frozen=True)
@@ -144,3 +152,20 @@ __all__ = [
     "move_state",
     "rename_references",
 ]
+
+
+def retarget_state(resources: Sequence[Resource], state: State) -> tuple[State, dict[str, str]]:
+    """State without the adopted objects whose file now names another one, and {address:
+    the id state had}: each is planned as an adoption of the object its file names."""
+    old: dict[str, str] = {}
+    for resource in resources:
+        kind = resource.kind_info
+        held = state.resources.get(resource.address)
+        if kind.creatable or not kind.identity_field or held is None:
+            continue
+        if str(resource.spec.get(kind.identity_field)) != held.id:
+            old[resource.address] = held.id
+    if not old:
+        return state, {}
+    kept = {a: r for a, r in state.resources.items() if a not in old}
+    return replace(state, resources=kept), old

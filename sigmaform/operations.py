@@ -22,7 +22,7 @@ from sigmaform.errors import ConfigError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
-from sigmaform.moves import move_state
+from sigmaform.moves import move_state, retarget_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
 from sigmaform.refresh_guard import check_adoptions_exist, check_workspace, read_adoptions
@@ -164,8 +164,9 @@ def make_plan(
     """
     wanted = normalise_targets(targets)
     moves = project.moves
-    # Addresses as the moves give them (build_plan moves state too).
-    moved = move_state(state, moves)[0]
+    # Addresses as the moves give them, without the adopted objects whose file now names
+    # another one (adopted afresh); build_plan does both too.
+    moved = retarget_state(project.resources, move_state(state, moves)[0])[0]
     check_targets(wanted, {r.address for r in project.resources} | set(moved.resources))
     if client is None:
         return build_plan(

@@ -35,7 +35,7 @@ from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, Kind, canonical_address
 from sigmaform.lifecycle import is_removal, without_units
-from sigmaform.moves import Move, move_state
+from sigmaform.moves import Move, move_state, retarget_state
 from sigmaform.remote import (
     MERGED_OBJECTS,
     comparable_desired,
@@ -420,6 +420,7 @@ def build_plan(
     of managed agents (`duplicates.py`).
     """
     state, moved_from = move_state(state, moves)
+    state, retargeted = retarget_state(resources, state)
     check_targets(targets, {r.address for r in resources} | set(state.resources))
     taken_in = referenced_by_targets(resources, targets)
     if taken_in:
@@ -454,6 +455,13 @@ def build_plan(
         if applied_state is None or (refreshed and remote_body is None):
             if applied_state is not None:
                 notes.append("deleted outside sigmaform: it will be created again")
+            if resource.address in retargeted:
+                ident = resource.spec.get(kind.identity_field or "")
+                notes.append(
+                    f"the file now names {kind.name} {ident}; state had {kind.name} "
+                    f"{retargeted[resource.address]}, which is no longer managed and is left "
+                    "as it is"
+                )
             namesakes = (unmanaged_agents or {}).get(str(resource.spec.get("agentName")), ())
             if kind.name == "Agent" and namesakes:
                 ours = _recovered_create(kind, namesakes, desired, key, id_to_name)
