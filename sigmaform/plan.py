@@ -403,6 +403,7 @@ def build_plan(
     moves: Sequence[Move] = (),
     allow_delete: bool = False,
     agents: Sequence[Mapping[str, Any]] | None = None,
+    retarget: bool = True,
 ) -> Plan:
     """Compare desired resources with state (and remote, when refreshed). Pure.
 
@@ -413,6 +414,8 @@ def build_plan(
     Otherwise the create is marked as a conflict (apply refuses it and suggests `import`).
     A re-create (an agent deleted outside sigmaform) follows the same rule.
     `moves` (sigmaform.yaml's `moved:`) rename addresses in state before comparing.
+    An adopted object whose file now names another one is planned as an adoption of that
+    one, unless `retarget` is off (drift: it compares the remote with state alone).
 
     A target that matches nothing is refused; a target takes in what it references.
 
@@ -420,7 +423,7 @@ def build_plan(
     of managed agents (`duplicates.py`).
     """
     state, moved_from = move_state(state, moves)
-    state, retargeted = retarget_state(resources, state)
+    state, retargeted = retarget_state(resources, state) if retarget else (state, {})
     check_targets(targets, {r.address for r in resources} | set(state.resources))
     taken_in = referenced_by_targets(resources, targets)
     if taken_in:

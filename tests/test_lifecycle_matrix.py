@@ -599,9 +599,11 @@ def step_destroy(w: World, kind: str) -> None:
         assert w.get(k.path(w) if kind == "number" else f"/v1/chats/{ident}")
     again = w.run("plan", "--destroy", "--detailed-exitcode")
     assert again.exit_code == 0 and "No changes." in again.output
-    if kind == "chat":  # its agent is gone: the files no longer describe a live session
-        (w.project.root / CHAT_FILE).unlink()
-    applied(w)  # the files build the environment again, from empty state
+    # The files build the environment again from empty state; the chat is adopted again,
+    # now answered by the new receptionist.
+    applied(w)
+    if kind == "chat":
+        assert w.get(f"/v1/chats/{ident}")["agent"]["agentId"] == w.id("agent.receptionist")
 
 
 def step_wrong_key(w: World, kind: str) -> None:
@@ -676,6 +678,9 @@ def test_a_number_swapped_in_the_file_is_adopted_and_the_old_one_left(
         support = w.id("agent.support")
         EmulatorApp(data_dir=w.project.emulator_dir).seed_phone_number(STAGING_KEY, spare, "spare")
         w.project.edit("numbers/main-line.yaml", f'"{STAGING_NUMBER}"', f'"{spare}"')
+        # A pending change of the files, not drift: the old number is as last applied.
+        drift = w.run("drift")
+        assert drift.exit_code == 0, drift.output
         text, data = plan(w)
         assert "+ phone-number.main-line  (adopt)" in text
         assert 'friendlyName: "spare" -> "Acme main line"' in text

@@ -64,7 +64,10 @@ def drift(ctx: click.Context, fmt: str, targets: tuple[str, ...], parallelism: i
             ask_workspace=client.workspace_id,
             allow_recreate=True,
         )
-    plan = build_plan(project.resources, state, remote, targets=wanted, agents=agents)
+    # A file that now names another number or chat is a pending change, not drift.
+    plan = build_plan(
+        project.resources, state, remote, targets=wanted, agents=agents, retarget=False
+    )
     report = drift_report(plan, state)
     click.echo(render_drift(report, fmt, color=get_globals(ctx).color), nl=False)
     ctx.exit(EXIT_CHANGES if report.has_drift else EXIT_OK)
