@@ -700,3 +700,35 @@ def test_a_number_swapped_in_the_file_is_adopted_and_the_old_one_left(
         now = w.get(f"/v1/phone-numbers/{spare}")
         assert (now["friendlyName"], now["inboundAgentId"]) == ("Acme main line", support)
         clean(w)
+
+
+@pytest.mark.parametrize("socket", [False, True], ids=["in-process", "socket"])
+def test_destroy_with_a_wrong_key_is_refused_before_anything_is_sent(
+    socket: bool, tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its deletes would answer 404 in the other workspace and state would forget the
+    agents, leaving them live and unmanaged where they really are."""
+    with world(tmp_path / "project", repo_root, monkeypatch, socket) as w:
+        w.project.edit("agents/support.yaml", PROTECTED, "protect: false  #")
+        baseline(w, "agent")
+        state = w.project.state("staging")
+        monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", PROD_KEY)
+        mark = w.mark()
+        refused = w.run("destroy", "--auto-approve")
+        assert refused.exit_code == 3, refused.output
+        assert (
+            "environment `staging`: 3 of 3 managed resources are missing remotely "
+            "(agent.appointment-reminder, agent.receptionist, agent.support) with the API key "
+            "from SIGMAMIND_API_KEY_STAGING" in refused.output
+        )
+        assert "remove them from state with `sigmaform" in refused.output
+        assert PROD_KEY not in refused.output and STAGING_KEY not in refused.output
+        assert w.sent(mark) == []
+        assert w.project.state("staging") == state
+        assert len(w.agent_names("staging")) == 3
+        monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", STAGING_KEY)
+        done = w.run("destroy", "--auto-approve")
+        assert done.exit_code == 0, done.output
+        assert w.agent_names("staging") == []
+        again = w.run("plan", "--destroy", "--detailed-exitcode")
+        assert again.exit_code == 0, again.output
