@@ -25,7 +25,12 @@ from sigmaform.lifecycle import without_units
 from sigmaform.moves import move_state, retarget_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
-from sigmaform.refresh_guard import check_adoptions_exist, check_workspace, read_adoptions
+from sigmaform.refresh_guard import (
+    check_adoptions_exist,
+    check_destroy_reaches,
+    check_workspace,
+    read_adoptions,
+)
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
@@ -330,6 +335,8 @@ def apply_project(
         if not plan.has_changes:
             record_unchanged(plan, state, backend, project.resources)
             return plan, None
+        if plan.destroy:  # a destroy plan reads nothing: check the key reaches its agents
+            check_destroy_reaches(state, client)
         if not confirm(plan):
             return plan, None
         check_safety(plan, state, project.environment, options, len(project.resources))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sigmaform import invocation
 from sigmaform.errors import ConfigError, Problem, RefusedError
 from sigmaform.resource import Resource
 from sigmaform.state import State
@@ -69,8 +70,11 @@ def check_workspace(
     key_label: str,
     ask_workspace: Callable[[], str | None],
     allow_recreate: bool,
+    on_purpose: str = "plan and apply again with --allow-recreate",
 ) -> None:
-    """Refuse (exit 3) a plan whose API key does not reach the resources state manages."""
+    """Refuse (exit 3) a plan whose API key does not reach the resources state manages.
+
+    `on_purpose` says how to proceed when they really were deleted."""
     env = state.environment
     managed = [a for a in remote if a in state.resources]
     missing = sorted(a for a in managed if remote[a] is None)
@@ -95,9 +99,35 @@ def check_workspace(
             f"environment `{env}`: {gone} of {total} managed resources are missing remotely "
             f"({shown}) with {key}. A key of another workspace (or a base URL pointing "
             "elsewhere) looks like this, and re-creating them would duplicate them there. "
-            f"Check {key}; if they really were deleted, plan and apply again with "
-            "--allow-recreate. Nothing was sent."
+            f"Check {key}; if they really were deleted, {on_purpose}. Nothing was sent."
         )
+
+
+def check_destroy_reaches(state: State, client: Client) -> None:
+    """Refuse (exit 3) a destroy whose API key does not reach the agents state manages.
+
+    Under a key of another workspace every delete answers 404, which a destroy takes for
+    "already gone": state would forget the agents and they would stay live, unmanaged, in
+    the workspace they really are in. Read (never write) each one first.
+    """
+    agents = [(a, r.id) for a, r in sorted(state.resources.items()) if r.kind == "Agent"]
+    results = client.map_concurrent(lambda item: client.get_agent(item[1]), agents)
+    remote: dict[str, Mapping[str, Any] | None] = {}
+    for (address, _), result in zip(agents, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        remote[address] = result
+    check_workspace(
+        state,
+        remote,
+        key_label=client.key_variable,
+        ask_workspace=client.workspace_id,
+        allow_recreate=False,
+        on_purpose=(
+            "remove them from state with "
+            f"`{invocation.command('state', 'rm', 'ADDRESS')}` instead of destroying"
+        ),
+    )
 
 
 def _key_words(label: str) -> str:
@@ -132,4 +162,10 @@ def check_adoptions_exist(
         raise ConfigError(problems)
 
 
-__all__ = ["check_adoptions_exist", "check_workspace", "read_adoptions", "workspace_in"]
+__all__ = [
+    "check_adoptions_exist",
+    "check_destroy_reaches",
+    "check_workspace",
+    "read_adoptions",
+    "workspace_in",
+]
