@@ -70,11 +70,12 @@ def check_workspace(
     key_label: str,
     ask_workspace: Callable[[], str | None],
     allow_recreate: bool,
-    on_purpose: str = "plan and apply again with --allow-recreate",
+    on_purpose: str | None = None,
 ) -> None:
     """Refuse (exit 3) a plan whose API key does not reach the resources state manages.
 
-    `on_purpose` says how to proceed when they really were deleted."""
+    `on_purpose` says how to proceed when they really were deleted (default: plan and
+    apply with --allow-recreate)."""
     env = state.environment
     managed = [a for a in remote if a in state.resources]
     missing = sorted(a for a in managed if remote[a] is None)
@@ -99,7 +100,12 @@ def check_workspace(
             f"environment `{env}`: {gone} of {total} managed resources are missing remotely "
             f"({shown}) with {key}. A key of another workspace (or a base URL pointing "
             "elsewhere) looks like this, and re-creating them would duplicate them there. "
-            f"Check {key}; if they really were deleted, {on_purpose}. Nothing was sent."
+            f"Check {key}; if they really were deleted, "
+            + (
+                "plan and apply again with --allow-recreate. Nothing was sent."
+                if on_purpose is None
+                else f"{on_purpose}. Nothing was sent."
+            )
         )
 
 
