@@ -732,3 +732,24 @@ def test_destroy_with_a_wrong_key_is_refused_before_anything_is_sent(
         assert w.agent_names("staging") == []
         again = w.run("plan", "--destroy", "--detailed-exitcode")
         assert again.exit_code == 0, again.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="apply --no-refresh reads nothing, so it cannot tell a key of another workspace: "
+    "it POSTs the new agent there and records it in state beside the old workspace's ids. "
+    "Needs a decision on what --no-refresh may read (one GET /v1/webhooks names a "
+    "workspace only when it has a webhook; reading the managed agents is a refresh).",
+)
+def test_apply_without_refresh_and_a_wrong_key_creates_nothing(
+    tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world(tmp_path / "project", repo_root, monkeypatch, socket=False) as w:
+        baseline(w, "agent")
+        (w.project.root / "agents" / "billing.yaml").write_text(BILLING_YAML)
+        monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", PROD_KEY)
+        mark = w.mark()
+        refused = w.run("apply", "--auto-approve", "--no-refresh")
+        assert refused.exit_code == 3, refused.output
+        assert w.sent(mark) == []
+        assert w.agent_names("prod") == []
