@@ -11,6 +11,7 @@ or, for a representative subset, over a loopback socket.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,6 +65,7 @@ class World:
 
     project: Project
     url: str | None
+    monkeypatch: pytest.MonkeyPatch
 
     def run(self, *args: str, env: str = "staging") -> Any:
         return self.project.run(*args, env=env)
@@ -106,8 +108,6 @@ class World:
 def world(
     root: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch, socket: bool
 ) -> Iterator[World]:
-    import shutil
-
     shutil.copytree(repo_root / "examples", root, ignore=shutil.ignore_patterns(".sigmaform"))
     project = Project(root, env="staging")
     app = EmulatorApp(data_dir=project.emulator_dir)
@@ -122,11 +122,11 @@ def world(
         monkeypatch.setenv(name, value)
     if not socket:
         point_at(root, "local:.sigmaform/emulator")
-        yield World(project, None)
+        yield World(project, None, monkeypatch)
         return
     with running(app) as url:
         point_at(root, url)
-        yield World(project, url)
+        yield World(project, url, monkeypatch)
     # The CLI really went through the socket: the served app's own journal saw its writes.
     assert any(e.method != "GET" for e in app.journal.entries)
 
@@ -612,9 +612,7 @@ def step_wrong_key(w: World, kind: str) -> None:
     baseline(w, kind)
     k = KINDS[kind]
     k.edit(w)
-    import os
-
-    os.environ["SIGMAMIND_API_KEY_STAGING"] = PROD_KEY  # restored by monkeypatch's setenv
+    w.monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", PROD_KEY)
     mark = w.mark()
     for args in (("plan",), ("plan", "--format", "json"), ("apply", "--auto-approve")):
         refused = w.run(*args)
@@ -626,7 +624,7 @@ def step_wrong_key(w: World, kind: str) -> None:
     assert w.sent(mark) == []
     assert w.agent_names("prod") == []
     assert w.get(f"/v1/phone-numbers/{PROD_NUMBER}", "prod")["friendlyName"] == "prod line"
-    os.environ["SIGMAMIND_API_KEY_STAGING"] = STAGING_KEY
+    w.monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", STAGING_KEY)
     mark = w.mark()
     applied(w)
     assert w.sent(mark) == [("PATCH", k.path(w), UPDATE_BODY[kind])]
