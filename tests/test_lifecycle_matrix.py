@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from conftest import Project
 from multienv import (
     PROD_KEY,
@@ -497,7 +498,8 @@ def step_import(w: World, kind: str) -> None:
         result = w.run("import", agent_id, "--name", "billing")
         assert result.exit_code == 0, result.output
         assert w.sent(mark) == []
-        assert "\nonly:\n- staging\n" in (w.project.root / "agents/billing.yaml").read_text()
+        written = yaml.safe_load((w.project.root / "agents/billing.yaml").read_text())
+        assert written["only"] == ["staging"]
         assert w.id("agent.billing") == agent_id
         assert w.agent_names().count("Billing Desk") == 1
         return
