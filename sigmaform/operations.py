@@ -274,6 +274,7 @@ class ApplyRequest:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     destroy: bool = False  # `sigmaform destroy`: plan the destroy instead
     allow_recreate: bool = False  # re-create managed resources even when most are missing
+    lock_timeout: float = 0.0  # seconds to wait for the state lock
 
 
 def apply_project(
@@ -287,7 +288,7 @@ def apply_project(
     """Lock, plan (or load the saved plan), confirm, check safety, execute. None: nothing done."""
     backend = backend_for(project)
     with (
-        backend.lock(LockInfo("apply")),
+        backend.lock(LockInfo("apply"), request.lock_timeout),
         client_for(project, request.options.parallelism, retry) as client,
     ):
         options = request.options

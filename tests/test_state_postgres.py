@@ -39,7 +39,7 @@ LOCAL_FILE_SCENARIOS = {
     "test_concurrent_apply_is_refused_naming_the_holder",  # holds the file lock: see below
     "test_no_secret_in_state_plan_files_or_outputs",  # reads .sigmaform/state/: see below
     "test_state_file_is_sorted_and_matches_its_schema",
-    "test_state_unlock_refuses_a_live_holder_unless_forced",  # holds the file lock
+    "test_state_unlock_refuses_a_live_holder_even_forced",  # holds the file lock
 }
 SCENARIOS = sorted(n for n in vars(e2e) if n.startswith("test_") and n not in LOCAL_FILE_SCENARIOS)
 
