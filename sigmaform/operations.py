@@ -65,7 +65,7 @@ def backend_for(project: Project) -> StateBackend:
             if not (error.name or "").startswith("psycopg"):
                 raise
             raise ConfigError(
-                "the postgres state backend needs psycopg: pip install 'sigmaform[postgres]'"
+                "the postgres state backend needs psycopg: pip install 'psycopg[binary]>=3.1'"
             ) from None
         return backend_for_project(project)
     if project.state.backend != "local":
