@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Project
+
+from sigmaform.files import write_atomic
 
 WITHOUT_FCNTL = (
     "import sys\n"
@@ -60,3 +64,16 @@ def test_the_cli_runs_without_fcntl(example: Project, repo_root: Path) -> None:
         json.loads(line)["method"]
         for line in example.emulator_dir.joinpath("journal.jsonl").read_text().splitlines()
     ].count("POST") == 3
+
+
+def test_atomic_writes_keep_the_mode_without_fchmod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows has no os.fchmod before Python 3.13; every state write goes through here.
+    monkeypatch.delattr(os, "fchmod", raising=False)
+    target = tmp_path / "prod.json"
+    write_atomic(target, "one\n")
+    os.chmod(target, 0o640)
+    write_atomic(target, "two\n", backup=True)
+    assert target.read_text() == "two\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
