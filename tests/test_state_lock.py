@@ -159,9 +159,8 @@ def test_a_lock_timeout_that_runs_out_is_refused_naming_the_holder(
 
 def test_a_bad_lock_timeout_is_a_usage_error(example: Project) -> None:
     result = example.run("apply", "--auto-approve", "--lock-timeout", "soon")
-    # The usage-error exit code itself is the CLI's, tested for every command elsewhere.
-    assert result.exit_code != 0
+    assert result.exit_code == 1
     assert "'soon' is not a duration" in result.output
     assert example.journal() == []
     too_long = example.run("state", "rm", "agent.x", "--lock-timeout", "25h")
-    assert too_long.exit_code != 0 and "longer than a day" in too_long.output
+    assert too_long.exit_code == 1 and "longer than a day" in too_long.output
