@@ -88,7 +88,7 @@ def test_two_applies_with_a_lock_timeout_run_in_turn(tmp_path: Path) -> None:
 
 
 def test_unlock_force_never_frees_a_running_apply(tmp_path: Path) -> None:
-    root, data_dir = _project(tmp_path, latency_ms=150)
+    root, data_dir = _project(tmp_path, latency_ms=250)
     backend = LocalBackend(root / ".sigmaform" / "state" / "rel.json")
     running = start_cli(root, "apply", "--auto-approve", "--parallelism", "1")
     try:
