@@ -137,6 +137,7 @@ def test_a_command_waits_for_the_lock_then_runs(example: Project) -> None:
     "command",
     [
         ("apply", "--auto-approve"),
+        ("destroy", "--auto-approve"),
         ("state", "rm", "agent.support"),
         ("state", "mv", "agent.support", "agent.help"),
         ("import", "--all"),
