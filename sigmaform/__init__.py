@@ -1,3 +1,3 @@
 """sigmaform: config-as-code for SigmaMind AI agents."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -44,6 +44,7 @@ class ImportRequest:
     parallelism: int = 10
     all_environments: bool = False  # else the files say `only: [ENV]`
     dry_run: bool = False  # show what would be written; write nothing
+    lock_timeout: float = 0.0  # seconds to wait for the state lock
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,10 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
     env = project.environment.name
     out_dir = _out_dir(project, request.out_dir)
     backend = backend_for(project)
-    with backend.lock(LockInfo("import")), client_for(project, request.parallelism) as client:
+    with (
+        backend.lock(LockInfo("import"), request.lock_timeout),
+        client_for(project, request.parallelism) as client,
+    ):
         state = read_state(backend, env)
         managed = {r.id: a for a, r in state.resources.items() if r.kind == AGENT.name}
         if request.all:

@@ -600,10 +600,11 @@ def write_atomic(path: Path, text: str, *, backup: bool = False, mode: int | Non
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            # os.chmod, not os.fchmod: Windows has no fchmod before Python 3.13.
             if mode is not None:
-                os.fchmod(handle.fileno(), mode)
+                os.chmod(tmp, mode)
             elif path.exists():
-                os.fchmod(handle.fileno(), path.stat().st_mode & 0o777)
+                os.chmod(tmp, path.stat().st_mode & 0o777)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -70,7 +70,7 @@ def backend_for(project: Project) -> StateBackend:
             if not (error.name or "").startswith("psycopg"):
                 raise
             raise ConfigError(
-                "the postgres state backend needs psycopg: pip install 'sigmaform[postgres]'"
+                "the postgres state backend needs psycopg: pip install 'psycopg[binary]>=3.1'"
             ) from None
         return backend_for_project(project)
     if project.state.backend != "local":
@@ -280,6 +280,7 @@ class ApplyRequest:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     destroy: bool = False  # `sigmaform destroy`: plan the destroy instead
     allow_recreate: bool = False  # re-create managed resources even when most are missing
+    lock_timeout: float = 0.0  # seconds to wait for the state lock
 
 
 def apply_project(
@@ -293,7 +294,7 @@ def apply_project(
     """Lock, plan (or load the saved plan), confirm, check safety, execute. None: nothing done."""
     backend = backend_for(project)
     with (
-        backend.lock(LockInfo("apply")),
+        backend.lock(LockInfo("apply"), request.lock_timeout),
         client_for(project, request.options.parallelism, retry) as client,
     ):
         options = request.options

@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
 from sigmaform import ecmaregex
@@ -41,11 +42,21 @@ _JSON_TYPES = (
 Locator = Callable[[JsonPath, bool], Mark]
 
 
+def schema_folder() -> Traversable:
+    """The schemas: `sigmaform.schemas` when installed (the wheel maps the repository's
+    `schemas/` there), else `schemas/` beside the package (`python -m sigmaform` run from a
+    source checkout)."""
+    try:
+        return resources.files("sigmaform.schemas")
+    except ModuleNotFoundError:
+        return resources.files("sigmaform").joinpath("..", "schemas")
+
+
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """A schema from the package's `schemas/` (shipped in the wheel), parsed once."""
     try:
-        text = resources.files("sigmaform.schemas").joinpath(name).read_text(encoding="utf-8")
+        text = schema_folder().joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, ModuleNotFoundError):
         raise ConfigError(f"schema `{name}` is missing from the installation") from None
     schema: dict[str, Any] = json.loads(text)
@@ -53,7 +64,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def schema_exists(name: str) -> bool:
-    return resources.files("sigmaform.schemas").joinpath(name).is_file()
+    return schema_folder().joinpath(name).is_file()
 
 
 @functools.cache

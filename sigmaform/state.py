@@ -2,18 +2,21 @@
 
 The planner sees only the `State` value; where it is kept is a `StateBackend`. The local
 backend is a JSON file written atomically (with a backup of the previous version) and a
-lock file held with `flock` for the whole apply, so a killed process never leaves a lock
-that blocks the next run: the kernel drops it with the process.
+lock file held with the operating system's file lock (`filelock`: flock on Unix, a
+byte-range lock on Windows) for the whole apply, so a killed process never leaves a lock
+that blocks the next run: the kernel drops it with the process. The lock file itself is
+never unlinked by sigmaform: a second process would otherwise lock a new file of the same
+name while the first still holds the old one. The holder's details live in a file beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sigmaform import invocation
-from sigmaform.errors import ConfigError, LockHeldError, Problem
+from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
 from sigmaform.sensitive import fingerprint_key
@@ -184,8 +187,9 @@ class StateBackend(Protocol):
         """Persist `state` with the next serial; return what was written."""
         ...
 
-    def lock(self, info: LockInfo) -> contextlib.AbstractContextManager[None]:
-        """Hold the apply lock; raise LockHeldError at once when someone else has it."""
+    def lock(self, info: LockInfo, timeout: float = 0.0) -> contextlib.AbstractContextManager[None]:
+        """Hold the apply lock; wait up to `timeout` seconds for someone else to release it,
+        then raise LockHeldError."""
         ...
 
     def lock_holder(self) -> LockInfo | None: ...
@@ -201,6 +205,9 @@ def _alive(holder: LockInfo) -> bool:
     """False only for a process of this host that is known to be gone."""
     if holder.host != socket.gethostname():
         return True
+    if sys.platform == "win32":
+        # os.kill(pid, 0) sends CTRL_C_EVENT on Windows; the file lock itself says who is alive.
+        return True
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
@@ -210,13 +217,23 @@ def _alive(holder: LockInfo) -> bool:
     return True
 
 
+def describe_wait(seconds: float) -> str:
+    """`5s`, `2m`, `1m30s`: how long a refused process waited, as a user would write it."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+
+
 class LocalBackend:
-    """State in a JSON file, lock in `<file>.lock` held with flock."""
+    """State in a JSON file; the lock is `<file>.lock`, its holder's details `<file>.lock.info`."""
 
     def __init__(self, path: Path, display: str | None = None) -> None:
         self.path = path
         self.display = display or str(path)
         self.lock_path = path.with_name(path.name + ".lock")
+        self.info_path = path.with_name(path.name + ".lock.info")
 
     def describe(self) -> str:
         return self.display
@@ -236,30 +253,32 @@ class LocalBackend:
         return written
 
     @contextlib.contextmanager
-    def lock(self, info: LockInfo) -> Iterator[None]:
+    def lock(self, info: LockInfo, timeout: float = 0.0) -> Iterator[None]:
+        # Imported here: only commands that write state pay for it.
+        from filelock import FileLock, Timeout
+
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        file_lock = FileLock(self.lock_path)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._current_holder()
-                who = holder.describe() if holder else "another process"
-                raise LockHeldError(
-                    f"state {self.display} is locked by {who}; "
-                    "wait for it to finish (or, if it is gone, run "
-                    f"`{invocation.command('state', 'unlock')}`)"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(info.to_dict()).encode())
-            os.fsync(fd)
-            try:
-                yield
-            finally:
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            file_lock.acquire(timeout=max(timeout, 0.0), poll_interval=0.05)
+        except Timeout:
+            holder = self._current_holder()
+            who = holder.describe() if holder else "another process"
+            waited = f" (waited {describe_wait(timeout)})" if timeout > 0 else ""
+            raise LockHeldError(
+                f"state {self.display} is locked by {who}{waited}; wait for it to finish, "
+                "retry with --lock-timeout (or, if it is gone, run "
+                f"`{invocation.command('state', 'unlock')}`)"
+            ) from None
+        try:
+            write_atomic(self.info_path, json.dumps(info.to_dict()) + "\n")
+            yield
         finally:
-            os.close(fd)
+            try:
+                # The details go first, so nobody reads them as a live holder's after release.
+                self.info_path.unlink(missing_ok=True)
+            finally:
+                file_lock.release()
 
     def _current_holder(self) -> LockInfo | None:
         """Who holds the lock. A holder writes its details just after taking the lock, so
@@ -274,8 +293,8 @@ class LocalBackend:
 
     def lock_holder(self) -> LockInfo | None:
         try:
-            data = json.loads(self.lock_path.read_text(encoding="utf-8") or "null")
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads(self.info_path.read_text(encoding="utf-8") or "null")
+        except (FileNotFoundError, PermissionError, json.JSONDecodeError):
             return None
         if not isinstance(data, dict):
             return None
@@ -285,25 +304,40 @@ class LocalBackend:
             return None
 
     def is_locked(self) -> bool:
-        """True while a live process holds the lock (a dead holder's flock is gone)."""
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR)
-        except FileNotFoundError:
+        """True while a live process holds the lock (a dead holder's lock is gone)."""
+        from filelock import FileLock, Timeout
+
+        if not self.lock_path.exists():
             return False
+        probe = FileLock(self.lock_path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            probe.acquire(timeout=0)
+        except Timeout:
             return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
+        probe.release()
+        return False
 
     def force_unlock(self) -> LockInfo | None:
-        holder = self.lock_holder()
-        with contextlib.suppress(FileNotFoundError):
-            self.lock_path.unlink()
+        """Clear the details a holder that is gone left behind, holding the lock meanwhile
+        so a new holder's details are never the ones cleared. The lock file stays: a live
+        holder keeps its lock (refused here), a dead one's is already free."""
+        from filelock import FileLock, Timeout
+
+        if not self.lock_path.exists() and not self.info_path.exists():
+            return None
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        probe = FileLock(self.lock_path)
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            holder = self._current_holder()
+            who = holder.describe() if holder else "a running process"
+            raise RefusedError(f"the lock is held by {who}, which is still running") from None
+        try:
+            holder = self.lock_holder()
+            self.info_path.unlink(missing_ok=True)
+        finally:
+            probe.release()
         return holder
 
 

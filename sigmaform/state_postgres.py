@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,7 +37,7 @@ from sigmaform.errors import (
 )
 from sigmaform.resource import Project
 from sigmaform.sensitive import MIN_SCRUBBED, remember
-from sigmaform.state import LockInfo, State
+from sigmaform.state import LockInfo, State, describe_wait
 
 HISTORY_LIMIT = 20
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
@@ -360,15 +361,16 @@ class PostgresBackend:
     # -- lock -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, info: LockInfo) -> Iterator[None]:
+    def lock(self, info: LockInfo, timeout: float = 0.0) -> Iterator[None]:
         conn = self._connect(f"{info.operation} {info.who}@{info.host} pid {info.pid}")
         try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [self._key]).fetchone()
-            if not (row and row[0]):
+            if not self._try_lock(conn, timeout):
                 holder = self._holder(conn)
+                waited = f" (waited {describe_wait(timeout)})" if timeout > 0 else ""
                 raise LockHeldError(
-                    f"state {self.describe()} is locked by {holder}; wait for it to finish "
-                    "(a holder that died releases the lock with its connection)"
+                    f"state {self.describe()} is locked by {holder}{waited}; wait for it to "
+                    "finish or retry with --lock-timeout (a holder that died releases the "
+                    "lock with its connection)"
                 )
             conn.execute(
                 sql.SQL(
@@ -447,6 +449,18 @@ class PostgresBackend:
             "and sends nothing more; another apply may hold the lock now. Run `sigmaform "
             "plan` when no apply is running to see what is left"
         )
+
+    def _try_lock(self, conn: psycopg.Connection[Any], timeout: float) -> bool:
+        """Take the advisory lock, polling for up to `timeout` seconds. Polling, not the
+        blocking pg_advisory_lock: a statement waiting on the server could outlive us."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [self._key]).fetchone()
+            if row and row[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0.0)))
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         """Who holds the advisory lock: the info row if it is theirs, else their session name."""

@@ -80,7 +80,9 @@ def _shared(backend: StateBackend, project: Project) -> SharedBackend:
     return backend
 
 
-def push(project: Project, backend: StateBackend, *, force: bool = False) -> Transfer:
+def push(
+    project: Project, backend: StateBackend, *, force: bool = False, lock_timeout: float = 0.0
+) -> Transfer:
     """The local state file -> the configured shared backend, under its lock."""
     shared = _shared(backend, project)
     local = local_backend(project)
@@ -90,10 +92,12 @@ def push(project: Project, backend: StateBackend, *, force: bool = False) -> Tra
         shared.store(replace(state, serial=serial), expected)
 
     missing = f"no local state at {local.describe()} to push"
-    return _copy(local, shared, project, "state push", missing, store, force)
+    return _copy(local, shared, project, "state push", missing, store, force, lock_timeout)
 
 
-def pull(project: Project, backend: StateBackend, *, force: bool = False) -> Transfer:
+def pull(
+    project: Project, backend: StateBackend, *, force: bool = False, lock_timeout: float = 0.0
+) -> Transfer:
     """The configured shared backend -> the local state file, under the file's lock."""
     shared = _shared(backend, project)
     local = local_backend(project)
@@ -103,7 +107,7 @@ def pull(project: Project, backend: StateBackend, *, force: bool = False) -> Tra
         local.write(replace(state, serial=serial - 1))
 
     missing = f"no state in {shared.describe()} to pull"
-    return _copy(shared, local, project, "state pull", missing, store, force)
+    return _copy(shared, local, project, "state pull", missing, store, force, lock_timeout)
 
 
 def _copy(
@@ -114,6 +118,7 @@ def _copy(
     missing: str,
     store: Callable[[State, int, State | None], None],
     force: bool,
+    lock_timeout: float,
 ) -> Transfer:
     """Copy one environment's state, under the target's lock, refusing to lose history."""
     env = project.environment.name
@@ -121,7 +126,7 @@ def _copy(
     if source is None:
         raise ConfigError(missing)
     _check_environment(source, source_backend.describe(), env)
-    with target_backend.lock(LockInfo(operation)):
+    with target_backend.lock(LockInfo(operation), lock_timeout):
         target = target_backend.read()
         if target is not None:
             _check_environment(target, target_backend.describe(), env)

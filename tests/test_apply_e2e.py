@@ -278,14 +278,16 @@ def test_field_removed_from_yaml_is_reported_once_then_forgotten(example: Projec
     assert support["agentSettings"]["llmTemperature"] == 0.3
 
 
-def test_state_unlock_refuses_a_live_holder_unless_forced(example: Project) -> None:
+def test_state_unlock_refuses_a_live_holder_even_forced(example: Project) -> None:
     backend = LocalBackend(example.root / ".sigmaform" / "state" / "local.json")
     with backend.lock(LockInfo("apply", who="ci-runner-7")):
         refused = example.run("state", "unlock")
         assert refused.exit_code == 3
         assert "held by ci-runner-7@" in refused.output and "still running" in refused.output
         forced = example.run("state", "unlock", "--force")
-        assert forced.exit_code == 0 and "Removed the lock of ci-runner-7@" in forced.output
+        assert forced.exit_code == 3, forced.output
+        assert "held by ci-runner-7@" in forced.output and "not even with --force" in forced.output
+        assert backend.is_locked() and backend.lock_holder() is not None
     assert example.run("state", "unlock").output.startswith("No lock information found")
 
 

@@ -6,7 +6,6 @@ the server ends with every declared agent exactly once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -16,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from reliability import (
     API_KEY,
     Cli,
@@ -107,15 +107,13 @@ def test_refused_apply_names_a_holder_that_just_took_the_lock(tmp_path: Path) ->
     """The holder writes its details just after taking the lock; a process refused in that
     moment must still name it (found by the race above: "locked by another process")."""
     backend = LocalBackend(tmp_path / "rel.json")
-    fd = os.open(backend.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, details not written yet
+    with FileLock(backend.lock_path):  # taken, details not written yet
         holder = LockInfo("apply", who="ci", host=socket.gethostname(), pid=os.getpid())
-        late = threading.Timer(0.1, lambda: os.write(fd, json.dumps(holder.to_dict()).encode()))
+        late = threading.Timer(
+            0.1, lambda: backend.info_path.write_text(json.dumps(holder.to_dict()))
+        )
         late.start()
         with pytest.raises(LockHeldError) as refused, backend.lock(LockInfo("apply")):
             pass
         late.join()
-    finally:
-        os.close(fd)
     assert f"locked by ci@{socket.gethostname()} (pid {os.getpid()}, apply" in str(refused.value)

@@ -92,10 +92,14 @@ def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     while backend.is_locked() and time.monotonic() < deadline:
         time.sleep(0.05)
+    # The dead holder's details are cleared; the lock file is never unlinked.
+    removed = backend.force_unlock()
+    assert removed is not None and removed.pid == proc.pid
+    assert backend.lock_holder() is None
+    assert (tmp_path / "dev.json.lock").exists()
+    assert not (tmp_path / "dev.json.lock.info").exists()
     with backend.lock(LockInfo("apply")):
         pass
-    backend.force_unlock()
-    assert not (tmp_path / "dev.json.lock").exists()
 
 
 def test_fingerprint_key_is_fixed_by_lineage() -> None:

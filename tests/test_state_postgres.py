@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -39,7 +40,7 @@ LOCAL_FILE_SCENARIOS = {
     "test_concurrent_apply_is_refused_naming_the_holder",  # holds the file lock: see below
     "test_no_secret_in_state_plan_files_or_outputs",  # reads .sigmaform/state/: see below
     "test_state_file_is_sorted_and_matches_its_schema",
-    "test_state_unlock_refuses_a_live_holder_unless_forced",  # holds the file lock
+    "test_state_unlock_refuses_a_live_holder_even_forced",  # holds the file lock
 }
 SCENARIOS = sorted(n for n in vars(e2e) if n.startswith("test_") and n not in LOCAL_FILE_SCENARIOS)
 
@@ -227,6 +228,29 @@ def test_force_unlock_removes_the_row_but_cannot_steal_a_live_lock(pg: Pg) -> No
     assert other.force_unlock() is None
 
 
+def test_lock_timeout_polls_until_the_holder_releases_or_time_runs_out(pg: Pg) -> None:
+    holder, other = pg.backend(), pg.backend()
+    with holder.lock(LockInfo("apply", who="alice")):
+        started = time.monotonic()
+        with pytest.raises(LockHeldError, match=r"\(waited 0\.4s\); .*--lock-timeout"):
+            other.lock(LockInfo("apply"), timeout=0.4).__enter__()
+        assert time.monotonic() - started >= 0.4
+    taken = threading.Event()
+
+    def hold_briefly() -> None:
+        with holder.lock(LockInfo("apply", who="alice")):
+            taken.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=hold_briefly)
+    thread.start()
+    taken.wait(10)
+    with other.lock(LockInfo("apply", who="bob"), timeout=10):
+        found = other.lock_holder()
+        assert found is not None and found.who == "bob"
+    thread.join()
+
+
 def test_lock_key_is_stable_and_distinct() -> None:
     assert lock_key("s", "p", "local") == lock_key("s", "p", "local")
     assert lock_key("s", "p", "local") != lock_key("s", "p", "prod")
@@ -344,7 +368,7 @@ def test_cli_without_psycopg_says_which_extra_to_install(
     result = example.run("plan")
     assert result.exit_code == 1
     assert (
-        "Error: the postgres state backend needs psycopg: pip install 'sigmaform[postgres]'"
+        "Error: the postgres state backend needs psycopg: pip install 'psycopg[binary]>=3.1'"
         in result.output
     )
 

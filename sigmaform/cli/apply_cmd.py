@@ -16,6 +16,7 @@ from sigmaform.cli.app import (
     target_option,
 )
 from sigmaform.cli.apply_console import ApplyConsole
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import ConfigError
 from sigmaform.operations import ApplyRequest, apply_project, load_plan
 
@@ -44,6 +45,7 @@ from sigmaform.operations import ApplyRequest, apply_project, load_plan
 @allow_recreate_option
 @target_option
 @parallelism_option
+@lock_timeout_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -56,6 +58,7 @@ def apply(
     allow_recreate: bool,
     targets: tuple[str, ...],
     parallelism: int,
+    lock_timeout: float,
 ) -> None:
     """Apply the changes a plan shows.
 
@@ -86,6 +89,7 @@ def apply(
         refresh=refresh,
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism),
         allow_recreate=allow_recreate,
+        lock_timeout=lock_timeout,
     )
     plan, result = apply_project(
         project, request, confirm=console.confirm, on_outcome=console.report

@@ -7,6 +7,7 @@ import click
 from sigmaform.apply import ApplyOptions
 from sigmaform.cli.app import cli, get_globals, load_project_for, parallelism_option
 from sigmaform.cli.apply_console import ApplyConsole
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.operations import ApplyRequest, apply_project
 
 
@@ -14,8 +15,11 @@ from sigmaform.operations import ApplyRequest, apply_project
 @click.option("--auto-approve", is_flag=True, help="Do not ask; required without a terminal.")
 @click.option("--force", is_flag=True, help="Override safety.allowDelete: false (never `protect`).")
 @parallelism_option
+@lock_timeout_option
 @click.pass_context
-def destroy(ctx: click.Context, auto_approve: bool, force: bool, parallelism: int) -> None:
+def destroy(
+    ctx: click.Context, auto_approve: bool, force: bool, parallelism: int, lock_timeout: float
+) -> None:
     """Delete every managed agent and forget every adopted object of one environment.
 
     For a per-pull-request preview or a retired staging. Agents are deleted (numbers and
@@ -37,6 +41,7 @@ def destroy(ctx: click.Context, auto_approve: bool, force: bool, parallelism: in
     request = ApplyRequest(
         destroy=True,
         options=ApplyOptions(allow_delete=True, force=force, parallelism=parallelism),
+        lock_timeout=lock_timeout,
     )
     plan, result = apply_project(
         project, request, confirm=console.confirm, on_outcome=console.report

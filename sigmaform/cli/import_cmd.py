@@ -16,6 +16,7 @@ from sigmaform.adopt import (
     list_remote_agents,
 )
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import EXIT_OK, ConfigError, printable
 
 
@@ -38,6 +39,7 @@ from sigmaform.errors import EXIT_OK, ConfigError, printable
     "--dry-run", is_flag=True, help="Show the files and state it would write; write none."
 )
 @parallelism_option
+@lock_timeout_option
 @click.pass_context
 def import_(
     ctx: click.Context,
@@ -49,6 +51,7 @@ def import_(
     list_only: bool,
     dry_run: bool,
     parallelism: int,
+    lock_timeout: float,
 ) -> None:
     """Adopt remote agents: write their YAML and record them in state.
 
@@ -77,6 +80,7 @@ def import_(
         parallelism=parallelism,
         all_environments=all_environments,
         dry_run=dry_run,
+        lock_timeout=lock_timeout,
     )
     check_request(request)  # usage mistakes first: no need to read the project for them
     # Nothing is sent that needs a secret: the files are rendered with placeholders.

@@ -13,6 +13,7 @@ from sigmaform.cli.app import (
     parallelism_option,
 )
 from sigmaform.cli.apply_console import ApplyConsole
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import EXIT_OK, ConfigError
 from sigmaform.operations import (
     ApplyRequest,
@@ -46,6 +47,7 @@ from sigmaform.render import render_plan
 )
 @allow_recreate_option
 @parallelism_option
+@lock_timeout_option
 @click.pass_context
 def promote(
     ctx: click.Context,
@@ -57,6 +59,7 @@ def promote(
     fmt: str,
     allow_recreate: bool,
     parallelism: int,
+    lock_timeout: float,
 ) -> None:
     """Plan ENV with the current files, only if its `promoteFrom` env applied them.
 
@@ -129,6 +132,7 @@ def promote(
     request = ApplyRequest(
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism),
         allow_recreate=allow_recreate,
+        lock_timeout=lock_timeout,
     )
     plan, applied = apply_project(
         project, request, confirm=console.confirm, on_outcome=console.report

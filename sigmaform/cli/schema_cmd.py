@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 import click
 
 from sigmaform.cli.app import cli
 from sigmaform.cli.completion import complete_schema_kind
 from sigmaform.errors import EXIT_ERROR, EXIT_OK
+from sigmaform.schemacheck import schema_folder
 
 _SUFFIX = ".schema.json"
 
 
 def available_schemas() -> list[str]:
     """Every `<name>.schema.json` shipped in the package, so a new schema needs no code."""
-    folder = resources.files("sigmaform.schemas")
+    folder = schema_folder()
     return sorted(
         entry.name[: -len(_SUFFIX)] for entry in folder.iterdir() if entry.name.endswith(_SUFFIX)
     )
@@ -29,7 +29,7 @@ def schema_name(kind: str) -> str:
 
 
 def read_schema(name: str) -> str:
-    return (resources.files("sigmaform.schemas") / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
+    return (schema_folder() / f"{name}{_SUFFIX}").read_text(encoding="utf-8")
 
 
 @cli.command("schema")

@@ -9,6 +9,7 @@ import click
 from sigmaform import invocation
 from sigmaform.cli.app import cli, load_project_for
 from sigmaform.cli.completion import complete_state_address
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import EXIT_OK, ConfigError, RefusedError
 from sigmaform.kinds import BY_PREFIX, canonical_address
 from sigmaform.moves import Move, move_state
@@ -93,8 +94,9 @@ def _not_in_state(address: str) -> ConfigError:
 
 @state.command("rm")
 @click.argument("address", shell_complete=complete_state_address)
+@lock_timeout_option
 @click.pass_context
-def state_rm(ctx: click.Context, address: str) -> None:
+def state_rm(ctx: click.Context, address: str, lock_timeout: float) -> None:
     """Stop managing ADDRESS: remove it from state; the remote object is left alone.
 
     \b
@@ -104,7 +106,7 @@ def state_rm(ctx: click.Context, address: str) -> None:
     address = _address(address)
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
-    with backend.lock(LockInfo("state rm")):
+    with backend.lock(LockInfo("state rm"), lock_timeout):
         current = read_state(backend, project.environment.name)
         if address not in current.resources:
             raise _not_in_state(address)
@@ -115,8 +117,9 @@ def state_rm(ctx: click.Context, address: str) -> None:
 @state.command("mv")
 @click.argument("source", shell_complete=complete_state_address)
 @click.argument("destination", shell_complete=complete_state_address)
+@lock_timeout_option
 @click.pass_context
-def state_mv(ctx: click.Context, source: str, destination: str) -> None:
+def state_mv(ctx: click.Context, source: str, destination: str, lock_timeout: float) -> None:
     """Rename a resource's address (after renaming `name:` in its file).
 
     \b
@@ -126,7 +129,7 @@ def state_mv(ctx: click.Context, source: str, destination: str) -> None:
     source, destination = _address(source), _address(destination)
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
-    with backend.lock(LockInfo("state mv")):
+    with backend.lock(LockInfo("state mv"), lock_timeout):
         current = read_state(backend, project.environment.name)
         if source not in current.resources:
             raise _not_in_state(source)
@@ -142,10 +145,17 @@ def state_mv(ctx: click.Context, source: str, destination: str) -> None:
 
 
 @state.command("unlock")
-@click.option("--force", is_flag=True, help="Remove the lock even if its holder looks alive.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accepted for scripts; a lock whose holder is still running is never removed.",
+)
 @click.pass_context
 def state_unlock(ctx: click.Context, force: bool) -> None:
-    """Remove a stale apply lock left by a process that is gone.
+    """Clear the lock details left by a process that is gone.
+
+    A lock held by a running process is never removed, with or without --force: a second
+    apply beside it would create everything twice. Stop that process (or wait for it).
 
     \b
     Example:
@@ -154,9 +164,14 @@ def state_unlock(ctx: click.Context, force: bool) -> None:
     project = load_project_for(ctx, secrets="placeholder")
     backend = backend_for(project)
     holder = backend.lock_holder()
-    if backend.is_locked() and not force:
+    if backend.is_locked():
         who = holder.describe() if holder else "a running process"
-        raise RefusedError(f"the lock is held by {who}, which is still running (use --force)")
+        raise RefusedError(
+            f"the lock is held by {who}, which is still running; a live holder's lock is "
+            "never removed"
+            + (" (not even with --force)" if force else "")
+            + ": wait for it to finish, or stop that process first"
+        )
     removed = backend.force_unlock()
     if removed is None:
         click.echo("No lock information found; state is not locked.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sigmaform.cli.app import load_project_for
+from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.cli.state_cmd import state
 from sigmaform.errors import EXIT_OK
 from sigmaform.operations import backend_for
@@ -28,8 +29,9 @@ def _report(transfer: Transfer, verb: str) -> str:
 
 @state.command("push")
 @force_option
+@lock_timeout_option
 @click.pass_context
-def state_push(ctx: click.Context, force: bool) -> None:
+def state_push(ctx: click.Context, force: bool, lock_timeout: float) -> None:
     """Copy the local state file (state.path) to the shared backend.
 
     For moving a project from local state to a team's database; refuses to replace a
@@ -40,14 +42,19 @@ def state_push(ctx: click.Context, force: bool) -> None:
       sigmaform -e staging state push
     """
     project = load_project_for(ctx, secrets="placeholder")
-    click.echo(_report(push(project, backend_for(project), force=force), "Pushed"))
+    click.echo(
+        _report(
+            push(project, backend_for(project), force=force, lock_timeout=lock_timeout), "Pushed"
+        )
+    )
     ctx.exit(EXIT_OK)
 
 
 @state.command("pull")
 @force_option
+@lock_timeout_option
 @click.pass_context
-def state_pull(ctx: click.Context, force: bool) -> None:
+def state_pull(ctx: click.Context, force: bool, lock_timeout: float) -> None:
     """Copy the shared backend's state to the local file (state.path).
 
     For inspecting or backing up a team's state, or moving back to local state; refuses
@@ -58,5 +65,9 @@ def state_pull(ctx: click.Context, force: bool) -> None:
       sigmaform -e staging state pull
     """
     project = load_project_for(ctx, secrets="placeholder")
-    click.echo(_report(pull(project, backend_for(project), force=force), "Pulled"))
+    click.echo(
+        _report(
+            pull(project, backend_for(project), force=force, lock_timeout=lock_timeout), "Pulled"
+        )
+    )
     ctx.exit(EXIT_OK)

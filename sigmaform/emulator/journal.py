@@ -8,7 +8,6 @@ as `(sensitive)`: the journal is a file in the project directory, read by people
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import threading
 from collections.abc import Sequence
@@ -29,8 +28,8 @@ class JournalEntry:
 
 
 class Journal:
-    """Entries in memory, and appended as JSON lines to each of `files` (with `flock`, so
-    several processes can share one file)."""
+    """Entries in memory, and appended as JSON lines to each of `files` (under a file lock
+    beside each, `<file>.lock`, so several processes can share one file)."""
 
     def __init__(self, files: Sequence[Path] = ()) -> None:
         self._files = tuple(files)
@@ -54,9 +53,13 @@ class Journal:
         if not self._files:
             return
         line = json.dumps(asdict(entry), separators=(",", ":")) + "\n"
+        from filelock import FileLock
+
         for path in self._files:
-            with open(path, "a", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            with (
+                FileLock(path.with_name(path.name + ".lock")),
+                open(path, "a", encoding="utf-8") as handle,
+            ):
                 handle.write(line)
 
 

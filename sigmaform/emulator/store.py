@@ -4,14 +4,13 @@ On disk a workspace is `<data_dir>/workspaces/<sha256(api key)>/<collection>/<id
 (the key itself is never written). Each object is its own file, written atomically (temp
 file + `os.replace`), so a read never sees half a write and a list of 1,000 agents rereads
 only files whose stat changed. Read-modify-write sequences run under `Workspace.locked()`:
-a thread lock plus `fcntl.flock` on the workspace's lock file, so several processes may
-share one data directory.
+a thread lock plus a file lock (`filelock`, portable) on the workspace's lock file, so
+several processes may share one data directory.
 """
 
 from __future__ import annotations
 
 import copy
-import fcntl
 import hashlib
 import json
 import os
@@ -121,12 +120,10 @@ class DiskWorkspace(Workspace):
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        with self._lock, open(self._root / "lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        from filelock import FileLock
+
+        with self._lock, FileLock(self._root / "lock"):
+            yield
 
     def _path(self, collection: str, oid: str) -> Path:
         return self._root / collection / f"{oid}.json"
