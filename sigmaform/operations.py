@@ -28,6 +28,7 @@ from sigmaform.project import load_project
 from sigmaform.refresh_guard import (
     check_adoptions_exist,
     check_destroy_reaches,
+    check_unrefreshed_reaches,
     check_workspace,
     read_adoptions,
 )
@@ -338,6 +339,8 @@ def apply_project(
             return plan, None
         if plan.destroy:  # a destroy plan reads nothing: check the key reaches its agents
             check_destroy_reaches(state, client)
+        elif not plan.refreshed:  # neither does --no-refresh: one agent read as a canary
+            check_unrefreshed_reaches(state, client, allow_recreate=request.allow_recreate)
         if not confirm(plan):
             return plan, None
         check_safety(plan, state, project.environment, options, len(project.resources))

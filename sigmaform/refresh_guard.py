@@ -136,6 +136,30 @@ def check_destroy_reaches(state: State, client: Client) -> None:
     )
 
 
+def check_unrefreshed_reaches(state: State, client: Client, *, allow_recreate: bool) -> None:
+    """Refuse (exit 3) an apply without refresh whose API key does not reach state's agents.
+
+    Without refresh nothing is read, so a key of another workspace would have its creates
+    sent there and recorded beside the old workspace's ids. One managed agent is read first
+    (a canary, not a refresh): if it is gone, the plan cannot be trusted without a refresh.
+    """
+    agents = sorted((a, r.id) for a, r in state.resources.items() if r.kind == "Agent")
+    if not agents:
+        return
+    address, agent_id = agents[0]
+    check_workspace(
+        state,
+        {address: client.get_agent(agent_id)},
+        key_label=client.key_variable,
+        ask_workspace=client.workspace_id,
+        allow_recreate=allow_recreate,
+        on_purpose=(
+            f"run `{invocation.command('plan')}` (with refresh) to see what is missing, "
+            "then apply with refresh and --allow-recreate"
+        ),
+    )
+
+
 def _key_words(label: str) -> str:
     """`the API key from VAR`, or the label itself when it is already a phrase."""
     return label if label.startswith("the ") else f"the API key from {label}"
@@ -171,6 +195,7 @@ def check_adoptions_exist(
 __all__ = [
     "check_adoptions_exist",
     "check_destroy_reaches",
+    "check_unrefreshed_reaches",
     "check_workspace",
     "read_adoptions",
     "workspace_in",

@@ -734,13 +734,6 @@ def test_destroy_with_a_wrong_key_is_refused_before_anything_is_sent(
         assert again.exit_code == 0, again.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply --no-refresh reads nothing, so it cannot tell a key of another workspace: "
-    "it POSTs the new agent there and records it in state beside the old workspace's ids. "
-    "Needs a decision on what --no-refresh may read (one GET /v1/webhooks names a "
-    "workspace only when it has a webhook; reading the managed agents is a refresh).",
-)
 def test_apply_without_refresh_and_a_wrong_key_creates_nothing(
     tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -752,4 +745,12 @@ def test_apply_without_refresh_and_a_wrong_key_creates_nothing(
         refused = w.run("apply", "--auto-approve", "--no-refresh")
         assert refused.exit_code == 3, refused.output
         assert w.sent(mark) == []
+        assert w.agent_names("prod") == []
+        # The one read was the canary: a managed agent, which this key cannot see.
+        assert "missing remotely" in refused.output and "--allow-recreate" in refused.output
+        assert PROD_KEY not in refused.output
+        # With the right key the same apply goes ahead and creates the agent once.
+        monkeypatch.setenv("SIGMAMIND_API_KEY_STAGING", STAGING_KEY)
+        done = w.run("apply", "--auto-approve", "--no-refresh")
+        assert done.exit_code == 0, done.output
         assert w.agent_names("prod") == []
