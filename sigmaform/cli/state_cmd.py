@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import click
 
@@ -156,6 +157,13 @@ def state_unlock(ctx: click.Context, force: bool) -> None:
     holder = backend.lock_holder()
     if backend.is_locked() and not force:
         who = holder.describe() if holder else "a running process"
+        if holder is not None and holder.host != socket.gethostname():
+            # Only a process of this host can be seen to be gone (an s3 lock object outlives
+            # its holder): the user decides.
+            raise RefusedError(
+                f"the lock is held by {who} on another host, which may still be running: "
+                "if it is gone, use --force"
+            )
         raise RefusedError(f"the lock is held by {who}, which is still running (use --force)")
     removed = backend.force_unlock()
     if removed is None:
