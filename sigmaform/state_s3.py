@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -203,9 +204,7 @@ class S3Backend:
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(
-                Problem(self.describe(), message=f"invalid JSON: {error}")
-            ) from None
+            raise ConfigError(Problem(self.describe(), message=f"invalid JSON: {error}")) from None
         state = State.from_dict(data, self.describe())
         with self._mutex:
             self._etags[(state.lineage, state.serial)] = etag
@@ -269,16 +268,26 @@ class S3Backend:
     def lock(self, info: LockInfo) -> Iterator[None]:
         # The token tells our lock from a later holder's after a forced unlock.
         body = json.dumps({**info.to_dict(), "token": str(uuid.uuid4())}, sort_keys=True).encode()
-        etag = self._put(self.lock_key, body, "cannot take the state lock at", IfNoneMatch="*")
-        if etag is None:
-            raise self._held()
+        etag = self._take(body)
         try:
             yield
         finally:
             self._release(body, etag)
 
-    def _held(self) -> LockHeldError:
-        holder = self.lock_holder()
+    def _take(self, body: bytes) -> str:
+        """Create the lock object; its ETag. A lock released between our refused create and
+        the read of its holder is tried again rather than reported as held by nobody."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            etag = self._put(self.lock_key, body, "cannot take the state lock at", IfNoneMatch="*")
+            if etag is not None:
+                return etag
+            holder = self.lock_holder()
+            if holder is not None or time.monotonic() >= deadline:
+                raise self._held(holder)
+            time.sleep(0.05)
+
+    def _held(self, holder: LockInfo | None) -> LockHeldError:
         unlock = invocation.command("state", "unlock")
         if holder is None:
             return LockHeldError(
@@ -339,7 +348,9 @@ class S3Backend:
             self._s3().delete_object(Bucket=self.bucket, Key=self.lock_key)
         except ClientError as error:
             if not self._missing(error):
-                raise self._failure("cannot remove the state lock at", error, self.lock_key) from None
+                raise self._failure(
+                    "cannot remove the state lock at", error, self.lock_key
+                ) from None
         except BotoCoreError as error:
             raise self._failure("cannot remove the state lock at", error, self.lock_key) from None
         return holder
