@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from sigmaform import invocation
 from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
@@ -142,8 +142,6 @@ class S3Backend:
                 "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                 "or AWS_PROFILE)"
             )
-        elif isinstance(error, NoRegionError):
-            reason = "no AWS region (set state.region in sigmaform.yaml, or AWS_REGION)"
         elif isinstance(error, ClientError):
             detail = error.response.get("Error", {})
             code = detail.get("Code") or error.response.get("ResponseMetadata", {}).get(

@@ -562,3 +562,35 @@ def test_push_refuses_a_different_lineage_without_force(example: Project, s3: S3
     stored = s3.backend().read()
     assert stored is not None
     assert stored.lineage == mine.lineage and stored.serial == theirs.serial + 1
+
+
+def test_s3_settings_are_hand_checked_without_the_schema(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sigmaform import projectfile
+
+    monkeypatch.setattr(projectfile, "schema_exists", lambda name: False)
+    example.edit("sigmaform.yaml", LOCAL_STATE_LINE, "state: {backend: s3, schema: x}")
+    result = example.run("validate")
+    assert result.exit_code == 1
+    assert "sigmaform.yaml:9:8: state: the s3 backend needs `bucket`, e.g. acme-sigmaform" in (
+        result.output
+    )
+    assert "sigmaform.yaml:9:22: state.schema: not a setting of the s3 backend" in result.output
+    example.edit("sigmaform.yaml", "backend: s3, schema: x", 'backend: postgres, url: u, key: ""')
+    result = example.run("validate")
+    assert result.exit_code == 1
+    assert "state.key: not a setting of the postgres backend" in result.output
+
+
+def test_every_request_on_a_missing_bucket_names_the_object(s3: S3) -> None:
+    backend = S3Backend(
+        "no-such-bucket", "agents/local.json", region=REGION, endpoint_url=s3.endpoint
+    )
+    where = "s3://no-such-bucket/agents/local.json"
+    with pytest.raises(StateStorageError, match=rf"^cannot write state {where}: "):
+        backend.write(State.new("local"))
+    with pytest.raises(StateStorageError, match=rf"^cannot take the state lock at {where}.lock: "):
+        backend.lock(LockInfo("apply")).__enter__()
+    with pytest.raises(StateStorageError, match=rf"^cannot read the state lock at {where}.lock: "):
+        backend.force_unlock()
