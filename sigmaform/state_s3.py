@@ -270,7 +270,10 @@ class S3Backend:
         try:
             yield
         finally:
-            self._release(body, etag)
+            # A release that fails must not hide how the run ended; the lock then stays and
+            # the next run names it, for `state unlock`.
+            with contextlib.suppress(SigmaformError):
+                self._release(body, etag)
 
     def _take(self, body: bytes) -> str:
         """Create the lock object; its ETag. A lock released between our refused create and
