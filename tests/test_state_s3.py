@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -594,3 +595,45 @@ def test_every_request_on_a_missing_bucket_names_the_object(s3: S3) -> None:
         backend.lock(LockInfo("apply")).__enter__()
     with pytest.raises(StateStorageError, match=rf"^cannot read the state lock at {where}.lock: "):
         backend.force_unlock()
+
+
+def test_of_many_lock_attempts_at_the_same_moment_exactly_one_wins(s3: S3) -> None:
+    backends = [s3.backend() for _ in range(6)]
+    for backend in backends:
+        backend.read()  # clients ready, so the attempts really start together
+    start = threading.Barrier(len(backends))
+    results: list[str] = []
+    release = threading.Event()
+
+    def attempt(backend: S3Backend) -> None:
+        start.wait()
+        try:
+            with backend.lock(LockInfo("apply")):
+                results.append("locked")
+                release.wait(30)
+        except LockHeldError:
+            results.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(b,)) for b in backends]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(results) == len(backends), "every attempt to finish or hold")
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["locked"] + ["refused"] * (len(backends) - 1)
+    assert s3.backend().lock_holder() is None
+
+
+def test_two_applies_started_together_one_is_refused_with_exit_3(example: Project, s3: S3) -> None:
+    use_s3(example, s3)
+    first = _apply_in_background(example, 1000)
+    second = _apply_in_background(example, 1000)
+    outputs = [p.communicate(timeout=120)[0].decode() for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 3], outputs
+    refused = next(o for o, p in zip(outputs, (first, second), strict=True) if p.returncode == 3)
+    assert f"state s3://{s3.bucket}/agents/local.json is locked by " in refused
+    (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 0}))
+    assert len(example.agents()) == 3
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
