@@ -30,7 +30,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from sigmaform import invocation
-from sigmaform.errors import ConfigError, LockHeldError, Problem, SigmaformError, StalePlanError
+from sigmaform.errors import (
+    ConfigError,
+    LockHeldError,
+    LockLostError,
+    Problem,
+    SigmaformError,
+    StalePlanError,
+)
 from sigmaform.resource import Project
 from sigmaform.state import LockInfo, State
 
@@ -90,6 +97,7 @@ class S3Backend:
         # replaces exactly the version its state came from.
         self._etags: dict[tuple[str, int], str] = {}
         self._mutex = threading.Lock()
+        self._held_body: bytes | None = None  # our lock object's content, while held
 
     def __repr__(self) -> str:
         return f"S3Backend({self.describe()!r})"
@@ -267,13 +275,38 @@ class S3Backend:
         # The token tells our lock from a later holder's after a forced unlock.
         body = json.dumps({**info.to_dict(), "token": str(uuid.uuid4())}, sort_keys=True).encode()
         etag = self._take(body)
+        self._held_body = body
         try:
             yield
         finally:
+            self._held_body = None
             # A release that fails must not hide how the run ended; the lock then stays and
             # the next run names it, for `state unlock`.
             with contextlib.suppress(SigmaformError):
                 self._release(body, etag)
+
+    def ensure_locked(self) -> None:
+        """Raise LockLostError unless the lock object is still ours.
+
+        Someone may have removed it (`state unlock --force` from another host, believing
+        this run dead) and another apply may have taken it. Apply asks before every write
+        it sends (one GET), so a lost lock stops the writes.
+        """
+        body = self._held_body
+        found = None if body is None else self._get(self.lock_key, "cannot read the state lock at")
+        if body is not None and found is not None and found[0] == body:
+            return
+        holder = self.lock_holder() if found is not None else None
+        reason = (
+            "its lock object was removed"
+            if holder is None
+            else (f"its lock object now names {holder.describe()}")
+        )
+        raise LockLostError(
+            f"lost the state lock on {self.describe()}: {reason}. The apply stopped at once "
+            "and sends nothing more; another apply may hold the lock now. Run "
+            f"`{invocation.command('plan')}` when no apply is running to see what is left"
+        )
 
     def _take(self, body: bytes) -> str:
         """Create the lock object; its ETag. A lock released between our refused create and

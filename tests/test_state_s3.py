@@ -22,7 +22,7 @@ from conftest import Project
 from s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server, start_server
 from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
 
-from sigmaform.errors import LockHeldError, StalePlanError
+from sigmaform.errors import LockHeldError, LockLostError, StalePlanError
 from sigmaform.state import LocalBackend, LockInfo, State
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (the s3 extra)")
@@ -636,3 +636,39 @@ def test_two_applies_started_together_one_is_refused_with_exit_3(example: Projec
     (example.emulator_dir / "emulator.json").write_text(json.dumps({"latency_ms": 0}))
     assert len(example.agents()) == 3
     assert example.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_lock_removed_under_a_running_apply_stops_its_writes(example: Project, s3: S3) -> None:
+    use_s3(example, s3)
+    holder = _apply_in_background(example, 1000)
+    backend = s3.backend()
+    try:
+        wait_for(backend.read, "the apply's first state write")
+        # Someone believed it dead: forced the unlock, and another run took the lock.
+        backend.force_unlock()
+        taker = LockInfo("apply", who="bob", host="runner-host", pid=7)
+        body = json.dumps({**taker.to_dict(), "token": "t"}).encode()
+        s3.client().put_object(Bucket=s3.bucket, Key="agents/local.json.lock", Body=body)
+        output, _ = holder.communicate(timeout=120)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    text = output.decode()
+    assert holder.returncode == 1, text
+    assert (
+        f"lost the state lock on s3://{s3.bucket}/agents/local.json: its lock object now names "
+        f"{taker.describe()}. The apply stopped at once and sends nothing more"
+    ) in text
+    assert s3.backend().lock_holder() == taker  # bob's lock is left alone
+
+
+def test_ensure_locked_names_a_removed_lock(s3: S3) -> None:
+    backend = s3.backend()
+    with backend.lock(LockInfo("apply")):
+        backend.ensure_locked()
+        s3.backend().force_unlock()
+        with pytest.raises(LockLostError, match=r": its lock object was removed\. The apply"):
+            backend.ensure_locked()
+    with pytest.raises(LockLostError):
+        backend.ensure_locked()  # not held at all
