@@ -218,7 +218,14 @@ class _ResourceFailed(SigmaformError):
 
 
 class StateNotSaved(SigmaformError):
-    """A state write failed: the apply stops, since nothing it sends next could be recorded."""
+    """A state write failed: the apply stops, since nothing it sends next could be recorded.
+    It exits as its cause does: 3 when a safety rail refused the write (someone else wrote
+    state since it was read)."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        if isinstance(cause, SigmaformError):
+            self.exit_code = cause.exit_code
 
 
 class _Stopped(SigmaformError):
@@ -446,7 +453,9 @@ class Executor:
             self.fence.stop(
                 cause
                 if isinstance(cause, LockLostError)
-                else StateNotSaved(f"{cause}; the apply stopped at once and sends nothing more")
+                else StateNotSaved(
+                    f"{cause}; the apply stopped at once and sends nothing more", cause
+                )
             )
             outcome = Outcome(rp.address, rp.action, "failed", scrub(str(error)))
         except (SigmaformError, OSError) as error:

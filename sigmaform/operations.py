@@ -74,6 +74,16 @@ def backend_for(project: Project) -> StateBackend:
                 "the postgres state backend needs psycopg: pip install 'psycopg[binary]>=3.1'"
             ) from None
         return backend_for_project(project)
+    if project.state.backend == "s3":
+        try:  # boto3 is an optional extra: imported only by projects that use it
+            from sigmaform.state_s3 import backend_for_project as s3_backend
+        except ModuleNotFoundError as error:
+            if not (error.name or "").startswith(("boto3", "botocore")):
+                raise
+            raise ConfigError(
+                "the s3 state backend needs boto3: pip install 'boto3>=1.36'"
+            ) from None
+        return s3_backend(project)
     if project.state.backend != "local":
         raise ConfigError(f"state backend `{project.state.backend}` is not supported yet")
     return local_backend(project)

@@ -30,6 +30,9 @@ ENV_KEYS = (
 MAX_REQUEST_TIMEOUT = 3600.0
 ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+STATE_BACKENDS = ("local", "postgres", "s3")
+POSTGRES_KEYS = ("url", "schema", "project")
+S3_KEYS = ("bucket", "key", "region", "endpointUrl")
 
 
 @dataclass(frozen=True)
@@ -153,18 +156,39 @@ class _Parser:
         if not isinstance(value, dict):
             self.fail(("state",), "expected a mapping with `backend` and `path`")
             return StateSettings()
-        self.unknown_keys(value, ("backend", "path", "url", "schema", "project"), ("state",))
+        self.unknown_keys(value, ("backend", "path", *POSTGRES_KEYS, *S3_KEYS), ("state",))
         backend = value.get("backend", StateSettings.backend)
         path = value.get("path", StateSettings.path)
-        if backend not in ("local", "postgres"):
+        if backend not in STATE_BACKENDS:
             self.fail(
-                ("state", "backend"), f"unknown state backend `{backend}` (known: local, postgres)"
+                ("state", "backend"),
+                f"unknown state backend `{backend}` (known: {', '.join(STATE_BACKENDS)})",
             )
         if not isinstance(path, str) or not path:
             self.fail(("state", "path"), "expected a file path")
             path = StateSettings.path
+        # A setting of the other shared backend is a mistake, not something to ignore.
+        others = {"postgres": S3_KEYS, "s3": POSTGRES_KEYS}.get(str(backend), ())
+        for key in value:
+            if key in others:
+                self.fail(("state", key), f"not a setting of the {backend} backend", key=True)
         shared = self.shared_state(value, backend == "postgres")
+        if backend == "s3":
+            shared.update(self.s3_state(value))
         return StateSettings(backend=str(backend), path=path, **shared)
+
+    def s3_state(self, value: dict[str, Any]) -> dict[str, Any]:
+        """`bucket`, `key`, `region`, `endpointUrl` of the s3 backend."""
+        if not (isinstance(value.get("bucket"), str) and value["bucket"]):
+            self.fail(("state",), "the s3 backend needs `bucket`, e.g. acme-sigmaform")
+        out: dict[str, Any] = {}
+        for key, field in zip(S3_KEYS, ("bucket", "key", "region", "endpoint_url"), strict=True):
+            if key in value:
+                if not isinstance(value[key], str) or not value[key]:
+                    self.fail(("state", key), "expected a non-empty string")
+                else:
+                    out[field] = value[key]
+        return out
 
     def shared_state(self, value: dict[str, Any], postgres: bool) -> dict[str, Any]:
         """`url`, `schema`, `project` of the postgres backend (checked in state_postgres)."""

@@ -72,6 +72,11 @@ class StateSettings:
     url: str | None = field(default=None, repr=False)
     schema: str = "sigmaform"
     project: str | None = None  # the key of this project's rows; default: the directory name
+    # backend: s3 only (credentials come from the AWS environment, never from here).
+    bucket: str | None = None
+    key: str | None = None  # default sigmaform/{environment}.json
+    region: str | None = None
+    endpoint_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ class StateBackend(Protocol):
     def force_unlock(self) -> LockInfo | None: ...
 
 
-def _alive(holder: LockInfo) -> bool:
+def holder_alive(holder: LockInfo) -> bool:
     """False only for a process of this host that is known to be gone."""
     if holder.host != socket.gethostname():
         return True
@@ -287,7 +287,7 @@ class LocalBackend:
         deadline = time.monotonic() + 1.0
         while True:
             holder = self.lock_holder()
-            if (holder is not None and _alive(holder)) or time.monotonic() >= deadline:
+            if (holder is not None and holder_alive(holder)) or time.monotonic() >= deadline:
                 return holder
             time.sleep(0.01)
 

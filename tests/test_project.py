@@ -155,7 +155,7 @@ def test_project_file_hand_checks_without_schema(
 
     monkeypatch.setattr(projectfile, "schema_exists", lambda name: False)
     (tmp_path / PROJECT_FILE).write_text(
-        "version: 1\nresourcez: []\nstate: {backend: s3}\nenvironments:\n"
+        "version: 1\nresourcez: []\nstate: {backend: gcs}\nenvironments:\n"
         "  Dev: {vars: 3, safety: {maxChangePercent: 300, allowDelete: maybe}, apiKeyEnv: 'a b'}\n"
         "  prod: {promoteFrom: prod, secretDefaults: {A: 1}, baseUrl: 5}\n"
     )
@@ -164,7 +164,7 @@ def test_project_file_hand_checks_without_schema(
     messages = str(caught.value)
     for expected in (
         "sigmaform.yaml:2:1: resourcez: unknown field `resourcez` (did you mean `resources`?)",
-        "sigmaform.yaml:3:18: state.backend: unknown state backend `s3`",
+        "sigmaform.yaml:3:18: state.backend: unknown state backend `gcs`",
         "environments.Dev: invalid environment name `Dev`",
         "environments.Dev.vars: expected a mapping of variables",
         "environments.Dev.safety.maxChangePercent: expected a number from 0 to 100",

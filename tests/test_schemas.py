@@ -427,7 +427,8 @@ def test_project_minimal_and_full_environments_accepted() -> None:
         (project(versoin=1), ""),
         (project(resources=[]), "resources"),
         (project(resources="agents/*.yaml"), "resources"),
-        (project(state={"backend": "s3"}), "state/backend"),
+        (project(state={"backend": "gcs"}), "state/backend"),
+        (project(state={"backend": "s3"}), "state"),  # without its bucket
         (project(state={"backend": "local", "file": "x"}), "state"),
         (project(environments={}), "environments"),
         (project(environments={"Prod": {}}), "environments"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import signal
@@ -12,17 +11,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-import test_apply_e2e as e2e
 from conftest import Project
 from pg import Cluster, start_cluster
+from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
 
 from sigmaform.errors import LockHeldError, LockLostError, StalePlanError
-from sigmaform.state import LocalBackend, LockInfo, ResourceState, State
+from sigmaform.state import LocalBackend, LockInfo, State
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
 
@@ -35,14 +34,6 @@ from sigmaform.state_postgres import (  # noqa: E402
 
 PASSWORD = "hunter2-Sup3rSecret"
 URL_VAR = "SIGMAFORM_STATE_URL"
-# The end-to-end scenarios that are about the local file itself; the rest run here too.
-LOCAL_FILE_SCENARIOS = {
-    "test_concurrent_apply_is_refused_naming_the_holder",  # holds the file lock: see below
-    "test_no_secret_in_state_plan_files_or_outputs",  # reads .sigmaform/state/: see below
-    "test_state_file_is_sorted_and_matches_its_schema",
-    "test_state_unlock_refuses_a_live_holder_even_forced",  # holds the file lock
-}
-SCENARIOS = sorted(n for n in vars(e2e) if n.startswith("test_") and n not in LOCAL_FILE_SCENARIOS)
 
 
 @pytest.fixture(scope="session")
@@ -110,34 +101,7 @@ def test_plan_apply_scenarios_pass_with_the_postgres_backend(
     scenario: str, example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_postgres(example, pg, monkeypatch)
-    # `-v` adds its stderr handler once per process; one left by an earlier test's CliRunner
-    # would swallow the verbose scenario's log lines.
-    monkeypatch.setattr(logging.getLogger("sigmaform"), "handlers", [])
-    getattr(e2e, scenario)(PgProject(example.root, example.env, pg))
-    assert not (example.root / ".sigmaform" / "state").exists()
-
-
-def a_resource(n: int) -> ResourceState:
-    return ResourceState(
-        kind="Agent",
-        id=f"agent-{n}",
-        applied={"agentName": f"Agent {n}", "agentSettings": {"llmTemperature": 0.3}},
-        config_digest=f"sha256:{n}",
-        applied_at="2026-01-01T00:00:00Z",
-        protect=n == 1,
-        nested_ids={"webhooks": {"events": "wh_1"}},
-    )
-
-
-def wait_for(condition: Callable[[], Any], what: str, limit: float = 30.0) -> Any:
-    """Poll until `condition` is truthy; the limit only keeps a broken test from hanging."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
+    run_scenario(scenario, PgProject(example.root, example.env, pg), monkeypatch)
 
 
 # -- the backend ------------------------------------------------------------------------

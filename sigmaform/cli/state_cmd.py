@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import click
 
@@ -166,12 +167,23 @@ def state_unlock(ctx: click.Context, force: bool) -> None:
     holder = backend.lock_holder()
     if backend.is_locked():
         who = holder.describe() if holder else "a running process"
-        raise RefusedError(
-            f"the lock is held by {who}, which is still running; a live holder's lock is "
-            "never removed"
-            + (" (not even with --force)" if force else "")
-            + ": wait for it to finish, or stop that process first"
-        )
+        if getattr(backend, "lock_outlives_holder", False) and (
+            holder is not None and holder.host != socket.gethostname()
+        ):
+            # Only a process of this host can be seen to be gone (an s3 lock object outlives
+            # its holder): for one elsewhere, the user decides.
+            if not force:
+                raise RefusedError(
+                    f"the lock is held by {who} on another host, which may still be running: "
+                    "if it is gone, use --force"
+                )
+        else:
+            raise RefusedError(
+                f"the lock is held by {who}, which is still running; a live holder's lock is "
+                "never removed"
+                + (" (not even with --force)" if force else "")
+                + ": wait for it to finish, or stop that process first"
+            )
     removed = backend.force_unlock()
     if removed is None:
         click.echo("No lock information found; state is not locked.")
