@@ -25,6 +25,26 @@ def _project(tmp_path: Path, repo_root: Path) -> Path:
     return root
 
 
+# A literal webhook secret is a warning only where every environment is `local:` (elsewhere
+# it is an error): a resource limited to the local environment carries one.
+LOCAL_ONLY = """kind: Agent
+name: scratch
+only: [local]
+spec:
+  agentName: Scratch
+  agentSettings:
+    webhooks:
+      - name: events
+        url: https://hooks.local.example/scratch
+        secret: hunter2
+        events: [conversation_ended]
+"""
+
+
+def _with_literal_secret(root: Path) -> None:
+    (root / "agents" / "scratch.yaml").write_text(LOCAL_ONLY)
+
+
 def _validate(cwd: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[str]]:
     monkeypatch.chdir(cwd)
     result = CliRunner().invoke(cli, [*args, "validate", "--format", "github"])
@@ -37,7 +57,8 @@ def test_errors_and_warnings_are_annotations_on_repository_paths(
     root = _project(tmp_path, repo_root)
     support = root / "agents" / "support.yaml"
     text = support.read_text().replace("llmTemperature: 0.3", "llmTemperature: hot")
-    support.write_text(text.replace('"${secret.SUPPORT_WEBHOOK_SECRET}"', "hunter2"))
+    support.write_text(text)
+    _with_literal_secret(root)
     code, lines = _validate(tmp_path / "repo", "-C", "infra", monkeypatch=monkeypatch)
     assert code == 1
     *annotations, summary = lines
@@ -49,7 +70,7 @@ def test_errors_and_warnings_are_annotations_on_repository_paths(
     assert error.startswith(f"::error file=infra/agents/support.yaml,line={line},col=21,")
     assert error.endswith("::spec.agentSettings.llmTemperature: expected number, got string")
     warning = next(line for line in annotations if line.startswith("::warning "))
-    assert "file=infra/agents/support.yaml" in warning
+    assert "file=infra/agents/scratch.yaml" in warning
     assert "a literal secret in a file ends up in git" in warning
     assert "hunter2" not in "\n".join(lines)
 
@@ -58,12 +79,11 @@ def test_warnings_alone_exit_0(
     tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _project(tmp_path, repo_root)
-    support = root / "agents" / "support.yaml"
-    support.write_text(support.read_text().replace('"${secret.SUPPORT_WEBHOOK_SECRET}"', "hunter2"))
+    _with_literal_secret(root)
     code, lines = _validate(root, monkeypatch=monkeypatch)
     assert code == 0
-    assert lines[0].startswith("::warning file=agents/support.yaml,line=")
-    assert lines[-1] == "OK: 4 resources valid (1 warning)"
+    assert lines[0].startswith("::warning file=agents/scratch.yaml,line=")
+    assert lines[-1] == "OK: 5 resources valid (1 warning)"
 
 
 def test_a_valid_project_prints_only_the_summary(
