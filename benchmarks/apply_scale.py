@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sigmaform-apply-scale-") as tmp:
-        rows = [apply_once(Path(tmp), count) for count in args.sizes]
-    for row in rows:
-        print(json.dumps(row))
+        rows: list[dict[str, float]] = []
+        for count in args.sizes:
+            rows.append(apply_once(Path(tmp), count))
+            print(json.dumps(rows[-1]), flush=True)
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         print(
