@@ -237,13 +237,16 @@ class StateRecorder:
         return replace(self.state, resources=dict(self._resources))
 
     def finish(self) -> None:
-        """Compact appended changes into the backend's document: one whole write."""
+        """Compact appended changes into the backend's document: one whole write, the same
+        serial (the changes were counted as they were appended)."""
         with self._writer:
             with self._mutex:
                 if not self._journalled or self.failure is not None:
                     return  # after a failed write the journal stays, replayed on next read
                 snapshot = self._snapshot()
-            written = self._backend.write(snapshot)
+            if self._appender is None:
+                return
+            written = self._appender.compact(snapshot)
             with self._mutex:
                 self._journalled = False
                 self.state = replace(self.state, serial=written.serial)

@@ -209,7 +209,9 @@ class AppendingBackend(Protocol):
         """Persist `changes` (already applied to `state`) as serial + 1; return that state."""
         ...
 
-    def write(self, state: State) -> State: ...
+    def compact(self, state: State) -> State:
+        """Fold the appended changes into the stored document, keeping `state.serial`."""
+        ...
 
 
 def holder_alive(holder: LockInfo) -> bool:
@@ -260,12 +262,16 @@ class LocalBackend:
         return state_journal.replay(document, self.path, self.display)
 
     def write(self, state: State) -> State:
-        written = replace(state, serial=state.serial + 1)
+        return self.compact(replace(state, serial=state.serial + 1))
+
+    def compact(self, state: State) -> State:
+        """Write `state` as the document at its own serial (nothing new: the journal's
+        changes, already counted) and drop the journal."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(written.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(state.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         write_atomic(self.path, text, backup=True, mode=0o600)
         state_journal.discard(self.path)  # the document now holds everything it had
-        return written
+        return state
 
     def append(self, state: State, changes: Sequence[state_journal.Change]) -> State:
         """Record `changes` (already in `state`) durably without rewriting the document;
