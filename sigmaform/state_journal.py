@@ -51,11 +51,22 @@ def append(state_path: Path, state: State, changes: Sequence[Change]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    start = os.fstat(fd).st_size
     try:
-        os.write(fd, data)
+        written = 0
+        while written < len(data):  # a write may be short (a file size limit, a full disk)
+            written += os.write(fd, data[written:])
         os.fsync(fd)
-    finally:
+    except BaseException as error:
+        # Leave no torn line behind: a later append after it would damage the journal.
+        os.ftruncate(fd, start)
         os.close(fd)
+        if created:
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
+        raise
+    os.close(fd)
     if created:  # the new directory entry must survive a power cut too
         _fsync_dir(path.parent)
 
