@@ -1,6 +1,7 @@
 """Apply at scale: create N generated agents through the embedded emulator, whole process.
 
     python benchmarks/apply_scale.py 100 1000 10000
+    python benchmarks/apply_scale.py --http 100 1000     # an emulator over loopback HTTP
 
 Each size is a fresh project (environment `local`, base URL `local:.sigmaform/emulator`)
 and one real `sigmaform apply --auto-approve`; printed: wall seconds, peak RSS of that
@@ -18,21 +19,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.generate import generate
-from benchmarks.harness import PYTHON, base_environ, run_child
+from benchmarks.generate import bench_environ, generate
+from benchmarks.harness import PYTHON, base_environ, emulator_server, run_child
 
 APPLY = ("apply", "--auto-approve")
 
 
-def apply_once(work: Path, count: int) -> dict[str, float]:
+def _argv(root: Path, env: str) -> list[str]:
+    return [PYTHON, "-m", "sigmaform", "-C", str(root), "-e", env, "--no-color", *APPLY]
+
+
+def apply_once(work: Path, count: int, http: bool) -> dict[str, float]:
     root = generate(work / f"apply-{count}", count)
-    result = run_child(
-        [PYTHON, "-m", "sigmaform", "-C", str(root), "-e", "local", "--no-color", *APPLY],
-        base_environ(),
-    )
+    if http:  # a `sigmaform emulator` child on a loopback port, environment `bench`
+        with emulator_server(root / ".sigmaform" / "http-emulator") as url:
+            environ = base_environ({**bench_environ(), "SIGMAMIND_BASE_URL": url})
+            result = run_child(_argv(root, "bench"), environ)
+        state = root / ".sigmaform" / "state" / "bench.json"
+    else:
+        result = run_child(_argv(root, "local"), base_environ())
+        state = root / ".sigmaform" / "state" / "local.json"
     if result.returncode != 0:
         raise RuntimeError(f"apply of {count} agents failed:\n{result.stderr[-2000:]}")
-    state = root / ".sigmaform" / "state" / "local.json"
     resources = len(json.loads(state.read_text(encoding="utf-8"))["resources"])
     assert resources == count, f"state holds {resources} of {count}"
     return {
@@ -46,11 +54,12 @@ def apply_once(work: Path, count: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
+    parser.add_argument("--http", action="store_true", help="an emulator over loopback HTTP")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sigmaform-apply-scale-") as tmp:
         rows: list[dict[str, float]] = []
         for count in args.sizes:
-            rows.append(apply_once(Path(tmp), count))
+            rows.append(apply_once(Path(tmp), count, args.http))
             print(json.dumps(rows[-1]), flush=True)
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
