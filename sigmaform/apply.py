@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from sigmaform import invocation
@@ -26,7 +27,7 @@ from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, observed
 from sigmaform.resource import Environment, Resource
 from sigmaform.sensitive import scrub
-from sigmaform.state import ResourceState, State, StateBackend, utc_now
+from sigmaform.state import AppendingBackend, ResourceState, State, StateBackend, utc_now
 
 
 class ApiClient(Protocol):
@@ -139,68 +140,115 @@ class StateRecorder:
     """Saves each success before it is reported, sharing writes between workers.
 
     A worker's change is durable when `record`/`forget` returns. Workers that finish while
-    another's write is in progress are saved together by the next write (group commit), so
-    a wide apply does not rewrite a growing state file once per resource.
+    another's write is in progress are saved together by the next write (group commit).
+    A backend that can append (the local file's journal) records only the group's changed
+    resources, so recording a success costs the change, not the size of the state; `finish`
+    then compacts them into the document once. Other backends get the whole state.
     """
 
     def __init__(self, backend: StateBackend, state: State) -> None:
         self._backend = backend
-        self._mutex = threading.Lock()  # guards state and the counters
+        self._appender = backend if isinstance(backend, AppendingBackend) else None
+        self._mutex = threading.Lock()  # guards the resources, state and the counters
         self._writer = threading.Lock()  # one backend write at a time
-        self._queued = 0  # changes made to `state`
+        self._queued = 0  # changes made to the resources
         self._saved = 0  # changes on disk
+        self._pending: dict[str, None] = {}  # addresses changed since the last save, in order
+        self._whole = False  # the next save must write the whole state (a move, a failed save)
+        self._journalled = False  # changes appended that the document does not hold yet
+        # Changed in place (under the mutex): copying a 10,000-entry mapping per success
+        # would make a wide apply quadratic.
+        self._resources = dict(state.resources)
         self._names = {
             r.id: a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == "Agent"
         }
-        self.state = state
+        self.state = replace(state, resources=self._resources)
         self.failure: SigmaformError | OSError | None = None  # the write that failed, if one did
 
     def record(self, address: str, resource: ResourceState) -> None:
-        self._commit(address, lambda s: s.with_resource(address, resource))
+        self._save(self._change(address, resource))
 
     def forget(self, address: str) -> None:
-        self._commit(address, lambda s: s.without(address))
+        self._save(self._change(address, None))
 
     def move(self, moves: Sequence[Move]) -> None:
         """Rename addresses (and references to them) in one write; nothing is sent."""
-
-        def change(state: State) -> State:
-            return move_state(state, moves)[0]
-
-        self._commit(moves[0].target, change)
         with self._mutex:
-            self._names = {
-                r.id: a.split(".", 1)[1]
-                for a, r in self.state.resources.items()
-                if r.kind == "Agent"
-            }
+            moved = move_state(replace(self.state, resources=dict(self._resources)), moves)[0]
+            self._resources = dict(moved.resources)
+            self.state = replace(moved, resources=self._resources)
+            self._names.clear()
+            self._names.update(
+                (r.id, a.split(".", 1)[1]) for a, r in self._resources.items() if r.kind == "Agent"
+            )
+            self._whole = True
+            self._queued += 1
+            mine = self._queued
+        self._save(mine)
 
-    def _commit(self, address: str, change: Callable[[State], State]) -> None:
+    def _change(self, address: str, after: ResourceState | None) -> int:
         with self._mutex:
-            before = self.state.resources.get(address)
-            self.state = change(self.state)
-            after = self.state.resources.get(address)
+            before = self._resources.get(address)
+            if after is None:
+                self._resources.pop(address, None)
+            else:
+                self._resources[address] = after
             if before is not None and before.kind == "Agent":
                 self._names.pop(before.id, None)
             if after is not None and after.kind == "Agent":
                 self._names[after.id] = address.split(".", 1)[1]
+            self._pending[address] = None
             self._queued += 1
-            mine = self._queued
+            return self._queued
+
+    def _save(self, mine: int) -> None:
         with self._writer:
             with self._mutex:
                 if self._saved >= mine:
                     return  # a write made while this one waited already included it
-                snapshot, upto = self.state, self._queued
+                upto = self._queued
+                changes = None
+                if self._appender is not None and not self._whole:
+                    changes = [(a, self._resources.get(a)) for a in self._pending]
+                snapshot = self.state if changes else self._snapshot()
+                self._pending, self._whole = {}, False
             if self.failure is not None:
                 raise StateNotSaved(f"state was not saved: {self.failure}")
             try:
-                written = self._backend.write(snapshot)
+                if changes and self._appender is not None:
+                    written = self._appender.append(snapshot, changes)
+                    self._journalled = True
+                else:
+                    written = self._backend.write(snapshot)
             except (SigmaformError, OSError) as error:
                 self.failure = error
                 raise StateNotSaved(f"state was not saved: {error}") from error
+            except BaseException:
+                with self._mutex:
+                    self._whole = True  # what this save lost track of: all of it next time
+                raise
             with self._mutex:
                 self._saved = upto
                 # Later changes were made on the pre-write serial; carry the new one forward.
+                self.state = replace(self.state, serial=written.serial)
+
+    def _snapshot(self) -> State:
+        """The state with its own copy of the resources (workers go on changing ours)."""
+        return replace(self.state, resources=dict(self._resources))
+
+    def finish(self) -> None:
+        """Compact appended changes into the backend's document: one whole write, the same
+        serial (the changes were counted as they were appended)."""
+        with self._writer:
+            with self._mutex:
+                if not self._journalled or self.failure is not None:
+                    return  # after a failed write the journal stays, replayed on next read
+                snapshot = self._snapshot()
+            if self._appender is None:
+                return
+            written = self._appender.compact(snapshot)
+            with self._mutex:
+                self._journalled = False
                 self.state = replace(self.state, serial=written.serial)
 
     def resolve(self, kind: str, name: str) -> str | None:
@@ -208,9 +256,10 @@ class StateRecorder:
             found = self.state.resources.get(f"{KINDS[kind].prefix}.{name}")
         return found.id if found else None
 
-    def id_to_name(self) -> dict[str, str]:
-        with self._mutex:
-            return dict(self._names)
+    def id_to_name(self) -> Mapping[str, str]:
+        # A live read-only view: only looked up (safe while workers add), never iterated,
+        # and a copy per verified resource made a wide apply quadratic.
+        return MappingProxyType(self._names)
 
 
 class _ResourceFailed(SigmaformError):
@@ -603,7 +652,11 @@ def execute(
     """Apply `plan`. `guard` raises LockLostError when the lock is gone: asked before each
     write request. A lost lock or a failed state write stops the apply and is raised."""
     recorder = StateRecorder(backend, state)
-    return Executor(plan, resources, recorder, client, options, on_outcome, guard).run()
+    try:
+        report = Executor(plan, resources, recorder, client, options, on_outcome, guard).run()
+    finally:
+        recorder.finish()  # also after a failure: the next read need not replay the journal
+    return replace(report, state=recorder.state)
 
 
 __all__ = [

@@ -209,7 +209,10 @@ class Client:
             # Imported here: only `local:` environments pay for loading the emulator.
             from sigmaform.emulator import EmulatorApp
 
-            transport = httpx.WSGITransport(app=EmulatorApp(data_dir=endpoint.local_dir))
+            # The CLI never reads the journal back: its file is the record (no per-request
+            # bodies held in memory for a whole apply).
+            app = EmulatorApp(data_dir=endpoint.local_dir, keep_journal=False)
+            transport = httpx.WSGITransport(app=app)
         client = cls(
             endpoint.base_url,
             key,

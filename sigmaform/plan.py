@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from sigmaform import invocation
@@ -253,6 +254,11 @@ class Plan:
     def effect(self, resource: ResourcePlan) -> Effect:
         return resource.effect(self.allow_delete or self.destroy)
 
+    @cached_property
+    def creating(self) -> frozenset[str]:
+        """Addresses this plan creates: asked once per rendered field, so computed once."""
+        return frozenset(r.address for r in self.resources if r.action is Action.CREATE)
+
     @property
     def summary(self) -> Summary:
         count = {e: 0 for e in Effect}
@@ -292,8 +298,7 @@ class Plan:
         """Whether `change` names a resource this plan creates (its id comes from apply)."""
         if not isinstance(change.after, str):
             return False
-        creating = {r.address for r in self.resources if r.action is Action.CREATE}
-        return any(d in creating and d.endswith("." + change.after) for d in rp.depends_on)
+        return any(d in self.creating and d.endswith("." + change.after) for d in rp.depends_on)
 
     def writes(self, rp: ResourcePlan, change: FieldChange) -> bool:
         """Whether apply sends `change`. An adoption lists every declared field; one that

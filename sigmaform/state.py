@@ -19,13 +19,13 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sigmaform import invocation
+from sigmaform import invocation, state_journal
 from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
@@ -201,6 +201,19 @@ class StateBackend(Protocol):
     def force_unlock(self) -> LockInfo | None: ...
 
 
+@runtime_checkable
+class AppendingBackend(Protocol):
+    """A backend that can record a few resources' changes at the cost of those changes."""
+
+    def append(self, state: State, changes: Sequence[state_journal.Change]) -> State:
+        """Persist `changes` (already applied to `state`) as serial + 1; return that state."""
+        ...
+
+    def compact(self, state: State) -> State:
+        """Fold the appended changes into the stored document, keeping `state.serial`."""
+        ...
+
+
 def holder_alive(holder: LockInfo) -> bool:
     """False only for a process of this host that is known to be gone."""
     if holder.host != socket.gethostname():
@@ -242,14 +255,29 @@ class LocalBackend:
         try:
             data = read_json_file(self.path, self.display)
         except FileNotFoundError:
-            return None
-        return State.from_dict(data, self.display)
+            document = None
+        else:
+            document = State.from_dict(data, self.display)
+        # What a killed apply appended but did not compact yet (see state_journal).
+        return state_journal.replay(document, self.path, self.display)
 
     def write(self, state: State) -> State:
-        written = replace(state, serial=state.serial + 1)
+        return self.compact(replace(state, serial=state.serial + 1))
+
+    def compact(self, state: State) -> State:
+        """Write `state` as the document at its own serial (nothing new: the journal's
+        changes, already counted) and drop the journal."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(written.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(state.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         write_atomic(self.path, text, backup=True, mode=0o600)
+        state_journal.discard(self.path)  # the document now holds everything it had
+        return state
+
+    def append(self, state: State, changes: Sequence[state_journal.Change]) -> State:
+        """Record `changes` (already in `state`) durably without rewriting the document;
+        the next `write` compacts them into it."""
+        written = replace(state, serial=state.serial + 1)
+        state_journal.append(self.path, written, changes)
         return written
 
     @contextlib.contextmanager

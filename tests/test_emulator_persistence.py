@@ -184,3 +184,13 @@ def test_a_bounded_read_cache_still_lists_everything(
         for _ in range(2):
             listed = client.get("/v1/agents", params={"size": 100}).json()["data"]
             assert [agent["agentId"] for agent in listed] == ids
+
+
+def test_a_journal_kept_on_disk_only_holds_no_entries_in_memory(tmp_path: Path) -> None:
+    """What `local:` base URLs use: a long apply must not keep every request body."""
+    app = EmulatorApp(tmp_path, keep_journal=False)
+    with client_for(app) as client:
+        client.post("/v1/agents", json={"agentName": "Long", "instructions": "x" * 10_000})
+    assert app.journal.entries == []
+    written = read_journal(tmp_path / "journal.jsonl")
+    assert [(e.method, e.path, e.status) for e in written] == [("POST", "/v1/agents", 201)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from sigmaform.emulator import EmulatorApp
 from sigmaform.plan import build_plan
 from sigmaform.resource import Resource
 from sigmaform.state import LocalBackend, State
+from sigmaform.state_journal import Change
 
 
 def client_for(app: EmulatorApp) -> Client:
@@ -65,10 +67,10 @@ def test_state_recorder_group_commits_and_every_record_is_durable(tmp_path: Path
     class SlowBackend(LocalBackend):
         writes = 0
 
-        def write(self, state: State) -> State:
+        def append(self, state: State, changes: Sequence[Change]) -> State:
             SlowBackend.writes += 1
             time.sleep(0.05)  # a slow disk: others finish meanwhile
-            return super().write(state)
+            return super().append(state, changes)
 
     backend = SlowBackend(tmp_path / "state.json")
     recorder = StateRecorder(backend, State.new("dev"))
@@ -107,11 +109,11 @@ def test_a_failed_state_write_stops_the_apply_before_any_further_request(
     class FullDisk(LocalBackend):
         writes = 0
 
-        def write(self, state: State) -> State:
+        def append(self, state: State, changes: Sequence[Change]) -> State:
             FullDisk.writes += 1
             if FullDisk.writes == 3:
                 raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-            return super().write(state)
+            return super().append(state, changes)
 
     app = EmulatorApp()
     resources = [

@@ -37,6 +37,7 @@ from reliability import (
 )
 
 from sigmaform.emulator.journal import JournalEntry, read_journal
+from sigmaform.state import LocalBackend
 
 AGENTS = 50
 KILLS = 20
@@ -80,10 +81,17 @@ def tally() -> Iterator[dict[str, int]]:
     How many kills land between "the server created it" and "state saved it" (`recovered`)
     depends on timing, so it is not asserted here; the tests below cover that case exactly.
     """
-    counts = {"runs": 0, "killed_mid_apply": 0, "recovered": 0, "updated_before_kill": 0}
+    counts = {
+        "runs": 0,
+        "killed_mid_apply": 0,
+        "recovered": 0,
+        "updated_before_kill": 0,
+        "journal_left": 0,  # kills that left successes in the journal, not yet compacted
+    }
     yield counts
     if counts["runs"] == KILLS:
         assert counts["killed_mid_apply"] > KILLS // 2 and counts["updated_before_kill"], counts
+        assert counts["journal_left"], counts
 
 
 @pytest.mark.parametrize("seed", range(KILLS))
@@ -117,12 +125,15 @@ def test_killed_apply_recovers_without_duplicates(
     out, err = process.communicate()
     tally["killed_mid_apply"] += process.returncode == -signal.SIGKILL
 
-    state = _parses_or_absent(state_file(root))
+    _parses_or_absent(state_file(root))
     _parses_or_absent(state_file(root).with_name(state_file(root).name + ".backup"))
+    # What the killed apply saved: the document plus the journal it had not compacted yet.
+    saved = LocalBackend(state_file(root)).read()
+    tally["journal_left"] += state_file(root).with_name(state_file(root).name + ".journal").exists()
     _slow(root, latency_ms=0)  # the recovery runs at full speed
     with inspector(data_dir, API_KEY) as api:
         before = list_agents(api)
-    recorded = len(state["resources"]) if state else 0
+    recorded = len(saved.resources) if saved else 0
     assert recorded <= len(before)
     tally["updated_before_kill"] += updating * sum(
         "Revision 1" in a["instructions"] for a in before

@@ -16,6 +16,7 @@ import pytest
 from conftest import Project
 
 from sigmaform.emulator import EmulatorApp, running
+from sigmaform.state import LocalBackend
 
 # Runs the CLI with writes of regular files limited to LIMIT bytes; SIGXFSZ ignored, so a
 # write past the limit fails with EFBIG instead of killing the process.
@@ -102,7 +103,13 @@ def test_failed_backup_copy_keeps_the_old_state_and_leaves_no_temp_file(
     done = run_limited(project, len(before["local.json"]) - 10_000, "apply", "--auto-approve")
     assert_failed_cleanly(done, "local.json")
     assert temp_files(state_dir) == []
-    assert snapshot(state_dir) == before
+    # The success was appended to the journal (small); compacting it into the document
+    # failed, so the document and its backup are as they were and the journal keeps it.
+    after = snapshot(state_dir)
+    assert b"agent.support" in after.pop("local.json.journal")
+    assert after == before
+    saved = LocalBackend(state_dir / "local.json").read()
+    assert saved is not None and BIG not in saved.resources["agent.support"].applied["instructions"]
 
 
 def test_failed_plan_out_keeps_the_old_plan_file_and_leaves_no_temp_file(

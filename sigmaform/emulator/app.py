@@ -99,6 +99,7 @@ class EmulatorApp:
         api_keys: Collection[str] | None = None,
         journal_file: Path | None = None,
         modes: Modes = Modes(),  # noqa: B008  frozen, so sharing the default is safe
+        keep_journal: bool = True,  # False: the journal files only, no in-memory entries
     ) -> None:
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +114,7 @@ class EmulatorApp:
         files = [data_dir / JOURNAL_FILE] if data_dir is not None else []
         if journal_file is not None:
             files.append(journal_file)
-        self.journal = Journal(files)
+        self.journal = Journal(files, keep=keep_journal)
 
     def __repr__(self) -> str:
         return (

@@ -29,10 +29,13 @@ class JournalEntry:
 
 class Journal:
     """Entries in memory, and appended as JSON lines to each of `files` (under a file lock
-    beside each, `<file>.lock`, so several processes can share one file)."""
+    beside each, `<file>.lock`, so several processes can share one file). `keep=False`: the
+    files only, for a process that never reads the entries back (memory would grow with
+    every request body)."""
 
-    def __init__(self, files: Sequence[Path] = ()) -> None:
+    def __init__(self, files: Sequence[Path] = (), *, keep: bool = True) -> None:
         self._files = tuple(files)
+        self._keep = keep
         self._entries: list[JournalEntry] = []
         self._lock = threading.Lock()
 
@@ -48,8 +51,9 @@ class Journal:
 
     def record(self, entry: JournalEntry) -> None:
         entry = dataclasses.replace(entry, body=mask_secrets(entry.body))
-        with self._lock:
-            self._entries.append(entry)
+        if self._keep:
+            with self._lock:
+                self._entries.append(entry)
         if not self._files:
             return
         line = json.dumps(asdict(entry), separators=(",", ":")) + "\n"

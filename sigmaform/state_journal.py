@@ -1,0 +1,160 @@
+"""The local state's write-ahead journal: per-resource records appended during an apply.
+
+Rewriting the whole state document after every group of successes makes recording a
+success cost the size of the state, so a wide apply grows quadratically. Instead each
+group is one line appended to `<state>.journal` and fsynced (its cost is the change), and
+the document is rewritten once, at the end of the apply (compaction). A killed apply
+leaves the document and its journal; reading replays the journal over the document, and
+the next write compacts them, so nothing recorded is lost.
+
+One line per group: `{"lineage", "serial", "environment", "workspace"?, "changes":
+[[address, resource or null], ...]}`. Replaying is idempotent (each change sets or removes
+one address), and lines at or below the document's serial are already in it (a crash
+between writing the document and removing the journal). Only the last line can be torn
+(a kill mid-append): it never reached fsync, so it is dropped, which loses nothing that
+was reported as saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sigmaform.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from sigmaform.state import ResourceState, State
+
+Change = tuple[str, "ResourceState | None"]
+
+
+def journal_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".journal")
+
+
+def append(state_path: Path, state: State, changes: Sequence[Change]) -> None:
+    """Append one group of changes (made at `state.serial`) and make it durable."""
+    line: dict[str, Any] = {
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "environment": state.environment,
+        "changes": [[a, None if r is None else r.to_dict()] for a, r in changes],
+    }
+    if state.workspace:
+        line["workspace"] = state.workspace
+    data = (json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    path = journal_path(state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    start = os.fstat(fd).st_size
+    try:
+        written = 0
+        while written < len(data):  # a write may be short (a file size limit, a full disk)
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    except BaseException as error:
+        # Leave no torn line behind: a later append after it would damage the journal.
+        os.ftruncate(fd, start)
+        os.close(fd)
+        if created:
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
+        raise
+    os.close(fd)
+    if created:  # the new directory entry must survive a power cut too
+        _fsync_dir(path.parent)
+
+
+def discard(state_path: Path) -> None:
+    """Drop the journal once the document holds everything in it."""
+    with contextlib.suppress(FileNotFoundError):
+        journal_path(state_path).unlink()
+
+
+def replay(document: State | None, state_path: Path, display: str) -> State | None:
+    """`document` with the journal's groups applied in order (None: neither exists)."""
+    from sigmaform.state import State
+
+    path = journal_path(state_path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return document
+    source = display + ".journal"
+    lines = raw.split(b"\n")
+    state = document
+    resources: dict[str, ResourceState] | None = None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            entry = json.loads(text)
+            lineage, serial = str(entry["lineage"]), int(entry["serial"])
+            changes = entry["changes"]
+        except (ValueError, KeyError, TypeError):
+            if not any(rest.strip() for rest in lines[number:]):
+                break  # a torn last line: never fsynced, so never reported as saved
+            raise ConfigError(
+                Problem(source, number, message="state journal line is damaged")
+            ) from None
+        if state is None:
+            state = State(environment=str(entry["environment"]), lineage=lineage)
+        if lineage != state.lineage:
+            raise ConfigError(
+                Problem(
+                    source,
+                    number,
+                    message=f"state journal belongs to another state (lineage {lineage}, "
+                    f"the state file has {state.lineage}); move it aside if the state file "
+                    "was replaced on purpose",
+                )
+            )
+        if document is not None and serial <= document.serial:
+            continue  # already compacted into the document
+        if resources is None:
+            resources = dict(state.resources)
+        _apply(resources, changes, source, number)
+        workspace = entry.get("workspace") or state.workspace
+        state = State(
+            environment=state.environment,
+            lineage=state.lineage,
+            serial=serial,
+            resources=resources,
+            workspace=workspace,
+        )
+    return state
+
+
+def _apply(resources: dict[str, ResourceState], changes: Any, source: str, number: int) -> None:
+    from sigmaform.state import ResourceState
+
+    try:
+        for address, record in changes:
+            if record is None:
+                resources.pop(str(address), None)
+            else:
+                resources[str(address)] = ResourceState.from_dict(_mapping(record))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            Problem(source, number, message=f"state journal line is damaged: {error!r}")
+        ) from None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError("a resource record must be an object")
+    return value
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
