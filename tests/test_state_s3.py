@@ -200,8 +200,8 @@ def test_lock_held_is_refused_at_once_naming_the_holder(s3: S3) -> None:
         assert caught.value.exit_code == 3
         assert str(caught.value) == (
             f"state s3://{s3.bucket}/agents/local.json is locked by ci-runner-7@runner-host "
-            f"(pid 4242, apply, since {info.created}); wait for it to finish (or, if it is "
-            "gone, run `sigmaform state unlock`)"
+            f"(pid 4242, apply, since {info.created}); wait for it to finish, retry with "
+            "--lock-timeout (or, if it is gone, run `sigmaform state unlock`)"
         )
         assert other.is_locked()  # another host: it may be alive
         assert other.lock_holder() == info
