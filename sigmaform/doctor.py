@@ -15,12 +15,14 @@ import contextlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sigmaform.api_profile import DIFFERS, HOLDS, UNKNOWN, Finding
-from sigmaform.client import Client
 from sigmaform.errors import ApiError
+
+if TYPE_CHECKING:  # httpx loads only when a command talks to the API
+    from sigmaform.client import Client
 
 PREFIX = "sigmaform-doctor-"
 AGENTS = "/v1/agents"
