@@ -21,6 +21,7 @@ from sigmaform.files import (
     Mark,
     dump_yaml,
 )
+from sigmaform.interpolate import escape_literal
 from sigmaform.kinds import KINDS
 from sigmaform.schemacheck import load_schema
 
@@ -89,17 +90,6 @@ def secret_variable(resource: str, webhook: str, taken: Iterable[str] = ()) -> s
 
 
 # -- the document --------------------------------------------------------------------------
-
-
-def _escape(value: Any) -> Any:
-    """Literal `${` must not read as an expression when the file is rendered."""
-    if isinstance(value, str):
-        return value.replace("${", "$${")
-    if isinstance(value, dict):
-        return {k: _escape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escape(v) for v in value]
-    return value
 
 
 def _resolve(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -188,7 +178,7 @@ def imported_agent(
             for item in settings["webhooks"]
         ]
         raw["agentSettings"] = {**settings, "webhooks": hooks}
-    spec = _escape(_known_only(raw, spec_schema, schema, "", dropped))
+    spec = escape_literal(_known_only(raw, spec_schema, schema, "", dropped))
 
     variables: list[str] = []
     hooks = spec.get("agentSettings", {}).get("webhooks")

@@ -333,3 +333,17 @@ def mark_of(doc: Document, path: JsonPath, env: str | None) -> Mark:
         if override in doc.marks:
             return doc.marks[override]
     return doc.locate(path)
+
+
+def escape_literal(value: Any) -> Any:
+    """`value` written so that rendering reads it back as itself: every `${` becomes `$${`.
+
+    For text that came from the server (import, pull): a literal `${` must not become an
+    expression when the file is rendered."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, dict):
+        return {k: escape_literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_literal(v) for v in value]
+    return value

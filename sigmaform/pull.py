@@ -26,6 +26,7 @@ from sigmaform.fmt import (
     key_order,
     spec_schema_of,
 )
+from sigmaform.interpolate import escape_literal
 from sigmaform.lifecycle import without_units
 from sigmaform.plan import Action, Plan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
@@ -271,7 +272,7 @@ class _FileEditor:
                     self._record(leaf, shown, LEFT, "holds a secret: secrets are never written")
                     return
                 del node[common:]
-                node.extend(to_node(_escape(v)) for v in remote[common:])
+                node.extend(to_node(escape_literal(v)) for v in remote[common:])
                 self._record(leaf, shown, WRITTEN)
             return
         if remote == desired:
@@ -291,9 +292,9 @@ class _FileEditor:
             self._write_prompt(parent, name, node, remote, leaf, shown)
             return
         if isinstance(remote, str):
-            parent[name] = styled_like(node, _escape(remote))
+            parent[name] = styled_like(node, escape_literal(remote))
         else:
-            new = to_node(_escape(remote))
+            new = to_node(escape_literal(remote))
             if present:
                 parent[name] = new
             elif isinstance(parent, CommentedMap):
@@ -406,17 +407,6 @@ def _holds_secret(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_secret(v) for v in value)
     return False
-
-
-def _escape(value: Any) -> Any:
-    """A remote value holding `${` must not read as an expression when rendered."""
-    if isinstance(value, str):
-        return value.replace("${", "$${")
-    if isinstance(value, dict):
-        return {k: _escape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escape(v) for v in value]
-    return value
 
 
 def _display(root: Path, path: Path) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sigmaform import invocation, state_journal
-from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError
+from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
 from sigmaform.sensitive import fingerprint_key
@@ -377,3 +377,21 @@ def local_backend(project: Project) -> LocalBackend:
     except ValueError:
         display = str(path)
     return LocalBackend(path, display)
+
+
+def stale_write_error(
+    where: str, expected: tuple[str, int] | None, found: tuple[str, int] | None
+) -> StalePlanError:
+    """A shared backend's compare-and-set failed: someone wrote `where` since it was read.
+
+    `expected` and `found` are (lineage, serial) pairs, None where there was no state."""
+
+    def show(version: tuple[str, int] | None) -> str:
+        return "no state" if version is None else f"serial {version[1]}"
+
+    lineage = " with a different lineage" if expected and found and expected[0] != found[0] else ""
+    return StalePlanError(
+        f"state {where} was written by someone else since it was read "
+        f"(expected {show(expected)}, found {show(found)}{lineage}): "
+        f"run `{invocation.command('plan')}` again"
+    )

@@ -26,7 +26,6 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from sigmaform import invocation
 from sigmaform.errors import (
     ConfigError,
     LockHeldError,
@@ -37,7 +36,7 @@ from sigmaform.errors import (
 )
 from sigmaform.resource import Project
 from sigmaform.sensitive import MIN_SCRUBBED, remember
-from sigmaform.state import LockInfo, State, describe_wait
+from sigmaform.state import LockInfo, State, describe_wait, stale_write_error
 
 HISTORY_LIMIT = 20
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
@@ -335,17 +334,7 @@ class PostgresBackend:
     def _conflict(
         self, expected: tuple[str, int] | None, found: tuple[str, int] | None
     ) -> StalePlanError:
-        def show(version: tuple[str, int] | None) -> str:
-            return "no state" if version is None else f"serial {version[1]}"
-
-        lineage = (
-            " with a different lineage" if expected and found and expected[0] != found[0] else ""
-        )
-        return StalePlanError(
-            f"state {self.describe()} was written by someone else since it was read "
-            f"(expected {show(expected)}, found {show(found)}{lineage}): "
-            f"run `{invocation.command('plan')}` again"
-        )
+        return stale_write_error(self.describe(), expected, found)
 
     def history_serials(self) -> list[int]:
         """Serials kept in history, newest first (for `state` tooling and tests)."""

@@ -37,7 +37,7 @@ from sigmaform.errors import (
     StalePlanError,
 )
 from sigmaform.resource import Project
-from sigmaform.state import LockInfo, State, describe_wait, holder_alive
+from sigmaform.state import LockInfo, State, describe_wait, holder_alive, stale_write_error
 
 DEFAULT_KEY = "sigmaform/{environment}.json"
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong endpoint, not hang
@@ -245,17 +245,7 @@ class S3Backend:
     def _conflict(
         self, expected: tuple[str, int] | None, found: tuple[str, int] | None
     ) -> StalePlanError:
-        def show(version: tuple[str, int] | None) -> str:
-            return "no state" if version is None else f"serial {version[1]}"
-
-        lineage = (
-            " with a different lineage" if expected and found and expected[0] != found[0] else ""
-        )
-        return StalePlanError(
-            f"state {self.describe()} was written by someone else since it was read "
-            f"(expected {show(expected)}, found {show(found)}{lineage}): "
-            f"run `{invocation.command('plan')}` again"
-        )
+        return stale_write_error(self.describe(), expected, found)
 
     # -- lock -------------------------------------------------------------------------
 
