@@ -431,7 +431,7 @@ def record_unchanged(
             resources[rp.address] = recorded
         if rp.unmanaged:
             # Reported once by this plan; forgetting them keeps later plans quiet.
-            recorded = replace(recorded, applied=_without_units(recorded.applied, rp.unmanaged))
+            recorded = replace(recorded, applied=without_units(recorded.applied, rp.unmanaged))
             resources[rp.address] = recorded
         # An unverified apply (empty digest) counts as verified only once the API was read.
         if recorded.config_digest != rp.config_digest and (
@@ -449,17 +449,6 @@ def _unrecorded(recorded: ResourceState, resource: Resource) -> bool:
     applied = {u for u, _ in iter_units(recorded.applied, merged)}
     declared = without_units(dict(resource.spec), resource.ignore_changes)
     return any(u not in applied for u, _ in iter_units(declared, merged))
-
-
-def _without_units(applied: Mapping[str, Any], units: Sequence[str]) -> dict[str, Any]:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in applied.items()}
-    for unit in units:
-        top, _, sub = unit.partition(".")
-        if sub and isinstance(out.get(top), dict):
-            out[top].pop(sub, None)
-        elif not sub:
-            out.pop(top, None)
-    return out
 
 
 __all__ = [
