@@ -8,13 +8,11 @@ and never a read that hangs (a FIFO) or never ends (`/dev/zero`).
 from __future__ import annotations
 
 import json
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import MAX_DEPTH
+from sigmaform.files import MAX_DEPTH, NotRegularFileError, read_regular
 
 # Spec values are at most MAX_DEPTH deep (the YAML loader refuses more); a state or plan
 # wraps them in a few levels of its own.
@@ -24,27 +22,17 @@ MAX_JSON_DEPTH = MAX_DEPTH + 10
 def read_json_file(path: Path, display: str) -> Any:
     """The parsed JSON of a regular file. FileNotFoundError propagates: callers decide
     whether a missing file is an error."""
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        raw = read_regular(path)
     except FileNotFoundError:
         raise
+    except IsADirectoryError:
+        raise ConfigError(Problem(display, message="is a directory, not a file")) from None
+    except NotRegularFileError:
+        raise ConfigError(Problem(display, message="not a regular file; refused")) from None
     except OSError as error:  # permissions, a name too long, a loop of links
         raise ConfigError(Problem(display, message=f"cannot read: {error.strerror}")) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(Problem(display, message="is a directory, not a file"))
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(Problem(display, message="not a regular file; refused"))
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-    except OSError as error:
-        raise ConfigError(Problem(display, message=f"cannot read: {error.strerror}")) from None
-    finally:
-        os.close(fd)
-    return parse_json(b"".join(chunks), display)
+    return parse_json(raw, display)
 
 
 def _refuse_constant(name: str) -> Any:
