@@ -309,38 +309,32 @@ def apply_project(
         client_for(project, request.options.parallelism, retry) as client,
     ):
         options = request.options
-        if request.plan_file is not None:
-            saved = load_plan(request.plan_file)
+        saved = None if request.plan_file is None else load_plan(request.plan_file)
+        if saved is not None:
             state = ensure_plan_current(saved, backend.read(), project)
             # The saved plan only authorises: what runs is recomputed from state and the
             # files (and the remote, as the saved plan was), and must match it exactly.
-            if saved.destroy:
-                plan = destroy_plan(project.resources, state)
-            else:
-                plan = make_plan(
-                    project,
-                    state,
-                    client if saved.refreshed else None,
-                    saved.targets,
-                    allow_delete=saved.allow_delete,
-                    allow_recreate=request.allow_recreate,
-                )
+            destroy, refresh, targets = saved.destroy, saved.refreshed, saved.targets
+            allow_delete = saved.allow_delete
+        else:
+            state = read_state(backend, project.environment.name)
+            destroy, refresh, targets = request.destroy, request.refresh, request.targets
+            allow_delete = options.allow_delete
+        if destroy:
+            plan = destroy_plan(project.resources, state)
+        else:
+            plan = make_plan(
+                project,
+                state,
+                client if refresh else None,
+                targets,
+                allow_delete=allow_delete,
+                allow_recreate=request.allow_recreate,
+            )
+        if saved is not None:
             authorise(saved, plan)
             # A plan made with --allow-delete shows deletes: applying it exactly runs them.
             options = replace(options, allow_delete=options.allow_delete or plan.allow_delete)
-        else:
-            state = read_state(backend, project.environment.name)
-            if request.destroy:
-                plan = destroy_plan(project.resources, state)
-            else:
-                plan = make_plan(
-                    project,
-                    state,
-                    client if request.refresh else None,
-                    request.targets,
-                    allow_delete=options.allow_delete,
-                    allow_recreate=request.allow_recreate,
-                )
         if options.allow_delete or plan.destroy:
             # Before the prompt: a delete the server cannot do is refused, not half-run.
             profile_of(client).check_plan(plan, project.environment.name)
