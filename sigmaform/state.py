@@ -300,6 +300,7 @@ class LocalBackend:
             ) from None
         try:
             write_atomic(self.info_path, json.dumps(info.to_dict()) + "\n")
+            self._compact_leftover()
             yield
         finally:
             try:
@@ -307,6 +308,18 @@ class LocalBackend:
                 self.info_path.unlink(missing_ok=True)
             finally:
                 file_lock.release()
+
+    def _compact_leftover(self) -> None:
+        """Fold a journal a killed apply left behind into the document, under the lock.
+
+        Reads replay it anyway; but a run with nothing to write would otherwise leave the
+        document (the file teams inspect, copy and commit) behind the truth indefinitely.
+        """
+        if not state_journal.journal_path(self.path).exists():
+            return
+        state = self.read()
+        if state is not None:
+            self.compact(state)
 
     def _current_holder(self) -> LockInfo | None:
         """Who holds the lock. A holder writes its details just after taking the lock, so

@@ -77,6 +77,32 @@ def test_apply_leaves_no_journal_and_the_document_holds_every_success(
     assert {a["agentId"] for a in example.agents()} <= recorded
 
 
+def test_an_apply_with_nothing_to_do_still_folds_a_leftover_journal(example: Project) -> None:
+    """A killed apply that had recorded every success leaves only a journal: the next apply
+    has nothing to send, and must still leave the document (what teams read) complete."""
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    state_path = example.root / ".sigmaform" / "state" / "local.json"
+    full = example.state()
+    address, kept = next(iter(full["resources"].items()))
+    backend = LocalBackend(state_path)
+    current = backend.read()
+    assert current is not None
+    # What a kill after the append and before the compaction leaves on disk.
+    backend.write(current.without(address))
+    lean = backend.read()
+    assert lean is not None
+    backend.append(
+        lean.with_resource(address, current.resources[address]),
+        [(address, current.resources[address])],
+    )
+    assert address not in example.state()["resources"]  # the document lags the journal
+    result = example.run("apply", "--auto-approve")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output
+    assert not state_path.with_name("local.json.journal").exists()
+    assert example.state()["resources"][address] == kept
+
+
 def _damage(example: Project, lines: list[str]) -> None:
     path = example.root / ".sigmaform" / "state" / "local.json.journal"
     path.write_text("".join(line + "\n" for line in lines))
