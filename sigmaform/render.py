@@ -179,9 +179,17 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
         out += [f"    {rp.address}: {note}" for rp in left for note in rp.notes]
     out.append("")
     if not plan.has_changes:
-        out.append("No changes. Remote matches the configuration.")
+        out.append(_nothing_to_send(bool(left)))
     out.append(_paint(plan.summary.line(), "bold", color))
     return "\n".join(out) + "\n"
+
+
+def _nothing_to_send(left_alone: bool) -> str:
+    # A resource the API no longer lets us change (an ended chat) still differs from its
+    # file: "remote matches" would be a lie the user acts on.
+    if left_alone:
+        return "No changes to send. The resources left alone still differ from the configuration."
+    return "No changes. Remote matches the configuration."
 
 
 def _released_lines(plan: Plan) -> list[str]:
@@ -288,7 +296,7 @@ def plan_markdown(plan: Plan) -> str:
     else:
         left_lines = []
     if not pending and not drifted:
-        text = "No changes. Remote matches the configuration."
+        text = _nothing_to_send(bool(left))
         return "\n".join([*out, text, "", *kept, *left_lines])
     out += ["| | resource | action | fields |", "|---|---|---|---|"]
     for rp in pending:

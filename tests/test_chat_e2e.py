@@ -50,6 +50,11 @@ def test_chat_is_adopted_rebound_and_an_ended_chat_is_left_alone(example: Projec
     plan = example.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert "Left alone:\n    chat.website-demo: the chat session's status is 'ended'" in plan.output
+    assert "Remote matches the configuration" not in plan.output
+    assert "The resources left alone still differ from the configuration." in plan.output
+    markdown = example.run("plan", "--format", "markdown")
+    assert "Remote matches the configuration" not in markdown.output
+    assert "left alone still differ" in markdown.output
     before = len(example.journal())
     done = example.run("apply", "--auto-approve")
     assert done.exit_code == 0, done.output
