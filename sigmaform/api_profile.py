@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform.errors import RefusedError
-from sigmaform.kinds import to_create_names
+from sigmaform.kinds import KINDS, to_create_names
 
 PROFILE_DIR = Path(".sigmaform") / "api-profile"
 HOLDS, DIFFERS, UNKNOWN = "holds", "differs", "unknown"
@@ -146,11 +146,12 @@ class ApiProfile:
     def write_units(self, kind: str, units: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
         """The spec units to send: with a replacing server, any `agentSettings.*` unit
         becomes the whole `agentSettings`, so one PATCH carries every declared setting."""
-        if kind != "Agent" or not self.replaces_settings:
+        merged = KINDS[kind].merged_objects
+        if not merged or not self.replaces_settings:
             return list(units)
         out: list[tuple[str, ...]] = []
         for unit in units:
-            unit = unit[:1] if unit[0] == "agentSettings" else unit
+            unit = unit[:1] if unit[0] in merged else unit
             if unit not in out:
                 out.append(unit)
         return out

@@ -20,7 +20,8 @@ from sigmaform import invocation
 from sigmaform.api_profile import ApiProfile, profile_of
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, LockLostError, RefusedError, SigmaformError
-from sigmaform.kinds import KINDS, Kind, to_canonical_names
+from sigmaform.kinds import KINDS, Kind
+from sigmaform.kinds.base import Api
 from sigmaform.lifecycle import REMOVABLE_ARRAYS, is_removal, without_units
 from sigmaform.moves import Move, move_state
 from sigmaform.plan import CONFLICT_NOTE, Action, Plan, ResourcePlan
@@ -30,17 +31,9 @@ from sigmaform.sensitive import scrub
 from sigmaform.state import AppendingBackend, ResourceState, State, StateBackend, utc_now
 
 
-class ApiClient(Protocol):
-    """What apply needs from sigmaform.client.Client (a Protocol keeps apply testable)."""
-
-    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]: ...
-    def get_agent(self, agent_id: str) -> dict[str, Any] | None: ...
-    def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
-    def delete_agent(self, agent_id: str) -> None: ...
-    def get_phone_number(self, number: str) -> dict[str, Any] | None: ...
-    def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]: ...
-    def get_chat(self, chat_id: str) -> dict[str, Any] | None: ...
-    def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+class ApiClient(Api, Protocol):
+    """What apply needs from sigmaform.client.Client (a Protocol keeps apply testable):
+    the transport primitives every kind module calls."""
 
 
 @dataclass(frozen=True)
@@ -311,37 +304,30 @@ class _Fence:
         # What doctor found about the server belongs to the client the fence wraps.
         return profile_of(self._client)
 
-    def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.check(writing=True)
-        return self._client.create_agent(body)
+    @property
+    def stats(self) -> Any:
+        return getattr(self._client, "stats", None)
 
-    def get_agent(self, agent_id: str) -> dict[str, Any] | None:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        missing_ok: bool = False,
+        recover: Callable[[], Any] | None = None,
+    ) -> Any:
+        self.check(writing=method != "GET")
+        return self._client.request(
+            method, path, params=params, body=body, missing_ok=missing_ok, recover=recover
+        )
+
+    def list_all(
+        self, path: str, id_field: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         self.check(writing=False)
-        return self._client.get_agent(agent_id)
-
-    def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        self.check(writing=True)
-        return self._client.update_agent(agent_id, patch)
-
-    def delete_agent(self, agent_id: str) -> None:
-        self.check(writing=True)
-        self._client.delete_agent(agent_id)
-
-    def get_phone_number(self, number: str) -> dict[str, Any] | None:
-        self.check(writing=False)
-        return self._client.get_phone_number(number)
-
-    def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]:
-        self.check(writing=True)
-        return self._client.update_phone_number(number, patch)
-
-    def get_chat(self, chat_id: str) -> dict[str, Any] | None:
-        self.check(writing=False)
-        return self._client.get_chat(chat_id)
-
-    def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        self.check(writing=True)
-        return self._client.update_chat(chat_id, patch)
+        return self._client.list_all(path, id_field, params)
 
 
 def _request_body(
@@ -377,22 +363,12 @@ def _request_body(
             body[top] = value
         else:
             body.setdefault(top, {})[unit[1]] = value
-    hooks = body.get("agentSettings", {}).get("webhooks") if kind.name == "Agent" else None
-    if isinstance(hooks, list):
-        by_name = known_ids.get("webhooks", {})
-        body["agentSettings"]["webhooks"] = [
-            {**item, "webhookId": by_name[item["name"]]}
-            if isinstance(item, dict) and item.get("name") in by_name and "webhookId" not in item
-            else item
-            for item in hooks
-        ]
-    return body
+    return kind.with_nested_ids(body, known_ids)
 
 
 def _spec_unit(kind: Kind, response: Mapping[str, Any], unit: Unit) -> Any:
     """A unit of an API response, by its canonical (spec) name."""
-    body = to_canonical_names(dict(response)) if kind.name == "Agent" else response
-    return get_unit(body, unit)
+    return get_unit(kind.from_wire(dict(response)), unit)
 
 
 def _remote_id(resource: Resource, plan: ResourcePlan) -> str:
@@ -404,24 +380,15 @@ def _remote_id(resource: Resource, plan: ResourcePlan) -> str:
 
 
 def _write(
-    client: ApiClient, kind: Kind, remote_id: str | None, body: dict[str, Any]
+    client: ApiClient,
+    kind: Kind,
+    remote_id: str | None,
+    body: dict[str, Any],
+    params: dict[str, str],
 ) -> dict[str, Any]:
-    if kind.name == "Agent":
-        if remote_id is None:
-            return client.create_agent(body)
-        return client.update_agent(remote_id, body)
-    assert remote_id is not None
-    if kind.name == "PhoneNumber":
-        return client.update_phone_number(remote_id, body)
-    return client.update_chat(remote_id, body)
-
-
-def _read(client: ApiClient, kind: Kind, remote_id: str) -> dict[str, Any] | None:
-    if kind.name == "Agent":
-        return client.get_agent(remote_id)
-    if kind.name == "PhoneNumber":
-        return client.get_phone_number(remote_id)
-    return client.get_chat(remote_id)
+    if remote_id is None:
+        return kind.create(client, body, params)
+    return kind.update(client, remote_id, body, params)
 
 
 class Executor:
@@ -518,7 +485,11 @@ class Executor:
         if rp.protect:  # check_safety refuses this first; kept as a second guard
             return Outcome(rp.address, rp.action, "skipped", "protected")
         if kind.deletable and rp.id and rp.action is Action.DELETE:
-            self.client.delete_agent(rp.id)
+            held = self.recorder.state.resources.get(rp.address)
+            spec = held.applied if held is not None else {}
+            kind.delete(
+                self.client, rp.id, kind.scope_params(spec, self.recorder.resolve, rp.address)
+            )
             self.recorder.forget(rp.address)
             return Outcome(rp.address, rp.action, "deleted")
         self.recorder.forget(rp.address)
@@ -544,6 +515,7 @@ class Executor:
         creating = rp.action is Action.CREATE and kind.creatable and not recovering
         adopting = rp.action is Action.CREATE and not kind.creatable
 
+        params = kind.scope_params(resource.spec, self.recorder.resolve, rp.address)
         current: dict[str, Any] | None = None
         if creating:
             units = all_units
@@ -553,10 +525,12 @@ class Executor:
             # What the plan shows changing, nothing more (an adoption's "(unchanged)"
             # fields are verified below, not sent).
             units = [c.unit for c in rp.changes if self.plan.writes(rp, c)]
+            if units and kind.whole_updates:  # a PUT replaces the object: send all of it
+                units = all_units
             # State keeps nested ids (webhooks) from every response, so only an object
             # we have never written needs a read first.
             if adopting:
-                current = _read(self.client, kind, remote_id)
+                current = kind.get(self.client, remote_id, params)
                 if current is None:
                     raise _ResourceFailed(
                         f"{kind.name} {remote_id} does not exist remotely"
@@ -568,12 +542,12 @@ class Executor:
         if units:
             sent = profile_of(self.client).write_units(kind.name, units)
             body = _request_body(resource, sent, self.recorder, known_ids)
-            response = _write(self.client, kind, remote_id, body)
+            response = _write(self.client, kind, remote_id, body, params)
             if remote_id is None:
                 remote_id = str(response[kind.id_field])
         else:  # only `protect` changed, or an adopted object already holds it all
             assert remote_id is not None
-            response = current if adopting else _read(self.client, kind, remote_id)
+            response = current if adopting else kind.get(self.client, remote_id, params)
             if response is None:
                 raise _ResourceFailed(f"{kind.name} {remote_id} does not exist remotely")
         known_ids = nested_ids(kind, response) or known_ids
@@ -584,8 +558,8 @@ class Executor:
             # agentSettings instead of merging): resend each whole declared object once.
             resend = sorted({(u[0],) for u in mismatched})
             body = _request_body(resource, resend, self.recorder, known_ids)
-            _write(self.client, kind, remote_id, body)
-            fresh = _read(self.client, kind, remote_id)
+            _write(self.client, kind, remote_id, body, params)
+            fresh = kind.get(self.client, remote_id, params)
             response = fresh if fresh is not None else response
             known_ids = nested_ids(kind, response) or known_ids
             mismatched = self._mismatches(kind, response, desired, all_units)

@@ -25,21 +25,13 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   attempt acted answers 404 on the retry: treated as gone.
 * Creates are not idempotent and the API offers no idempotency key. A create whose
   outcome is unknown -- 502/503/504, a timeout or a connection dropped after the request
-  went out -- is never blindly repeated: the agents are listed and looked up by
-  `agentName`. Exactly one with the instructions we sent, or else exactly one created
-  after we started (server `createdAt`), is taken as ours and returned; none means the
-  create did not happen and it is sent again. 503 is treated the same way even though
-  the emulator promises it is "before acting": a real server does not say so.
+  went out -- is never blindly repeated: the kind's `recover` looks it up first (agents
+  by `agentName`: `kinds/agent.py`); none found means it is sent again.
 * A create refused with 429, or a connection that was never established, did not act:
   repeated directly. Other creates (chats) cannot be looked up, so a lost response to
   one is an error saying it may or may not have taken effect.
-* `createdAt` is compared with one second of slack: servers truncate timestamps.
-* The Create Agent page names post-conversation analysis differently from Update/GET;
-  bodies are translated on create only (`kinds.to_create_names`, unless `sigmaform doctor`
-  found the server takes the Update names there: `api_profile`) and every agent the
-  client returns uses the canonical names (`kinds.to_canonical_names`).
-* Phone numbers have no documented GET; we try `GET /v1/phone-numbers/{number}` and fall
-  back to scanning the list on 404/405.
+* What each kind sends where (paths, verbs, query parameters, names on the wire) is
+  declared by its module in `sigmaform/kinds/`; this module is the transport they share.
 
 The API key lives only in the `X-API-Key` header of the underlying httpx client; it never
 appears in `repr(client)`, log lines (method, path, status, time only) or error messages.
@@ -56,12 +48,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
@@ -75,7 +65,8 @@ from sigmaform.endpoint import (
     resolve,
 )
 from sigmaform.errors import ApiError
-from sigmaform.kinds import to_canonical_names
+from sigmaform.kinds import AGENT, CHAT, PHONE_NUMBER
+from sigmaform.kinds.base import MISSING
 from sigmaform.resource import Environment
 from sigmaform.retry import DEFAULT_RETRY, Budget, RetryPolicy, parse_retry_after
 from sigmaform.sensitive import MASK, Sensitive, reveal_tree, scrub
@@ -88,15 +79,12 @@ log = logging.getLogger("sigmaform.client")
 T = TypeVar("T")
 R = TypeVar("R")
 
-AGENTS = "/v1/agents"
-PHONE_NUMBERS = "/v1/phone-numbers"
 CHATS = "/v1/chats"
 WEBHOOKS = "/v1/webhooks"
 PAGE_SIZE = 100
 MAX_PAGES = 1_000  # 100,000 items: a server that always says hasNext must not loop us forever
 MAX_DEPTH = 64  # nesting of a JSON answer; agents are a few levels deep
 DEFAULT_REQUEST_TIMEOUT = 60.0
-_TIMESTAMP_PRECISION = timedelta(seconds=1)
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Failures that prove the request never reached the server: safe to repeat any request.
 _UNSENT_ERRORS: tuple[type[Exception], ...] = (
@@ -260,108 +248,58 @@ class Client:
         key = f"{MASK} from {self._key_label}" if self._key is not None else "none"
         return f"Client({self._display_url!r}, api_key={key}, parallelism={self._parallelism})"
 
-    # -- agents ------------------------------------------------------------------------
+    # -- kinds ---------------------------------------------------------------------------
+    # What to send for each kind lives in its module (sigmaform/kinds/); these are the
+    # primitives a kind calls, and named shorthands the rest of the code reads well with.
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        missing_ok: bool = False,
+        recover: Callable[[], Any] | None = None,
+    ) -> Any:
+        """One logical request (retried as is safe): the parsed body, or `MISSING`."""
+        return self._call(
+            method, path, params=params, body=body, missing_ok=missing_ok, recover=recover
+        )
+
+    def list_all(
+        self, path: str, id_field: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, paged or a bare array."""
+        return self._list_all(path, id_field, params)
 
     def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an agent; a lost response is resolved by looking the agent up, not resent."""
-        started = datetime.now(UTC)
-        name = reveal_tree(body.get("agentName"))
-        instructions = reveal_tree(body.get("instructions"))
-
-        def recover() -> dict[str, Any] | None:
-            if not isinstance(name, str):
-                return None
-            found = self._find_created_agent(name, instructions, started)
-            if found is not None:
-                self.stats.record_recovered_create()
-                log.debug(
-                    "create of agent %r had a lost response; found it as %s",
-                    name,
-                    found.get("agentId"),
-                )
-            return found
-
-        result = self._call("POST", AGENTS, body=self.profile.create_body(body), recover=recover)
-        created = to_canonical_names(_as_object(result, "POST", AGENTS))
-        if not isinstance(created.get("agentId"), str) or not created["agentId"]:
-            raise ApiError(
-                "POST",
-                AGENTS,
-                None,
-                f"the server answered the create of agent {name!r} without an `agentId`: it"
-                " may exist now; `sigmaform plan` finds it by name",
-            )
-        return created
+        return AGENT.create(self, body)
 
     def get_agent(self, agent_id: str) -> dict[str, Any] | None:
-        path = f"{AGENTS}/{_segment(agent_id)}"
-        result = self._call("GET", path, missing_ok=True)
-        return None if result is _MISSING else to_canonical_names(_as_object(result, "GET", path))
+        return AGENT.get(self, agent_id)
 
     def update_agent(self, agent_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        path = f"{AGENTS}/{_segment(agent_id)}"
-        result = self._call("PATCH", path, body=patch)
-        return to_canonical_names(_as_object(result, "PATCH", path))
+        return AGENT.update(self, agent_id, patch)
 
     def delete_agent(self, agent_id: str) -> None:
-        self._call("DELETE", f"{AGENTS}/{_segment(agent_id)}", missing_ok=True)
+        AGENT.delete(self, agent_id)
 
     def list_agents(self) -> list[dict[str, Any]]:
-        return [to_canonical_names(agent) for agent in self._list_all(AGENTS, "agentId")]
+        return AGENT.list(self)
 
     def find_agents_by_name(self, agent_name: str) -> list[dict[str, Any]]:
         return [a for a in self.list_agents() if a.get("agentName") == agent_name]
 
-    def _find_created_agent(
-        self, name: str, instructions: Any, started: datetime
-    ) -> dict[str, Any] | None:
-        candidates = self.find_agents_by_name(name)
-        same = [a for a in candidates if a.get("instructions") == instructions]
-        fresh = [a for a in (same or candidates) if _created_since(a, started)]
-        if len(same) == 1:
-            chosen = same[0]
-        elif len(fresh) == 1:
-            chosen = fresh[0]
-        elif len(fresh) > 1:
-            raise ApiError(
-                "POST",
-                AGENTS,
-                None,
-                f"the response to creating agent {name!r} was lost and {len(fresh)} agents with"
-                " that name appeared since; refusing to create another. Remove the extra ones"
-                " or import them",
-            )
-        else:
-            return None
-        # A list item may be a summary; the caller expects the full record.
-        agent_id = chosen.get("agentId")
-        full = self.get_agent(agent_id) if isinstance(agent_id, str) else None
-        return full if full is not None else chosen
-
-    # -- phone numbers and chats -------------------------------------------------------
-
     def get_phone_number(self, number: str) -> dict[str, Any] | None:
-        path = f"{PHONE_NUMBERS}/{_segment(number)}"
-        try:
-            result = self._call("GET", path, missing_ok=True)
-        except ApiError as error:
-            if error.status != 405:
-                raise
-            result = _MISSING
-        if result is not _MISSING:
-            return _as_object(result, "GET", path)
-        # No GET for one number in the docs: a 404 may mean "no such route", so scan the list.
-        for item in self.list_phone_numbers():
-            if number in (item.get("phoneNumber"), item.get("sipPhoneNumber")):
-                return item
-        return None
+        return PHONE_NUMBER.get(self, number)
 
     def list_phone_numbers(self) -> list[dict[str, Any]]:
-        return self._list_all(PHONE_NUMBERS, "sipPhoneNumber")
+        return PHONE_NUMBER.list(self)
 
     def update_phone_number(self, number: str, patch: dict[str, Any]) -> dict[str, Any]:
-        path = f"{PHONE_NUMBERS}/{_segment(number)}"
-        return _as_object(self._call("PATCH", path, body=patch), "PATCH", path)
+        return PHONE_NUMBER.update(self, number, patch)
 
     def create_chat(
         self, agent_id: str, input_text: str, dynamic_variables: dict[str, Any] | None = None
@@ -373,13 +311,10 @@ class Client:
         return _as_object(self._call("POST", CHATS, body=body), "POST", CHATS)
 
     def get_chat(self, chat_id: str) -> dict[str, Any] | None:
-        path = f"{CHATS}/{_segment(chat_id)}"
-        result = self._call("GET", path, missing_ok=True)
-        return None if result is _MISSING else _as_object(result, "GET", path)
+        return CHAT.get(self, chat_id)
 
     def update_chat(self, chat_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        path = f"{CHATS}/{_segment(chat_id)}"
-        return _as_object(self._call("PATCH", path, body=patch), "PATCH", path)
+        return CHAT.update(self, chat_id, patch)
 
     # -- workspace ---------------------------------------------------------------------
 
@@ -434,11 +369,14 @@ class Client:
 
     # -- the request loop --------------------------------------------------------------
 
-    def _list_all(self, path: str, id_field: str) -> list[dict[str, Any]]:
+    def _list_all(
+        self, path: str, id_field: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         for page in range(MAX_PAGES):
-            result = self._call("GET", path, params={"page": page, "size": PAGE_SIZE})
+            query = {**(params or {}), "page": page, "size": PAGE_SIZE}
+            result = self._call("GET", path, params=query)
             chunk: Any
             if isinstance(result, list):  # an unpaginated server answered with everything
                 chunk, has_next = result, False
@@ -627,7 +565,7 @@ class _Recovered:
     value: Any
 
 
-_MISSING: Any = object()  # a 404 the caller said it expects
+_MISSING: Any = MISSING  # a 404 the caller said it expects
 
 
 class _DeadlinePassed(httpx.TimeoutException):
@@ -659,11 +597,6 @@ def _too_deep(value: Any) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
-
-
-def _segment(value: str) -> str:
-    """A path segment with everything reserved escaped: `+1415...` -> `%2B1415...`."""
-    return quote(value, safe="")
 
 
 def _parse(response: httpx.Response, method: str, path: str) -> Any:
@@ -699,20 +632,6 @@ def _has_next(wrapper: dict[str, Any], page: int, count: int) -> bool:
     if isinstance(total_pages, int):
         return page + 1 < total_pages
     return count >= PAGE_SIZE
-
-
-def _created_since(agent: dict[str, Any], started: datetime) -> bool:
-    text = agent.get("createdAt")
-    if not isinstance(text, str):
-        return False
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    # Servers truncate timestamps (the emulator to milliseconds, many to seconds).
-    return when >= started - _TIMESTAMP_PRECISION
 
 
 class _Verdict(Enum):

@@ -148,13 +148,9 @@ def fetch_remote(
         items = alone
 
     def fetch(item: tuple[str, Any]) -> Mapping[str, Any] | None:
-        _, rs = item
+        address, rs = item
         kind = KINDS[rs.kind]
-        if kind.name == "Agent":
-            return client.get_agent(rs.id)
-        if kind.name == "PhoneNumber":
-            return client.get_phone_number(rs.id)
-        return client.get_chat(rs.id)
+        return kind.get(client, rs.id, kind.scope_params(rs.applied, resolver(state), address))
 
     results = client.map_concurrent(fetch, items)
     for (address, _), result in zip(items, results, strict=True):
@@ -162,6 +158,16 @@ def fetch_remote(
             raise result
         remote[address] = result
     return remote
+
+
+def resolver(state: State) -> Callable[[str, str], str | None]:
+    """Looks up a managed resource's remote id in `state` by kind and logical name."""
+
+    def resolve(kind: str, name: str) -> str | None:
+        found = state.resources.get(f"{KINDS[kind].prefix}.{name}")
+        return found.id if found is not None else None
+
+    return resolve
 
 
 def make_plan(

@@ -514,7 +514,7 @@ def build_plan(
                 if remote_body is not None and not kind.creatable
                 else {}
             )
-            if remote_body is not None and (closed := _closed_session(kind, remote_body)):
+            if remote_body is not None and (closed := kind.closed(remote_body)):
                 plans.append(_left_alone(common, str(remote_body.get(kind.id_field)), closed))
                 continue
             changes = tuple(
@@ -550,7 +550,7 @@ def build_plan(
         current = applied
         remote_spec: dict[str, Any] | None = None
         if refreshed and remote_body is not None:
-            if closed := _closed_session(kind, remote_body):
+            if closed := kind.closed(remote_body):
                 plans.append(_left_alone(common, applied_state.id, closed))
                 continue
             remote_spec = remote_to_spec(kind, remote_body, key, id_to_name, (applied, desired))
@@ -622,22 +622,6 @@ def build_plan(
         allow_delete=allow_delete,
         possible_duplicates=duplicates,
     )
-
-
-# Chat statuses that no longer accept a PATCH (sigmamind-api.md 2.5: "Partially updates an
-# in_progress chat session"); old docs spell it `in-progress`.
-OPEN_SESSION = frozenset({"in_progress", "in-progress"})
-
-
-def _closed_session(kind: Kind, body: Mapping[str, Any]) -> str | None:
-    """Why a remote object can no longer be changed (an ended chat), or None."""
-    status = body.get("status")
-    if kind.name == "Chat" and isinstance(status, str) and status not in OPEN_SESSION:
-        return (
-            f"the chat session's status is {status!r}: the API changes only in-progress "
-            "chats, so it is not patched; remove its file or point it at a live chat"
-        )
-    return None
 
 
 def _left_alone(common: Mapping[str, Any], remote_id: str, why: str) -> ResourcePlan:

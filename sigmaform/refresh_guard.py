@@ -43,9 +43,7 @@ def read_adoptions(
 
     def read(resource: Resource) -> Mapping[str, Any] | None:
         ident = str(resource.spec.get(resource.kind_info.identity_field or ""))
-        if resource.kind == "PhoneNumber":
-            return client.get_phone_number(ident)
-        return client.get_chat(ident)
+        return resource.kind_info.get(client, ident)
 
     found: dict[str, Mapping[str, Any] | None] = {}
     for resource, result in zip(items, client.map_concurrent(read, items), strict=True):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sigmaform.diff import project
-from sigmaform.kinds import SENSITIVE_KEYS, Kind, to_canonical_names
+from sigmaform.kinds import KINDS, SENSITIVE_KEYS, Kind
 from sigmaform.sensitive import (
     Sensitive,
     fingerprint,
@@ -21,13 +21,8 @@ from sigmaform.sensitive import (
     is_fingerprint,
 )
 
-# Objects the API merges key by key on PATCH (design.md section 9: an assumption, checked
-# by verify). Everything else is replaced whole.
-MERGED_OBJECTS: dict[str, frozenset[str]] = {
-    "Agent": frozenset({"agentSettings"}),
-    "PhoneNumber": frozenset(),
-    "Chat": frozenset(),
-}
+# Objects the API merges key by key on update, by kind (declared by each kind module).
+MERGED_OBJECTS: dict[str, frozenset[str]] = {k.name: k.merged_objects for k in KINDS.values()}
 
 
 def comparable_desired(spec: Mapping[str, Any], key: bytes) -> dict[str, Any]:
@@ -78,14 +73,14 @@ def plain_spec(
     kind: Kind, body: Mapping[str, Any], id_to_name: Mapping[str, str]
 ) -> dict[str, Any]:
     """An API object in spec form with its values as the server sent them (secrets too)."""
-    data = dict(to_canonical_names(dict(body))) if kind.name == "Agent" else dict(body)
+    data = dict(kind.from_wire(dict(body)))
     if kind.identity_field and kind.identity_field not in data:
         alias = next((a for a in kind.identity_aliases if a in data), None)
         if alias is not None:
             data[kind.identity_field] = data[alias]
     for owned in kind.server_owned:
         data.pop(owned, None)
-    if kind.name == "Agent":
+    if kind.id_field != kind.identity_field:
         data.pop(kind.id_field, None)
     for field_name, api_field in kind.reference_objects.items():
         summary = data.pop(field_name, None)
@@ -146,16 +141,5 @@ def _agent_name(ref: str, id_to_name: Mapping[str, str]) -> str:
 
 
 def nested_ids(kind: Kind, body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """Server ids of nested items we must echo back on PATCH: webhooks by name."""
-    if kind.name != "Agent":
-        return {}
-    settings = body.get("agentSettings")
-    if not isinstance(settings, Mapping):
-        return {}
-    hooks = settings.get("webhooks")
-    ids: dict[str, str] = {}
-    if isinstance(hooks, list):
-        for item in hooks:
-            if isinstance(item, Mapping) and item.get("name") and item.get("webhookId"):
-                ids[str(item["name"])] = str(item["webhookId"])
-    return {"webhooks": ids} if ids else {}
+    """Server ids of nested items we must echo back on update: webhooks by name."""
+    return kind.nested_ids(body)
