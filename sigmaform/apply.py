@@ -545,6 +545,8 @@ class Executor:
             response = _write(self.client, kind, remote_id, body, params)
             if remote_id is None:
                 remote_id = str(response[kind.id_field])
+            if kind.verify_by_read:  # what a replace kept shows only in a read
+                response = kind.get(self.client, remote_id, params) or response
         else:  # only `protect` changed, or an adopted object already holds it all
             assert remote_id is not None
             response = current if adopting else kind.get(self.client, remote_id, params)

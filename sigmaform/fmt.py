@@ -34,7 +34,16 @@ from sigmaform.yamledit import (
 )
 
 # Flags come between the identity and the body: they change how the body is treated.
-DOCUMENT_ORDER = ("kind", "name", "protect", "only", "ignoreChanges", "spec", "environments")
+DOCUMENT_ORDER = (
+    "kind",
+    "name",
+    "protect",
+    "only",
+    "ignoreChanges",
+    "spec",
+    "gate",
+    "environments",
+)
 
 Schema = Mapping[str, Any]
 

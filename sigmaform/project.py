@@ -32,7 +32,16 @@ from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ENV_REFERENCE = re.compile(r"\$\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
-DOCUMENT_KEYS = ("kind", "name", "protect", "spec", "environments", "only", "ignoreChanges")
+DOCUMENT_KEYS = (
+    "kind",
+    "name",
+    "protect",
+    "spec",
+    "gate",
+    "environments",
+    "only",
+    "ignoreChanges",
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -328,6 +337,7 @@ def render_resources(
             line=doc.start.line,
             protect=bool(data.get("protect", False)),
             ignore_changes=ignored_of(data),
+            gate=dict(data["gate"]) if isinstance(data.get("gate"), dict) else None,
         )
         rendered.append(
             RenderedResource(resource, doc, environment.name, renderer.take_unresolved())

@@ -50,6 +50,8 @@ def resource_dict(resource: Resource) -> dict[str, Any]:
     if resource.ignore_changes:
         data["ignoreChanges"] = list(resource.ignore_changes)
     data["spec"] = masked(resource.spec)
+    if resource.gate is not None:
+        data["gate"] = dict(resource.gate)
     return data
 
 

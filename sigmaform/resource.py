@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ class Resource:
     # Units (`welcomeMessage`, `agentSettings.llmModel`) sent on create, then left alone:
     # no diff, no drift, no write (Terraform's lifecycle.ignore_changes).
     ignore_changes: tuple[str, ...] = ()
+    # A TestCase's top-level `gate:` ({minPassRate: 0.8} or {required: true}): what
+    # `sigmaform test` requires of it. Never sent to the API. None: not given.
+    gate: Mapping[str, Any] | None = None
 
     @property
     def kind_info(self) -> Kind:

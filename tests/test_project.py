@@ -400,8 +400,8 @@ def test_document_shape_problems(tmp_path: Path) -> None:
         "agents/support.yaml:8:7: spec: expected an object (a mapping of fields)",
         "agents/support.yaml:9:10: protect: expected true or false",
         "agents/support.yaml:10:1: extra: unknown key `extra` "
-        "(allowed: kind, name, protect, spec, environments, only, ignoreChanges)",
-        "agents/support.yaml:12:1: missing `kind` (one of: Agent, PhoneNumber, Chat)",
+        "(allowed: kind, name, protect, spec, gate, environments, only, ignoreChanges)",
+        "agents/support.yaml:12:1: missing `kind` (one of: Agent, PhoneNumber, Chat, TestCase)",
         "agents/support.yaml:18:16: environments.prd: unknown environment `prd` "
         "(did you mean `prod`?) (known: local, prod, staging)",
         "agents/support.yaml:18:32: environments.local: expected a mapping (a partial spec)",

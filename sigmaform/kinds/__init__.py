@@ -19,6 +19,7 @@ from sigmaform.kinds.agent import (
 from sigmaform.kinds.base import Kind
 from sigmaform.kinds.chat import CHAT
 from sigmaform.kinds.phone_number import PHONE_NUMBER
+from sigmaform.kinds.test_case import TEST_CASE
 
 __all__ = [
     "AGENT",
@@ -29,6 +30,7 @@ __all__ = [
     "KINDS",
     "PHONE_NUMBER",
     "SENSITIVE_KEYS",
+    "TEST_CASE",
     "Kind",
     "canonical_address",
     "kind_named",
@@ -36,7 +38,7 @@ __all__ = [
     "to_create_names",
 ]
 
-KINDS: dict[str, Kind] = {k.name: k for k in (AGENT, PHONE_NUMBER, CHAT)}
+KINDS: dict[str, Kind] = {k.name: k for k in (AGENT, PHONE_NUMBER, CHAT, TEST_CASE)}
 BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values()}
 
 

@@ -95,6 +95,8 @@ class Kind:
     # (a test case is read, replaced and deleted under its agent: `agentId`).
     scope: dict[str, str] = field(default_factory=dict)
     list_id_field: str | None = None  # the id of a list item, when not `id_field`
+    # Verify a write by reading the object back, not by the write's answer.
+    verify_by_read: bool = False
 
     # -- spec <-> wire -------------------------------------------------------------------
 
