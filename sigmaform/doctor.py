@@ -20,13 +20,15 @@ from urllib.parse import quote
 
 from sigmaform.api_profile import DIFFERS, HOLDS, UNKNOWN, Finding
 from sigmaform.errors import ApiError
+from sigmaform.kinds import AGENT, TEST_CASE
 
 if TYPE_CHECKING:  # httpx loads only when a command talks to the API
     from sigmaform.client import Client
 
 PREFIX = "sigmaform-doctor-"
-AGENTS = "/v1/agents"
-TEST_CASES = "/v1/test-cases"
+# The paths each kind module declares (kept there, in one place).
+AGENTS = AGENT.path
+TEST_CASES = TEST_CASE.path
 _HOOK_URL = "https://example.com/sigmaform-doctor"
 # Settings with values no server default would have: a replaced agentSettings shows.
 _PROBE_SETTINGS: dict[str, Any] = {"maxCallDuration": 601, "ttsSpeed": 1.1}

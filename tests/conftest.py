@@ -98,7 +98,8 @@ class Project:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        return [e for e in self.journal()[since:] if e["method"] in ("POST", "PATCH", "DELETE")]
+        writing = ("POST", "PATCH", "PUT", "DELETE")
+        return [e for e in self.journal()[since:] if e["method"] in writing]
 
     def state(self, env: str | None = None) -> dict[str, Any]:
         path = self.root / ".sigmaform" / "state" / f"{env or self.env}.json"
