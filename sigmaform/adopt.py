@@ -18,6 +18,19 @@ from sigmaform import invocation
 from sigmaform.digest import config_digest
 from sigmaform.errors import ConfigError
 from sigmaform.files import display_path, load_documents_many, write_atomic
+from sigmaform.import_cases import (
+    FOLDER as CASES_FOLDER,
+)
+from sigmaform.import_cases import (
+    ImportedCase,
+    agent_of,
+    case_document,
+    case_names,
+    case_schema_reference,
+    fetch_cases,
+    find_cases,
+    imported_case,
+)
 from sigmaform.importer import (
     AGENT,
     ImportedAgent,
@@ -28,6 +41,7 @@ from sigmaform.importer import (
     slugify,
     unique_name,
 )
+from sigmaform.kinds import TEST_CASE
 from sigmaform.operations import backend_for, client_for, read_state
 from sigmaform.project import NAME_PATTERN, load_project, load_project_file, resource_files
 from sigmaform.remote import comparable_desired, nested_ids, observed
@@ -101,7 +115,8 @@ def _declared_names(project: Project) -> dict[str, str]:
     return names
 
 
-def _fetch(client: Any, ids: Sequence[str], env: str) -> list[dict[str, Any]]:
+def _fetch(client: Any, ids: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The agents among `ids`, and the ids that name no agent."""
     results = client.map_concurrent(client.get_agent, list(ids))
     missing = []
     bodies = []
@@ -113,11 +128,25 @@ def _fetch(client: Any, ids: Sequence[str], env: str) -> list[dict[str, Any]]:
         else:
             check_writable(result)
             bodies.append(result)
-    if missing:
+    return bodies, missing
+
+
+def _cases_named(
+    client: Any, missing: Sequence[str], state: State, env: str
+) -> list[dict[str, Any]]:
+    """The ids that name no agent, as test cases of managed agents; any other is an error."""
+    owners = [r.id for r in state.resources.values() if r.kind == AGENT.name]
+    found = find_cases(client, missing, owners) if owners else {}
+    unknown = [i for i in missing if i not in found]
+    if unknown:
         raise ConfigError(
-            "; ".join(f"no agent with id `{i}` in environment `{env}`" for i in missing)
+            "; ".join(
+                f"no agent with id `{i}` in environment `{env}` (nor a test case of an agent"
+                " sigmaform manages there)"
+                for i in unknown
+            )
         )
-    return bodies
+    return [found[i] for i in missing]
 
 
 def _choose_names(
@@ -184,6 +213,10 @@ class _Written:
     files: list[list[Path]]  # per agent
     dirs: list[Path]  # directories it created, parents first
 
+    def add(self, other: _Written) -> None:
+        self.files += other.files
+        self.dirs += other.dirs
+
     def remove(self) -> None:
         for paths in self.files:
             for path in paths:
@@ -220,20 +253,92 @@ def _write_files(
     return written
 
 
-def _rendered(root: Path, env: str, agents: Sequence[ImportedAgent]) -> dict[str, Resource]:
+def _rendered(root: Path, env: str, addresses: Sequence[str]) -> dict[str, Resource]:
     """The imported resources as `plan` will see them (secrets as placeholders)."""
     project = load_project(root, env, secrets="placeholder")
     by_address = {r.address: r for r in project.resources}
     out = {}
-    for agent in agents:
-        address = f"{AGENT.prefix}.{agent.name}"
+    for address in addresses:
         if address not in by_address:
             raise ConfigError(
-                f"{AGENT.prefix}.{agent.name}: the written file is not matched by `resources:` "
+                f"{address}: the written file is not matched by `resources:` "
                 "in sigmaform.yaml; choose an --out-dir those globs cover"
             )
         out[address] = by_address[address]
     return out
+
+
+def _case_path(out_dir: Path, case: ImportedCase) -> Path:
+    return out_dir / CASES_FOLDER / f"{case.name}.yaml"
+
+
+def _cases(
+    case_bodies: Sequence[Mapping[str, Any]],
+    bodies: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    project: Project,
+    state: State,
+    out_dir: Path,
+) -> list[ImportedCase]:
+    """The test cases to write: each bound to its agent's logical name, named afresh."""
+    agent_names = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
+    agent_names.update((str(b[AGENT.id_field]), n) for b, n in zip(bodies, names, strict=True))
+    managed = {r.id for r in state.resources.values() if r.kind == TEST_CASE.name}
+    fresh = [c for c in case_bodies if str(c[TEST_CASE.id_field]) not in managed]
+    for body in fresh:
+        check_writable(body)
+    declared = {r.name for r in project.resources if r.kind == TEST_CASE.name}
+    taken = declared | {
+        a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == TEST_CASE.name
+    }
+    taken |= {p.stem for p in (out_dir / CASES_FOLDER).glob("*.yaml")}
+    chosen = case_names(fresh, agent_names, taken)
+    return [
+        imported_case(body, name, agent_names[agent_of(body) or ""])
+        for body, name in zip(fresh, chosen, strict=True)
+    ]
+
+
+def _write_cases(
+    cases: Sequence[ImportedCase], out_dir: Path, only: Sequence[str], root: Path
+) -> _Written:
+    folder = out_dir / CASES_FOLDER
+    schema_ref = case_schema_reference(root, folder)
+    written = _Written([], [d for d in (folder,) if cases and not d.exists()])
+    paths: list[Path] = []
+    written.files.append(paths)
+    for case in cases:
+        path = _case_path(out_dir, case)
+        write_atomic(path, case_document(case, only, schema_ref))
+        paths.append(path)
+    return written
+
+
+def _recorded_cases(
+    state: State,
+    case_bodies: Sequence[Mapping[str, Any]],
+    cases: Sequence[ImportedCase],
+    rendered: Mapping[str, Resource],
+) -> State:
+    """State with each test case recorded as an apply of its file would have left it."""
+    key = state.fingerprint_key
+    id_to_name = {r.id: a.split(".", 1)[1] for a, r in state.resources.items()}
+    by_id = {str(b[TEST_CASE.id_field]): b for b in case_bodies}
+    for case in cases:
+        resource = rendered[f"{TEST_CASE.prefix}.{case.name}"]
+        desired = comparable_desired(resource.spec, key)
+        state = state.with_resource(
+            resource.address,
+            ResourceState(
+                kind=TEST_CASE.name,
+                id=case.case_id,
+                applied=observed(TEST_CASE, by_id[case.case_id], desired, key, id_to_name),
+                config_digest=config_digest(resource),
+                applied_at=utc_now(),
+                protect=resource.protect,
+            ),
+        )
+    return state
 
 
 def import_agents(project: Project, request: ImportRequest) -> ImportResult:
@@ -264,7 +369,8 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
                 raise ConfigError("; ".join(already) + "; nothing imported")
         if not ids:
             return ImportResult((), (), backend.describe())
-        bodies = _fetch(client, ids, env)
+        bodies, missing = _fetch(client, ids)
+        named_cases = _cases_named(client, missing, state, env) if missing else []
         names = _choose_names(bodies, request, project, state, out_dir)
         adopted = {n: r for n in names if (r := _declared_here(project, n)) is not None}
         agents: list[ImportedAgent] = []
@@ -274,18 +380,28 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
                 agents.append(imported_agent(body, name, used))
         only = () if request.all_environments else (env,)
         schema_ref = schema_reference(project.root, out_dir)
+        # An agent comes with its test cases (those of an agent bound to a declared file too).
+        case_bodies = named_cases + fetch_cases(client, [str(b[AGENT.id_field]) for b in bodies])
+        cases = _cases(case_bodies, bodies, names, project, state, out_dir)
         if request.dry_run:
-            return _preview(project, bodies, names, agents, adopted, out_dir, schema_ref, only)
+            return _preview(
+                project, bodies, names, agents, adopted, out_dir, schema_ref, only, cases
+            )
         written = _write_files(agents, out_dir, schema_ref, only)
         try:
-            rendered = _rendered(project.root, env, agents) if agents else {}
-        except ConfigError:
+            written.add(_write_cases(cases, out_dir, only, project.root))
+            addresses = [f"{AGENT.prefix}.{a.name}" for a in agents]
+            addresses += [f"{TEST_CASE.prefix}.{c.name}" for c in cases]
+            rendered = _rendered(project.root, env, addresses) if addresses else {}
+        except BaseException:
             written.remove()
             raise
         rendered.update({r.address: r for r in adopted.values()})
         state = _recorded(state, bodies, names, rendered, set(adopted))
+        state = _recorded_cases(state, case_bodies, cases, rendered)
         backend.write(state)
-    files = {a.name: paths for a, paths in zip(agents, written.files, strict=True)}
+    # written.files: one list per agent, then the test cases' files.
+    files = {a.name: paths for a, paths in zip(agents, written.files[: len(agents)], strict=True)}
     dropped = {a.name: a.dropped for a in agents}
     return ImportResult(
         imported=tuple(
@@ -297,6 +413,15 @@ def import_agents(project: Project, request: ImportRequest) -> ImportResult:
                 adopted_from=adopted[name].source if name in adopted else None,
             )
             for body, name in zip(bodies, names, strict=True)
+        )
+        + tuple(
+            ImportedFile(
+                address=f"{TEST_CASE.prefix}.{case.name}",
+                agent_id=case.case_id,
+                files=(display_path(_case_path(out_dir, case), project.root),),
+                dropped=case.dropped,
+            )
+            for case in cases
         ),
         secret_variables=tuple(v for a in agents for v in a.secret_variables),
         state=backend.describe(),
@@ -312,6 +437,7 @@ def _preview(
     out_dir: Path,
     schema_ref: str | None,
     only: Sequence[str],
+    cases: Sequence[ImportedCase] = (),
 ) -> ImportResult:
     """What an import would write (files and state entries); nothing is written."""
     previews: list[tuple[str, str]] = []
@@ -324,6 +450,11 @@ def _preview(
         shown = [(display_path(p, project.root), text) for p, text in mine]
         previews += shown
         files[agent.name] = tuple(p for p, _ in shown)
+    case_files = [display_path(_case_path(out_dir, c), project.root) for c in cases]
+    case_ref = case_schema_reference(project.root, out_dir / CASES_FOLDER)
+    previews += [
+        (p, case_document(c, only, case_ref)) for p, c in zip(case_files, cases, strict=True)
+    ]
     dropped = {a.name: a.dropped for a in agents}
     return ImportResult(
         imported=tuple(
@@ -335,6 +466,10 @@ def _preview(
                 adopted_from=adopted[name].source if name in adopted else None,
             )
             for body, name in zip(bodies, names, strict=True)
+        )
+        + tuple(
+            ImportedFile(f"{TEST_CASE.prefix}.{c.name}", c.case_id, (path,), c.dropped)
+            for c, path in zip(cases, case_files, strict=True)
         ),
         secret_variables=tuple(v for a in agents for v in a.secret_variables),
         state=backend_for(project).describe(),

@@ -100,7 +100,7 @@ def _resolve(schema: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str,
     return node
 
 
-def _known_only(
+def known_only(
     value: Any, node: Mapping[str, Any], schema: Mapping[str, Any], path: str, dropped: list[str]
 ) -> Any:
     """`value` without nulls and without the object keys the agent schema does not know."""
@@ -116,19 +116,19 @@ def _known_only(
                 if key not in props:
                     dropped.append(where)
                     continue
-                out[key] = _known_only(child, props[key], schema, where, dropped)
+                out[key] = known_only(child, props[key], schema, where, dropped)
             else:
                 out[key] = child
         return out
     if isinstance(value, list) and isinstance(node.get("items"), Mapping):
         return [
-            _known_only(item, node["items"], schema, f"{path}[{i}]", dropped)
+            known_only(item, node["items"], schema, f"{path}[{i}]", dropped)
             for i, item in enumerate(value)
         ]
     return value
 
 
-def _ordered(data: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+def ordered(data: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
     first = {k: data[k] for k in order if k in data}
     return {**first, **{k: v for k, v in data.items() if k not in first}}
 
@@ -178,7 +178,7 @@ def imported_agent(
             for item in settings["webhooks"]
         ]
         raw["agentSettings"] = {**settings, "webhooks": hooks}
-    spec = escape_literal(_known_only(raw, spec_schema, schema, "", dropped))
+    spec = escape_literal(known_only(raw, spec_schema, schema, "", dropped))
 
     variables: list[str] = []
     hooks = spec.get("agentSettings", {}).get("webhooks")
@@ -191,7 +191,7 @@ def imported_agent(
                 var = secret_variable(name, hook_name, [*taken_variables, *variables])
                 variables.append(var)
                 item["secret"] = "${secret." + var + "}"
-            hooks[index] = _ordered(item, WEBHOOK_ORDER)
+            hooks[index] = ordered(item, WEBHOOK_ORDER)
 
     prompt = None
     instructions = body.get("instructions")
@@ -206,7 +206,7 @@ def imported_agent(
     return ImportedAgent(
         agent_id=agent_id,
         name=name,
-        spec=_ordered(spec, SPEC_ORDER),
+        spec=ordered(spec, SPEC_ORDER),
         prompt=prompt,
         secret_variables=tuple(variables),
         dropped=tuple(dropped),

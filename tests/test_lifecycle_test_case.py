@@ -329,3 +329,50 @@ def test_test_case_lifecycle(
     with world(tmp_path / "project", repo_root, monkeypatch, step in OVER_SOCKET) as w:
         STEPS[step](w)
         clean(w)
+
+
+def test_import_of_an_agent_brings_its_test_cases_and_a_case_imports_by_id(
+    tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world(tmp_path / "project", repo_root, monkeypatch, socket=False) as w:
+        baseline(w)
+        with w.api() as api:  # an agent made in the dashboard, with one test case
+            made = api.post("/v1/agents", json={"agentName": "Billing Desk", "instructions": "Hi."})
+            assert made.status_code == 201, made.text
+            billing = made.json()["agentId"]
+            case = whole(billing, label="Invoice copy", mockData=[])
+            case.pop("mockData")
+            added = api.post("/v1/test-cases", json=case)
+            assert added.status_code == 201, added.text
+        mark = w.mark()
+        result = w.run("import", billing, "--name", "billing")
+        assert result.exit_code == 0, result.output
+        assert "Imported test-case.invoice-copy (id " in result.output
+        assert "agents/tests/invoice-copy.yaml" in result.output
+        assert "Recorded 1 agent and 1 test case in state" in result.output
+        assert w.project.writes(mark) == []
+        written = (w.project.root / "agents/tests/invoice-copy.yaml").read_text()
+        assert "kind: TestCase" in written and "agent: billing" in written
+        assert "only:\n  - staging" in written
+        assert w.id("test-case.invoice-copy") == added.json()["testCaseId"]
+        clean(w)
+
+        # One case by its id: bound to the managed agent it belongs to.
+        ident = w.id(ADDRESS)
+        forgot = w.run("state", "rm", ADDRESS)
+        assert forgot.exit_code == 0, forgot.output
+        (w.project.root / FILE).unlink()
+        result = w.run("import", ident)
+        assert result.exit_code == 0, result.output
+        assert "Recorded 1 test case in state" in result.output
+        name = "refund-above-the-limit-goes-to-a-human"
+        written = (w.project.root / f"agents/tests/{name}.yaml").read_text()
+        assert "agent: support" in written and "customer_name: Dana" in written
+        assert w.id(f"test-case.{name}") == ident
+        assert w.project.writes(mark) == []
+        clean(w)
+
+        unknown = w.run("import", "tc_nothing")
+        assert unknown.exit_code == 1
+        assert "no agent with id `tc_nothing` in environment `staging`" in unknown.output
+        assert "Traceback" not in unknown.output

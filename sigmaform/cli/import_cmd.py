@@ -105,8 +105,12 @@ def import_(
         if item.dropped:
             dropped = printable(", ".join(item.dropped))
             click.echo(f"    not imported (sigmaform does not manage): {dropped}")
-    count = len(result.imported)
-    click.echo(f"Recorded {count} agent{'' if count == 1 else 's'} in state {result.state}.")
+    count = sum(1 for item in result.imported if not item.address.startswith("test-case."))
+    cases = len(result.imported) - count
+    recorded = [f"{count} agent{'' if count == 1 else 's'}"] if count or not cases else []
+    if cases:
+        recorded.append(f"{cases} test case{'' if cases == 1 else 's'}")
+    click.echo(f"Recorded {' and '.join(recorded)} in state {result.state}.")
     if any(item.adopted_from for item in result.imported):
         click.echo(
             f"Run `{invocation.command('plan')}` to see where the remote differs from "
