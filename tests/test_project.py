@@ -392,7 +392,7 @@ def test_document_shape_problems(tmp_path: Path) -> None:
     root = make_project(tmp_path, **{"agents/support.yaml": bad})
     assert errors(root, "local", environ={}) == [
         "agents/support.yaml:1:7: kind: unknown kind `Agnt` (did you mean `Agent`?) "
-        "(known: Agent, Chat, PhoneNumber)",
+        "(known: Agent, Chat, PhoneNumber, TestCase)",
         "agents/support.yaml:2:7: name: invalid name `Bad_Name`: lowercase letters, digits and "
         "`-`, starting with a letter or digit, at most 63 characters",
         "agents/support.yaml:5:1: expected a mapping with `kind`, `name` and `spec`",
