@@ -222,6 +222,11 @@ def _message(error: ValidationError, hidden: bool) -> str:
         return f"at most {expected} items allowed ({len(value)} given)"
     if keyword == "minProperties":
         return "must not be empty" if expected == 1 else f"needs at least {expected} entries"
+    if keyword == "maxProperties" and isinstance(value, dict):
+        given = ", ".join(f"`{k}`" for k in value)
+        if expected == 1:
+            return f"give one of {given}, not both"
+        return f"at most {expected} entries allowed ({given} given)"
     if keyword == "uniqueItems":
         return "items must be unique"
     if keyword == "format":

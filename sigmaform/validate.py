@@ -190,6 +190,8 @@ def schema_problems(item: RenderedResource) -> list[Problem]:
     if isinstance(doc.data.get("only"), list):
         instance["only"] = doc.data["only"]
     instance["spec"] = resource.spec
+    if "gate" in doc.data:  # TestCase only: any other kind's schema refuses it
+        instance["gate"] = doc.data["gate"]
 
     def locate(path: JsonPath, is_key: bool) -> Mark:
         if is_key and path and path[0] == "spec":

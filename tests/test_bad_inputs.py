@@ -22,6 +22,7 @@ from sigmaform.cli import cli
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 AGENT = "agents/case.yaml"
+CASE = "tests/case.yaml"
 PROJECT = "sigmaform.yaml"
 
 
@@ -229,6 +230,17 @@ CASES: dict[str, Case] = {
     "symlink-loop-resource": Case(AGENT, 0, ("cannot read",), generate=_symlink_loop_resource),
     "unknown-agent-reference": Case("numbers/case.yaml", 5, ("inboundAgent", "ghost")),
     "chat-unknown-agent": Case("chats/case.yaml", 5, ("spec.agent", "phantom")),
+    # TestCase: the map, the attempts, the gate, the agent it belongs to
+    "test-case-mock-data-not-a-map": Case(CASE, 7, ("spec.mockData", "expected object")),
+    "test-case-mock-value-not-text": Case(CASE, 8, ("mockData.amount", "expected string")),
+    "test-case-attempt-zero": Case(CASE, 7, ("spec.attempt", ">= 1"), args=("plan",)),
+    "test-case-gate-both": Case(CASE, 7, ("gate", "`minPassRate`, `required`, not both")),
+    "test-case-gate-rate-above-one": Case(CASE, 8, ("gate.minPassRate", "<= 1"), args=("plan",)),
+    "test-case-unknown-agent": Case(
+        CASE, 4, ("spec.agent", "phantom"), args=("apply", "--auto-approve")
+    ),
+    "gate-on-an-agent": Case(AGENT, 5, ("unknown field `gate`",)),
+    "test-case-no-success-criteria": Case(CASE, 4, ("missing required field", "successCriteria")),
     "only-unknown-env": Case(AGENT, 3, ("unknown environment", "qa")),
     "override-unknown-env": Case(AGENT, 6, ("unknown environment", "qa")),
     "unknown-kind": Case(AGENT, 1, ("Agnet", "Agent")),

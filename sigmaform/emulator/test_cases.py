@@ -43,6 +43,13 @@ def _checked(ctx: Context, body: JsonObject) -> JsonObject:
         if body.get(name) is not None:
             check_type(body[name], expected, name)
             fields[name] = body[name]
+    if "attempt" in fields and fields["attempt"] < 1:
+        raise bad_request("attempt: must be at least 1")
+    for index, item in enumerate(fields.get("mockData", [])):
+        where = f"mockData[{index}]"
+        check_type(item, "object", where)
+        name = required(item, "variableName", f"{where}.")
+        check_string(name, f"{where}.variableName", min_len=1)
     return fields
 
 
