@@ -77,6 +77,8 @@ def routing_graph(resources: Sequence[Resource], ids: Mapping[str, str] | None =
     ids = ids or {}
     nodes: dict[str, Node] = {}
     edges: set[Edge] = set()
+    # Only what routes calls and chats: a test case is no part of the routing.
+    resources = [r for r in resources if r.kind in _KIND_OF]
     for resource in resources:
         nodes[resource.address] = Node(
             resource.address, _KIND_OF.get(resource.kind, AGENT), _resource_label(resource, ids)
@@ -106,6 +108,7 @@ def plan_graph(plan: Plan) -> Graph:
     edges = {
         Edge(rp.address, dep, "routes to" if rp.kind == "PhoneNumber" else "chat")
         for rp in plan.resources
+        if rp.kind in _KIND_OF
         for dep in rp.depends_on
     }
     shown = {e for e in edges if e.source in touched or e.target in touched}

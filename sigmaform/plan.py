@@ -439,6 +439,15 @@ def build_plan(
     }
     desired_addresses = {r.address for r in resources}
     plans: list[ResourcePlan] = []
+    created = {
+        r.address
+        for r in resources
+        if r.kind_info.creatable
+        and (
+            r.address not in state.resources
+            or (remote is not None and r.address in remote and remote[r.address] is None)
+        )
+    }
 
     for resource in resources:
         if not _matches_target(resource.address, targets):
@@ -450,6 +459,11 @@ def build_plan(
         notes: list[str] = [taken_in[resource.address]] if resource.address in taken_in else []
         remote_body = remote.get(resource.address) if remote is not None else None
         refreshed = remote is not None and resource.address in remote
+        owner = _owner_created(resource, created)
+        if owner is not None and applied_state is not None:
+            # Scoped to its owner (a test case to its agent): it cannot move to the new one.
+            notes.append(f"{owner} is created again: created again under it")
+            remote_body, applied_state = None, None
         common = {
             "address": resource.address,
             "kind": resource.kind,
@@ -622,6 +636,17 @@ def build_plan(
         allow_delete=allow_delete,
         possible_duplicates=duplicates,
     )
+
+
+def _owner_created(resource: Resource, created: set[str]) -> str | None:
+    """The address of the resource this one is scoped to, when that one is being created."""
+    kind = resource.kind_info
+    for spec_field in kind.scope.values():
+        name = resource.spec.get(spec_field)
+        target = f"{KINDS[kind.references[spec_field][0]].prefix}.{name}"
+        if isinstance(name, str) and target in created:
+            return target
+    return None
 
 
 def _left_alone(common: Mapping[str, Any], remote_id: str, why: str) -> ResourcePlan:

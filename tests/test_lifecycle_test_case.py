@@ -111,6 +111,8 @@ def step_create(w: World) -> None:
     (held,) = cases(w)
     assert held["testCaseId"] == w.id(ADDRESS)
     assert held["agent"]["agentId"] == support and held["attempt"] == 5
+    graph = w.run("graph")  # the routing: a test case is no part of it
+    assert graph.exit_code == 0 and "test-case" not in graph.output
     state = w.project.state("staging")["resources"][ADDRESS]
     assert state["kind"] == "TestCase" and state["configDigest"].startswith("sha256:")
     assert state["applied"]["mockData"] == {"customer_name": "Dana", "plan_name": "Pro"}
@@ -212,6 +214,29 @@ def step_remote_delete(w: World) -> None:
     assert w.id(ADDRESS) != old and [c["testCaseId"] for c in cases(w)] == [w.id(ADDRESS)]
 
 
+def step_agent_remote_delete(w: World) -> None:
+    """Its agent deleted in the dashboard: both are created again, the case under the new
+    agent (a test case cannot move to another agent)."""
+    baseline(w)
+    old_agent, old_case = w.id("agent.support"), w.id(ADDRESS)
+    with w.api() as api:
+        assert api.delete(f"/v1/agents/{old_agent}").status_code == 204
+    text, data = plan(w)
+    assert "+ agent.support  (create)" in text
+    assert f"+ {ADDRESS}  (create)" in text
+    assert "note: agent.support is created again: created again under it" in text
+    assert resource(data, ADDRESS)["effect"] == "create"
+    mark = w.mark()
+    applied(w)
+    new_agent = w.id("agent.support")
+    sent = sent_with_query(w, mark)
+    assert [(m, p) for m, p, _, _ in sent if "test-cases" in p] == [("POST", "/v1/test-cases")]
+    assert sent[-1][2:] == (f"agentId={new_agent}", whole(new_agent))
+    (held,) = cases(w)
+    assert held["testCaseId"] == w.id(ADDRESS) != old_case
+    assert held["agent"]["agentId"] == new_agent
+
+
 def step_rename(w: World) -> None:
     baseline(w)
     ident = w.id(ADDRESS)
@@ -308,6 +333,7 @@ STEPS: dict[str, Callable[[World], None]] = {
     "delete": step_delete,
     "remote-edit": step_remote_edit,
     "remote-delete": step_remote_delete,
+    "agent-remote-delete": step_agent_remote_delete,
     "rename": step_rename,
     "promote": step_promote,
     "destroy": step_destroy,
