@@ -26,6 +26,7 @@ FILES = (
     ("agent", "`kind: Agent`", "A resource file (e.g. `agents/support.yaml`)."),
     ("phone-number", "`kind: PhoneNumber`", "A resource file (e.g. `numbers/main-line.yaml`)."),
     ("chat", "`kind: Chat`", "A resource file."),
+    ("test-case", "`kind: TestCase`", "A resource file (e.g. `agents/tests/refund.yaml`)."),
 )
 OUTPUTS = (
     ("plan", "`plan --format json`", "Also what `plan --out FILE` saves and `apply FILE` reads."),
