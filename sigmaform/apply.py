@@ -20,7 +20,7 @@ from sigmaform import invocation
 from sigmaform.api_profile import ApiProfile, profile_of
 from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
 from sigmaform.errors import ApiError, LockLostError, RefusedError, SigmaformError
-from sigmaform.kinds import KINDS, Kind
+from sigmaform.kinds import KINDS, REFERENCED, Kind
 from sigmaform.kinds.base import Api
 from sigmaform.lifecycle import REMOVABLE_ARRAYS, is_removal, without_units
 from sigmaform.moves import Move, move_state
@@ -153,7 +153,7 @@ class StateRecorder:
         # would make a wide apply quadratic.
         self._resources = dict(state.resources)
         self._names = {
-            r.id: a.split(".", 1)[1] for a, r in state.resources.items() if r.kind == "Agent"
+            r.id: a.split(".", 1)[1] for a, r in state.resources.items() if r.kind in REFERENCED
         }
         self.state = replace(state, resources=self._resources)
         self.failure: SigmaformError | OSError | None = None  # the write that failed, if one did
@@ -172,7 +172,9 @@ class StateRecorder:
             self.state = replace(moved, resources=self._resources)
             self._names.clear()
             self._names.update(
-                (r.id, a.split(".", 1)[1]) for a, r in self._resources.items() if r.kind == "Agent"
+                (r.id, a.split(".", 1)[1])
+                for a, r in self._resources.items()
+                if r.kind in REFERENCED
             )
             self._whole = True
             self._queued += 1
@@ -186,9 +188,9 @@ class StateRecorder:
                 self._resources.pop(address, None)
             else:
                 self._resources[address] = after
-            if before is not None and before.kind == "Agent":
+            if before is not None and before.kind in REFERENCED:
                 self._names.pop(before.id, None)
-            if after is not None and after.kind == "Agent":
+            if after is not None and after.kind in REFERENCED:
                 self._names[after.id] = address.split(".", 1)[1]
             self._pending[address] = None
             self._queued += 1

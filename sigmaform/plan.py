@@ -34,7 +34,7 @@ from sigmaform.diff import (
 from sigmaform.digest import config_digest, plan_digest
 from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.kinds import KINDS, Kind, canonical_address
+from sigmaform.kinds import KINDS, REFERENCED, Kind, canonical_address
 from sigmaform.lifecycle import is_removal, without_units
 from sigmaform.moves import Move, move_state, retarget_state
 from sigmaform.remote import (
@@ -435,7 +435,7 @@ def build_plan(
         targets = (*targets, *taken_in)
     key = state.fingerprint_key
     id_to_name = {
-        r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
+        r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
     desired_addresses = {r.address for r in resources}
     plans: list[ResourcePlan] = []

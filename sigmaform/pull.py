@@ -27,6 +27,7 @@ from sigmaform.fmt import (
     spec_schema_of,
 )
 from sigmaform.interpolate import escape_literal
+from sigmaform.kinds import REFERENCED
 from sigmaform.lifecycle import without_units
 from sigmaform.plan import Action, Plan
 from sigmaform.remote import MERGED_OBJECTS, comparable_desired, observed, remote_to_spec
@@ -109,7 +110,7 @@ def pull_changes(
     """The file edits that make the files hold what the remote holds (nothing written)."""
     key = state.fingerprint_key
     id_to_name = {
-        r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind == "Agent"
+        r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
     by_address = {r.address: r for r in project.resources}
     work: dict[str, list[tuple[Resource, dict[Unit, Any]]]] = {}

@@ -29,6 +29,7 @@ __all__ = [
     "CREATE_SETTINGS_NAMES",
     "KINDS",
     "PHONE_NUMBER",
+    "REFERENCED",
     "SENSITIVE_KEYS",
     "TEST_CASE",
     "Kind",
@@ -40,6 +41,11 @@ __all__ = [
 
 KINDS: dict[str, Kind] = {k.name: k for k in (AGENT, PHONE_NUMBER, CHAT, TEST_CASE)}
 BY_PREFIX: dict[str, Kind] = {k.prefix: k for k in KINDS.values()}
+# Kinds other kinds reference by logical name: their ids are mapped back to names when a
+# response is compared (today only Agent).
+REFERENCED: frozenset[str] = frozenset(
+    target for k in KINDS.values() for target, _ in k.references.values()
+)
 
 
 def kind_named(word: str) -> Kind | None:
