@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sigmaform.client import Client, RetryPolicy
-from sigmaform.emulator import EmulatorApp
+from sigmaform.emulator import EmulatorApp, Faults
 from sigmaform.kinds import TEST_CASE, kind_named
 from sigmaform.kinds.test_case import mock_data_from_wire, mock_data_to_wire
 from sigmaform.project import load_project
@@ -163,3 +163,32 @@ def test_the_kind_is_named_however_it_is_spelt() -> None:
     for word in ("TestCase", "testcase", "test-case", "test_case"):
         assert kind_named(word) is TEST_CASE
     assert TEST_CASE.prefix == "test-case" and TEST_CASE.id_field == "testCaseId"
+
+
+def test_a_lost_create_response_is_found_by_its_content_not_sent_again(tmp_path: Path) -> None:
+    calm = EmulatorApp(data_dir=tmp_path)
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=calm),
+        base_url="http://sigmamind.local",
+        headers={"X-API-Key": KEY},
+    ) as api:
+        agent = new_agent(api)
+    # The same workspace, now losing responses: a create acts, then answers 502.
+    app = EmulatorApp(data_dir=tmp_path, faults=Faults(drop_rate=0.5, seed=3))
+    transport = httpx.WSGITransport(app=app)
+    patient = RetryPolicy(max_elapsed_s=10.0, base_delay_s=0.001, max_delay_s=0.01, max_attempts=12)
+    with Client("http://sigmamind.local", KEY, transport=transport, retry=patient) as client:
+        made = [
+            TEST_CASE.create(
+                client,
+                {"agentId": agent, "userPrompt": f"u{n}", "successCriteria": "s"},
+                {"agentId": agent},
+            )
+            for n in range(10)
+        ]
+        held = TEST_CASE.list(client, {"agentId": agent})
+    assert sorted(c["userPrompt"] for c in held) == [f"u{n}" for n in range(10)]
+    assert {c["testCaseId"] for c in made} == {c["testCaseId"] for c in held}
+    posts = [e for e in app.journal.entries if e.method == "POST" and e.path == "/v1/test-cases"]
+    assert any(e.status == 502 for e in posts)  # responses were lost ...
+    assert sum(e.status in (201, 502) for e in posts) == 10  # ... and none was sent twice

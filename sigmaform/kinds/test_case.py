@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sigmaform.kinds.base import Kind
+from sigmaform.errors import ApiError
+from sigmaform.kinds.base import Api, Kind, as_object
+from sigmaform.sensitive import reveal_tree
 
 
 def mock_data_to_wire(value: Any) -> Any:
@@ -57,6 +59,45 @@ class TestCaseKind(Kind):
         if "mockData" not in body:
             return body
         return {**body, "mockData": mock_data_from_wire(body["mockData"])}
+
+    def create(
+        self, api: Api, body: dict[str, Any], params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Create a test case; a lost response is resolved by looking it up, not resent.
+
+        The API has no idempotency key and no name to look for: the agent's test cases
+        are listed and exactly one with the prompt, criteria and label we sent is ours
+        (two alike: refused, rather than make a third); none means it was not created.
+        """
+        sent = reveal_tree(body)
+        fields = ("userPrompt", "successCriteria", "label")
+
+        def recover() -> dict[str, Any] | None:
+            same = [
+                c for c in self.list(api, params) if all(c.get(f) == sent.get(f) for f in fields)
+            ]
+            if len(same) > 1:
+                raise ApiError(
+                    "POST",
+                    self.path,
+                    None,
+                    f"the response to creating test case {sent.get('label') or ''!r} was lost"
+                    f" and {len(same)} alike exist for its agent; refusing to create another",
+                )
+            return same[0] if same else None
+
+        result = api.request(
+            "POST", self.path, params=params or None, body=self.to_wire(body), recover=recover
+        )
+        created = self.from_wire(as_object(result, "POST", self.path))
+        if not isinstance(created.get(self.id_field), str) or not created[self.id_field]:
+            raise ApiError(
+                "POST",
+                self.path,
+                None,
+                "the server answered the create of a test case without its `testCaseId`",
+            )
+        return created
 
 
 TEST_CASE = TestCaseKind(
