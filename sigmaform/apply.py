@@ -603,8 +603,26 @@ class Executor:
                 "failed",
                 f"the server did not keep {fields} after a resend; state records what it holds",
             )
+        if creating and previous is not None and previous.id != remote_id:
+            self._delete_left_behind(kind, previous, resource, rp.address)
         status = "created" if creating else "adopted" if adopting or recovering else "updated"
         return Outcome(rp.address, rp.action, status)
+
+    def _delete_left_behind(
+        self, kind: Kind, previous: ResourceState, resource: Resource, address: str
+    ) -> None:
+        """A scoped object created under a new owner: the copy under the old owner goes.
+
+        (Created again under the same owner, the old copy went with the owner.)
+        """
+        if not kind.scope or not kind.deletable:
+            return
+        try:
+            before = kind.scope_params(previous.applied, self.recorder.resolve, address)
+        except SigmaformError:  # the old owner is not managed any more: nothing to reach
+            return
+        if before != kind.scope_params(resource.spec, self.recorder.resolve, address):
+            kind.delete(self.client, previous.id, before)
 
     def _mismatches(
         self,

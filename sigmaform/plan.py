@@ -52,7 +52,7 @@ from sigmaform.sensitive import (
     mask_tree,
     upgrade_fingerprints,
 )
-from sigmaform.state import State
+from sigmaform.state import ResourceState, State
 from sigmaform.targets import check_targets, referenced_by_targets
 
 PLAN_FORMAT_VERSION = 1
@@ -459,9 +459,18 @@ def build_plan(
         notes: list[str] = [taken_in[resource.address]] if resource.address in taken_in else []
         remote_body = remote.get(resource.address) if remote is not None else None
         refreshed = remote is not None and resource.address in remote
+        # Scoped to its owner (a test case to its agent), it cannot move to another one:
+        # a new owner, or the owner created again, means created again under it.
         owner = _owner_created(resource, created)
-        if owner is not None and applied_state is not None:
-            # Scoped to its owner (a test case to its agent): it cannot move to the new one.
+        moved_owner = _owner_changed(resource, applied_state)
+        if applied_state is not None and moved_owner is not None:
+            old, new = moved_owner
+            notes.append(
+                f"moves from {old} to {new}: created under {new}, and the one under {old}"
+                " is deleted"
+            )
+            remote_body, applied_state = None, None
+        elif owner is not None and applied_state is not None:
             notes.append(f"{owner} is created again: created again under it")
             remote_body, applied_state = None, None
         common = {
@@ -646,6 +655,20 @@ def _owner_created(resource: Resource, created: set[str]) -> str | None:
         target = f"{KINDS[kind.references[spec_field][0]].prefix}.{name}"
         if isinstance(name, str) and target in created:
             return target
+    return None
+
+
+def _owner_changed(resource: Resource, applied: ResourceState | None) -> tuple[str, str] | None:
+    """(old, new) owner addresses when the file names another owner than state applied."""
+    kind = resource.kind_info
+    for spec_field in kind.scope.values():
+        old, new = (
+            (applied.applied.get(spec_field) if applied else None),
+            resource.spec.get(spec_field),
+        )
+        if isinstance(old, str) and isinstance(new, str) and old != new:
+            prefix = KINDS[kind.references[spec_field][0]].prefix
+            return f"{prefix}.{old}", f"{prefix}.{new}"
     return None
 
 

@@ -237,6 +237,31 @@ def step_agent_remote_delete(w: World) -> None:
     assert held["agent"]["agentId"] == new_agent
 
 
+def step_another_agent(w: World) -> None:
+    """A case pointed at another agent cannot move: created under it, the old one deleted."""
+    baseline(w)
+    old_case, support = w.id(ADDRESS), w.id("agent.support")
+    w.project.edit(FILE, "agent: support", "agent: receptionist")
+    text, data = plan(w)
+    assert f"+ {ADDRESS}  (create)" in text
+    assert (
+        "note: moves from agent.support to agent.receptionist: created under "
+        "agent.receptionist, and the one under agent.support is deleted"
+    ) in text
+    assert effects(data) == {"create": 1, "unchanged": 4}
+    mark = w.mark()
+    applied(w)
+    receptionist = w.id("agent.receptionist")
+    assert sent_with_query(w, mark) == [
+        ("POST", "/v1/test-cases", f"agentId={receptionist}", whole(receptionist)),
+        ("DELETE", f"/v1/test-cases/{old_case}", f"agentId={support}", None),
+    ]
+    assert cases(w) == []
+    with w.api() as api:
+        held = api.get("/v1/test-cases", params={"agentId": receptionist}).json()
+    assert [c["testCaseId"] for c in held] == [w.id(ADDRESS)]
+
+
 def step_rename(w: World) -> None:
     baseline(w)
     ident = w.id(ADDRESS)
@@ -334,6 +359,7 @@ STEPS: dict[str, Callable[[World], None]] = {
     "remote-edit": step_remote_edit,
     "remote-delete": step_remote_delete,
     "agent-remote-delete": step_agent_remote_delete,
+    "another-agent": step_another_agent,
     "rename": step_rename,
     "promote": step_promote,
     "destroy": step_destroy,
