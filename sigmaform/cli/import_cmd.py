@@ -59,7 +59,9 @@ def import_(
     webhook secrets as ${secret.X} placeholders, and records each agent in state so the
     next plan shows no changes once those variables are set. NAME is --name, or a slug of
     the agentName. Each file says `only: [ENV]` (the environment imported from), so that
-    promotion does not copy the agent elsewhere, unless --all-environments.
+    promotion does not copy the agent elsewhere, unless --all-environments. An agent's
+    test cases come with it (agents/tests/NAME.yaml); an id that names no agent is looked
+    up as a test case of a managed agent and imported alone.
 
     \b
     Examples:
