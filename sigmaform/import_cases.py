@@ -25,7 +25,6 @@ from sigmaform.schemacheck import load_schema
 
 log = logging.getLogger("sigmaform.import")
 
-SPEC_ORDER = ("agent", "label", "userPrompt", "successCriteria", "llmModel", "mockData", "attempt")
 FOLDER = "tests"  # under the import's --out-dir
 
 
@@ -58,7 +57,7 @@ def imported_case(body: Mapping[str, Any], name: str, agent_name: str) -> Import
         case_id=str(body[TEST_CASE.id_field]),
         agent_id=agent_id,
         name=name,
-        spec=ordered(spec, SPEC_ORDER),
+        spec=ordered(spec, TEST_CASE.import_order),
         dropped=tuple(dropped),
     )
 

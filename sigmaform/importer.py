@@ -29,14 +29,6 @@ AGENT = KINDS["Agent"]
 PROMPT_MAX_LINES = 3  # longer instructions go to prompts/NAME.md
 # Server-assigned or server-controlled webhook fields: never declared by an import.
 WEBHOOK_SERVER_FIELDS = frozenset({"webhookId", "active", "workspaceId", "agentId"})
-SPEC_ORDER = (
-    "agentName",
-    "instructions",
-    "welcomeMessageType",
-    "welcomeMessage",
-    "agentSettings",
-    "tools",
-)
 WEBHOOK_ORDER = ("name", "url", "secret", "events")
 SCHEMA_FILE = Path("schemas") / AGENT.schema
 
@@ -206,7 +198,7 @@ def imported_agent(
     return ImportedAgent(
         agent_id=agent_id,
         name=name,
-        spec=ordered(spec, SPEC_ORDER),
+        spec=ordered(spec, AGENT.import_order),
         prompt=prompt,
         secret_variables=tuple(variables),
         dropped=tuple(dropped),

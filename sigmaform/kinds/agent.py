@@ -200,4 +200,12 @@ AGENT = AgentKind(
     unique_field="agentName",
     merged_objects=frozenset({"agentSettings"}),
     sensitive_fields=frozenset({"secret"}),
+    import_order=(
+        "agentName",
+        "instructions",
+        "welcomeMessageType",
+        "welcomeMessage",
+        "agentSettings",
+        "tools",
+    ),
 )

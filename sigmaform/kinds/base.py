@@ -1,9 +1,11 @@
 """The contract one kind of resource has with the API, and the generic REST behaviour.
 
 A kind module (`agent.py`, `phone_number.py`, ...) declares a `Kind`: its paths, update
-verb, query parameters every call needs, id and identity fields, references, server-owned
-and merged fields, its list shape and the transforms between spec and wire. The core
-(plan, diff, apply, state, client transport) asks the kind; it never names one.
+verb, query parameters every call needs, id and identity fields, references, server-owned,
+merged and sensitive fields, the transforms between spec and wire and the order an import
+writes. Lists are read through the client, which takes a paged object or a bare array
+from any of them. The core (plan, diff, apply, state, client transport) asks the kind; it
+does not name one.
 
 Calls go through `Api`, the client's transport primitives, so this package needs no
 HTTP library (every command imports it; only those that talk to the API load httpx).
@@ -97,6 +99,8 @@ class Kind:
     list_id_field: str | None = None  # the id of a list item, when not `id_field`
     # Verify a write by reading the object back, not by the write's answer.
     verify_by_read: bool = False
+    # Import: the order an imported spec's fields are written in (the rest follow).
+    import_order: tuple[str, ...] = ()
 
     # -- spec <-> wire -------------------------------------------------------------------
 

@@ -117,5 +117,14 @@ TEST_CASE = TestCaseKind(
     update_verb="PUT",
     whole_updates=True,
     verify_by_read=True,
+    import_order=(
+        "agent",
+        "label",
+        "userPrompt",
+        "successCriteria",
+        "llmModel",
+        "mockData",
+        "attempt",
+    ),
     scope={"agentId": "agent"},
 )
