@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -72,6 +72,9 @@ class Doctor:
         self.on_finding = on_finding
         self.report = DoctorReport()
         self._agents: list[str] = []  # throwaway agents made this run, oldest first
+        # Creates sent whose answer never came back (Ctrl-C or a dropped response while the
+        # POST was in flight): the agent may exist, known only by its name.
+        self._unanswered: list[str] = []
         self._case: tuple[str, str] | None = None  # (test case id, agent id) while it exists
 
     def _found(self, finding_id: str, verdict: str, seen: str, value: str = "") -> None:
@@ -187,11 +190,14 @@ class Doctor:
     # -- write -------------------------------------------------------------------------
 
     def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body["agentName"])
+        self._unanswered.append(name)
         created = self.client.probe("POST", AGENTS, body=body)
         agent_id = created.get("agentId") if isinstance(created, dict) else None
         if not isinstance(agent_id, str):
             raise ApiError("POST", AGENTS, None, "the create answer carries no agentId")
         self._agents.append(agent_id)
+        self._unanswered.remove(name)
         return self._get(agent_id)
 
     def _get(self, agent_id: str) -> dict[str, Any]:
@@ -381,9 +387,24 @@ class Doctor:
         if self._case is not None:
             self._delete_case(*self._case)
             self._case = None
+        if self._unanswered:
+            self._agents += self._found_by_name(self._unanswered)
+            self._unanswered = []
         for agent_id in reversed(self._agents):
             self._delete_agent(agent_id)
         self._agents = []
+
+    def _found_by_name(self, names: Sequence[str]) -> list[str]:
+        try:
+            listed = self.client.list_agents()
+        except ApiError:
+            self.report.leftovers += [("agent", f"named {n}") for n in names]
+            return []
+        return [
+            str(a["agentId"])
+            for a in listed
+            if a.get("agentName") in names and isinstance(a.get("agentId"), str)
+        ]
 
 
 def _analysis_kept(agent: Mapping[str, Any]) -> bool:

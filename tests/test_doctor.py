@@ -370,3 +370,34 @@ def test_partial_list_items_make_refresh_read_each_agent(tmp_path: Path) -> None
     assert plan_reads() == (1, LIST_REFRESH_MIN)
     # Neither the key nor any secret reaches the output or the profile.
     assert assert_no_secrets(cli.outputs(), [root / ".sigmaform/api-profile/rel.json"]) > 0
+
+
+def test_a_create_whose_answer_was_lost_is_found_by_name_and_removed(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server made the throwaway agent but its answer never arrived (a dropped response,
+    or Ctrl-C while the POST was in flight): doctor never learnt the id, and must still
+    leave nothing behind."""
+    example.emulator_dir.mkdir(parents=True, exist_ok=True)
+    app = EmulatorApp(data_dir=example.emulator_dir)
+
+    def lose_create_answers(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1/agents":
+            list(app(environ, lambda *_: None))  # the agent is made; its answer is lost
+            start_response("502 Bad Gateway", [("Content-Type", "text/plain")])
+            return [b"lost"]
+        return app(environ, start_response)
+
+    with running(lose_create_answers) as base_url:  # type: ignore[arg-type]
+        monkeypatch.setenv("SIGMAMIND_BASE_URL", base_url)
+        monkeypatch.setenv("SIGMAMIND_API_KEY", "local")
+        result = example.run("doctor", "--write", "--auto-approve")
+    assert result.exit_code == 1, result.output
+    made = [
+        e
+        for e in example.journal()
+        if e["method"] == "POST" and e["path"] == "/v1/agents" and e["status"] == 201
+    ]
+    assert made, "the create reached the server"
+    assert doctor_agents(example) == []
+    assert "Left behind" not in result.output
