@@ -10,6 +10,7 @@ import click
 
 from sigmaform.cli.app import cli
 from sigmaform.emulator import EmulatorApp, Faults, serve
+from sigmaform.emulator.judge import Judge, Pace, Rule
 from sigmaform.emulator.modes import CHOICES, Modes
 from sigmaform.errors import EXIT_ERROR, EXIT_OK
 
@@ -107,6 +108,41 @@ def _is_loopback(host: str) -> bool:
     help="Whether the /v1/test-cases endpoints exist.",
 )
 @click.option(
+    "--batch-jobs",
+    type=click.Choice(CHOICES["batch_jobs"]),
+    default="hidden",
+    show_default=True,
+    help="listed: batch runs also list their completed attempts' jobIds (not documented).",
+)
+@click.option(
+    "--success-field",
+    type=click.Choice(CHOICES["success_field"]),
+    default="isSuccessful",
+    show_default=True,
+    help="The name a test run gives its verdict (the older docs spell it isSuccesful).",
+)
+@click.option(
+    "--judge",
+    "judge_rules",
+    multiple=True,
+    metavar="PATTERN=OUTCOME",
+    help="How test cases whose label or id match the glob PATTERN turn out: pass, fail, a "
+    "pass probability (0.8) or a p/f sequence (ffp); first match wins, default pass.",
+)
+@click.option("--judge-seed", type=int, default=0, help="Seed of the pass probabilities.")
+@click.option(
+    "--batch-pace",
+    default="instant",
+    show_default=True,
+    help="How batch attempts complete: instant, N/read (per GET of the batch) or N/s.",
+)
+@click.option(
+    "--batch-stall-at",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Batch counters stop moving after this many attempts (a stalled run).",
+)
+@click.option(
     "--journal",
     "journal_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -132,6 +168,12 @@ def emulator(
     create_names: str,
     webhook_ids: str,
     test_cases: str,
+    batch_jobs: str,
+    success_field: str,
+    judge_rules: tuple[str, ...],
+    judge_seed: int,
+    batch_pace: str,
+    batch_stall_at: int | None,
     journal_file: Path | None,
 ) -> None:
     """Serve the local SigmaMind emulator over HTTP (Ctrl-C stops it).
@@ -144,7 +186,17 @@ def emulator(
       sigmaform emulator --port 8765 --data .emulator
       sigmaform emulator --latency-ms 50 --error-rate 0.05 --seed 1
       sigmaform emulator --settings-patch replace --list-items partial
+      sigmaform emulator --judge 'refund-*=0.7' --batch-pace 2/read --batch-jobs listed
     """
+    try:
+        judge = Judge(
+            rules=tuple(Rule.parse(rule) for rule in judge_rules),
+            seed=judge_seed,
+            pace=Pace.parse(batch_pace),
+            stall_at=batch_stall_at,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
     faults = Faults(
         latency_ms=latency_ms,
         error_rate=error_rate,
@@ -167,8 +219,11 @@ def emulator(
                 "create_names": create_names,
                 "webhook_ids": webhook_ids,
                 "test_cases": test_cases,
+                "batch_jobs": batch_jobs,
+                "success_field": success_field,
             }
         ),
+        judge=judge,
     )
     if not _is_loopback(host):
         click.echo(

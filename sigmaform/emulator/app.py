@@ -6,16 +6,24 @@ import json
 import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from sigmaform.emulator import agents, chats, phone_numbers, test_cases, webhooks
+from sigmaform.emulator import (
+    agents,
+    batch_runs,
+    chats,
+    phone_numbers,
+    test_cases,
+    webhooks,
+)
 from sigmaform.emulator.context import Context, IdMaker, SettingsPatch
 from sigmaform.emulator.faults import FaultInjector, Faults
 from sigmaform.emulator.journal import Journal, JournalEntry
+from sigmaform.emulator.judge import JUDGE_KEYS, Judge
 from sigmaform.emulator.modes import CHOICES, Modes, adjust_request, adjust_response, refusal
 from sigmaform.emulator.store import Store, key_digest
 from sigmaform.emulator.validation import SAFE_ID
@@ -43,23 +51,32 @@ _ROUTES: list[tuple[re.Pattern[str], Mapping[str, Handler]]] = [
         *chats.ROUTES,
         *webhooks.ROUTES,
         *test_cases.ROUTES,
+        *batch_runs.ROUTES,
     )
 ]
 _FAULT_FIELDS = {f.name for f in fields(Faults)}
 
 
-def _load_config(
-    data_dir: Path, faults: Faults, settings_patch: SettingsPatch, modes: Modes
-) -> tuple[Faults, SettingsPatch, Modes]:
+@dataclass(frozen=True)
+class _Config:
+    faults: Faults
+    settings_patch: SettingsPatch
+    modes: Modes
+    judge: Judge
+
+
+def _load_config(data_dir: Path, given: _Config) -> _Config:
     """Apply `<data_dir>/emulator.json`: its values fill in what the caller left at default."""
     path = data_dir / CONFIG_FILE
+    faults, settings_patch, modes = given.faults, given.settings_patch, given.modes
     if not path.exists():
-        return faults, settings_patch, modes
+        return given
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):
             raise ValueError("must hold a JSON object")
-        unknown = sorted(set(config) - _FAULT_FIELDS - {"settings_patch"} - set(CHOICES))
+        known = _FAULT_FIELDS | {"settings_patch"} | set(CHOICES) | set(JUDGE_KEYS)
+        unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"unknown keys {', '.join(unknown)}")
         patch = config.get("settings_patch", "merge")
@@ -74,11 +91,12 @@ def _load_config(
         faults = replace(faults, **overrides)
         # The caller's non-default modes win over the file's, as for the faults.
         modes = Modes.parse({k: v for k, v in config.items() if k in CHOICES}).overridden_by(modes)
+        judge = Judge.from_config(config).overridden_by(given.judge)
     except (ValueError, TypeError) as error:
         raise ConfigError(Problem(file=str(path), message=str(error))) from None
     if settings_patch == "merge":
         settings_patch = patch
-    return faults, settings_patch, modes
+    return _Config(faults, settings_patch, modes, judge)
 
 
 class EmulatorApp:
@@ -100,13 +118,16 @@ class EmulatorApp:
         journal_file: Path | None = None,
         modes: Modes = Modes(),  # noqa: B008  frozen, so sharing the default is safe
         keep_journal: bool = True,  # False: the journal files only, no in-memory entries
+        judge: Judge = Judge(),  # noqa: B008  frozen, so sharing the default is safe
     ) -> None:
+        config = _Config(faults, settings_patch, modes, judge)
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            faults, settings_patch, modes = _load_config(data_dir, faults, settings_patch, modes)
-        self.faults = faults
-        self.modes = modes
-        self.settings_patch: SettingsPatch = settings_patch
+            config = _load_config(data_dir, config)
+        self.faults = faults = config.faults
+        self.modes = config.modes
+        self.judge = config.judge
+        self.settings_patch: SettingsPatch = config.settings_patch
         self._api_keys = frozenset(api_keys) if api_keys is not None else None
         self._store = Store(data_dir)
         self._ids = IdMaker(faults.seed)
@@ -119,11 +140,11 @@ class EmulatorApp:
     def __repr__(self) -> str:
         return (
             f"EmulatorApp(faults={self.faults!r}, settings_patch={self.settings_patch!r},"
-            f" modes={self.modes!r})"
+            f" modes={self.modes!r}, judge={self.judge!r})"
         )
 
     def _context(self, api_key: str) -> Context:
-        return Context(self._store.workspace(api_key), self._ids, self.settings_patch)
+        return Context(self._store.workspace(api_key), self._ids, self.settings_patch, self.judge)
 
     def seed_phone_number(self, api_key: str, number: str, friendly_name: str = "") -> None:
         """Put a number in a workspace, as `POST /v1/phone-numbers/import` would."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from sigmaform.emulator.judge import Judge
 from sigmaform.emulator.store import Workspace
 
 SettingsPatch = Literal["merge", "replace"]
@@ -46,3 +47,4 @@ class Context:
     ws: Workspace
     ids: IdMaker
     settings_patch: SettingsPatch = "merge"
+    judge: Judge = Judge()  # noqa: RUF009  frozen, so sharing it is safe; how batch runs' attempts turn out (judge.py)

@@ -20,6 +20,8 @@ AgentDelete = Literal["allowed", "405", "404"]
 CreateNames = Literal["any", "create", "update"]
 WebhookIds = Literal["kept", "renewed"]
 TestCases = Literal["present", "absent"]
+BatchJobs = Literal["hidden", "listed"]
+SuccessField = Literal["isSuccessful", "isSuccesful"]
 
 # Each mode's allowed values; the first is the default.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -30,7 +32,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "create_names": ("any", "create", "update"),
     "webhook_ids": ("kept", "renewed"),
     "test_cases": ("present", "absent"),
+    "batch_jobs": ("hidden", "listed"),
+    "success_field": ("isSuccessful", "isSuccesful"),
 }
+# Simulation testing as a whole: a server without test cases runs no batches either.
+_TEST_PATHS = ("/v1/test-cases", "/v1/batch-runs", "/v1/test-runs")
 _AGENT_PATH = re.compile(r"^/v1/agents/[^/]+$")
 # What a `partial` agent listing keeps of each agent.
 SUMMARY_FIELDS = ("agentId", "agentName", "status", "createdAt", "updatedAt")
@@ -46,7 +52,11 @@ class Modes:
     the Create page's (`...Insights`), or only the Update/GET page's (`...Analysis`).
     `webhook_ids`: whether a PATCHed webhook item keeps the `webhookId` it names, or the
     server ignores it and issues a new one.
-    `test_cases`: whether the `/v1/test-cases` endpoints exist."""
+    `test_cases`: whether the `/v1/test-cases` endpoints exist.
+    `batch_jobs`: whether a batch run's answer lists its completed attempts' `jobIds` (the
+    docs show no way to learn them: `listed` is the emulator's opt-in "rich" mode).
+    `success_field`: the name a test run gives its verdict, `isSuccessful` (new docs) or
+    `isSuccesful` (the older pages' spelling)."""
 
     list_items: ListItems = "whole"
     webhook_secrets: WebhookSecrets = "echoed"
@@ -55,6 +65,8 @@ class Modes:
     create_names: CreateNames = "any"
     webhook_ids: WebhookIds = "kept"
     test_cases: TestCases = "present"
+    batch_jobs: BatchJobs = "hidden"
+    success_field: SuccessField = "isSuccessful"
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> Modes:
@@ -139,7 +151,7 @@ def refusal(modes: Modes, method: str, path: str) -> tuple[int, str] | None:
         if modes.agent_delete == "405":
             return 405, f"DELETE is not allowed on {path}"
         return 404, f"no route {path}"
-    if path.startswith("/v1/test-cases") and modes.test_cases == "absent":
+    if path.startswith(_TEST_PATHS) and modes.test_cases == "absent":
         return 404, f"no route {path}"
     return None
 
@@ -156,6 +168,19 @@ def adjust_response(modes: Modes, method: str, path: str, body: Any) -> Any:
         body = {**body, "data": summaries}
     if modes.phone_number_field == "phoneNumber" and path.startswith("/v1/phone-numbers"):
         body = _renamed_number(body)
+    if path.startswith("/v1/batch-runs") and modes.batch_jobs == "hidden":
+        body = _without_job_ids(body)
+    typo = modes.success_field == "isSuccesful" and path.startswith("/v1/test-runs/")
+    if typo and isinstance(body, dict) and "isSuccessful" in body:
+        body = {("isSuccesful" if k == "isSuccessful" else k): v for k, v in body.items()}
+    return body
+
+
+def _without_job_ids(body: Any) -> Any:
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        return {**body, "data": [_without_job_ids(item) for item in body["data"]]}
+    if isinstance(body, dict):
+        return {k: v for k, v in body.items() if k != "jobIds"}
     return body
 
 
