@@ -11,7 +11,13 @@ from sigmaform.errors import Problem
 from sigmaform.files import Document, JsonPath, Mark
 from sigmaform.interpolate import suggest
 from sigmaform.moves import Move, address_problem
-from sigmaform.resource import DEFAULT_BASE_URL, Environment, Safety, StateSettings
+from sigmaform.resource import (
+    DEFAULT_BASE_URL,
+    Environment,
+    Safety,
+    StateSettings,
+    TestSettings,
+)
 from sigmaform.schemacheck import check_instance, schema_exists
 
 PROJECT_FILE = "sigmaform.yaml"
@@ -26,13 +32,26 @@ ENV_KEYS = (
     "promoteFrom",
     "safety",
     "requestTimeout",
+    "tests",
+    "promoteRequiresTests",
 )
+TEST_KEYS = ("minPassRate", "maxAttempts", "stallAfter", "timeout", "rerunFailed")
+DURATION = re.compile(r"([0-9]+)(s|m|h)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_REQUEST_TIMEOUT = 3600.0
 ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATE_BACKENDS = ("local", "postgres", "s3")
 POSTGRES_KEYS = ("url", "schema", "project")
 S3_KEYS = ("bucket", "key", "region", "endpointUrl")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in `90s`, `5m` or `1h` (above zero); None for anything else."""
+    found = DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if found is None or int(found[1]) == 0:
+        return None
+    return float(int(found[1]) * _UNIT_SECONDS[found[2]])
 
 
 @dataclass(frozen=True)
@@ -260,6 +279,10 @@ class _Parser:
                 f"expected seconds, a number above 0 and at most {MAX_REQUEST_TIMEOUT:g}",
             )
             timeout = 60
+        requires = body.get("promoteRequiresTests", False)
+        if not isinstance(requires, bool):
+            self.fail((*path, "promoteRequiresTests"), "expected true or false")
+            requires = False
         return Environment(
             name=name,
             base_url=base_url,
@@ -269,6 +292,52 @@ class _Parser:
             promote_from=promote_from,
             safety=self.safety(body.get("safety"), (*path, "safety")),
             request_timeout=float(timeout),
+            tests=self.tests(body.get("tests"), (*path, "tests")),
+            promote_requires_tests=requires,
+        )
+
+    def tests(self, value: Any, path: JsonPath) -> TestSettings:
+        """`tests: {minPassRate, maxAttempts, stallAfter, timeout, rerunFailed}`."""
+        if value is None:
+            return TestSettings()
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping of {', '.join(TEST_KEYS)}")
+            return TestSettings()
+        self.unknown_keys(value, TEST_KEYS, path)
+        default = TestSettings()
+        rate = value.get("minPassRate", default.min_pass_rate)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            self.fail((*path, "minPassRate"), "expected a share from 0 to 1, e.g. 0.9")
+            rate = default.min_pass_rate
+        counts: dict[str, int] = {}
+        for key, field, low in (
+            ("maxAttempts", "max_attempts", 1),
+            ("rerunFailed", "rerun_failed", 0),
+        ):
+            number = value.get(key, getattr(default, field))
+            if isinstance(number, bool) or not isinstance(number, int) or number < low:
+                self.fail((*path, key), f"expected a whole number, {low} or more")
+                number = getattr(default, field)
+            counts[field] = number
+        durations: dict[str, float] = {}
+        for key, field in (("stallAfter", "stall_after"), ("timeout", "timeout")):
+            if key not in value:
+                durations[field] = getattr(default, field)
+                continue
+            seconds = parse_duration(value[key])
+            if seconds is None:
+                self.fail(
+                    (*path, key),
+                    f"expected a duration such as 90s, 5m or 1h, not {value[key]!r}",
+                )
+                seconds = getattr(default, field)
+            durations[field] = seconds
+        return TestSettings(
+            min_pass_rate=float(rate),
+            max_attempts=counts["max_attempts"],
+            rerun_failed=counts["rerun_failed"],
+            stall_after=durations["stall_after"],
+            timeout=durations["timeout"],
         )
 
     def string(self, body: dict[str, Any], key: str, path: JsonPath) -> str | None:

@@ -33,6 +33,11 @@ class Reason(StrEnum):
     NEVER_APPLIED = "never-applied"
     UNVERIFIED = "unverified"
     DELETE_NOT_APPLIED = "delete-not-applied"
+    # The test gate (promote_tests.py)
+    TESTS_NEVER_RAN = "tests-never-ran"
+    TESTS_STALE = "tests-stale"
+    TESTS_FAILED = "tests-failed"
+    NO_TESTS = "no-tests"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,19 @@ class Safety:
 
 
 @dataclass(frozen=True)
+class TestSettings:
+    """`tests:` of an environment: what `sigmaform test` may spend and must reach."""
+
+    __test__ = False  # a name pytest would otherwise try to collect
+
+    min_pass_rate: float = 0.0  # the suite's successful / attempts; 0: only per-case gates
+    max_attempts: int = 200  # the cost guard: attempts one run may start, reruns included
+    stall_after: float = 300.0  # seconds a batch's counters may stand still
+    timeout: float = 1800.0  # seconds the whole run may take
+    rerun_failed: int = 0  # extra batches for a case that failed its gate
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment of sigmaform.yaml."""
 
@@ -32,6 +45,9 @@ class Environment:
     promote_from: str | None = None
     safety: Safety = Safety()
     request_timeout: float = 60.0  # seconds one HTTP request may take in total
+    tests: TestSettings = TestSettings()
+    # `promote --to` this environment refuses an agent that has no test cases at all.
+    promote_requires_tests: bool = False
 
     @property
     def is_local(self) -> bool:

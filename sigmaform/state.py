@@ -92,6 +92,9 @@ class State:
     resources: Mapping[str, ResourceState] = field(default_factory=dict)
     # The workspace the API said these resources live in (`workspaceId`), once it said so.
     workspace: str | None = None
+    # `sigmaform test` results by agent address (test_record.py): plain JSON, gated on
+    # by `promote`.
+    tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def new(cls, environment: str) -> State:
@@ -119,6 +122,9 @@ class State:
             "environment": self.environment,
             "resources": {k: v.to_dict() for k, v in sorted(self.resources.items())},
             **({"workspace": self.workspace} if self.workspace else {}),
+            **(
+                {"tests": {k: dict(v) for k, v in sorted(self.tests.items())}} if self.tests else {}
+            ),
         }
 
     @classmethod
@@ -136,6 +142,7 @@ class State:
                 lineage=str(data["lineage"]),
                 serial=int(data["serial"]),
                 workspace=str(data["workspace"]) if data.get("workspace") else None,
+                tests={str(k): dict(v) for k, v in (data.get("tests") or {}).items()},
                 resources={
                     str(k): ResourceState.from_dict(v) for k, v in data["resources"].items()
                 },

@@ -127,6 +127,7 @@ def replay(document: State | None, state_path: Path, display: str) -> State | No
             serial=serial,
             resources=resources,
             workspace=workspace,
+            tests=state.tests,
         )
     return state
 

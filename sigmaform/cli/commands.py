@@ -21,5 +21,6 @@ from sigmaform.cli import (  # noqa: F401
     show_cmd,
     state_cmd,
     state_transfer_cmd,
+    test_cmd,
     validate_cmd,
 )

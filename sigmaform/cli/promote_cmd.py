@@ -27,6 +27,7 @@ from sigmaform.operations import (
 from sigmaform.plan import Plan
 from sigmaform.projectfile import PROJECT_FILE
 from sigmaform.promote import GateResult, gate, gate_deletes, refusal
+from sigmaform.promote_tests import tests_gate, tests_refusal
 from sigmaform.render import render_plan
 
 
@@ -64,8 +65,9 @@ def promote(
     """Plan ENV with the current files, only if its `promoteFrom` env applied them.
 
     Every resource ENV declares that the source environment also declares must be exactly
-    what the source last applied (same rendered config, verified apply); otherwise the
-    promotion is refused (exit 3) naming each resource. The source's secrets are not
+    what the source last applied (same rendered config, verified apply), and every agent
+    with test cases must have passed them there at that content (`sigmaform test`);
+    otherwise the promotion is refused (exit 3) naming each resource. The source's secrets are not
     needed. `-e` is ignored: --to chooses the environment.
 
     \b
@@ -95,6 +97,14 @@ def promote(
     )
     if not result.passed:
         raise refusal(source_env, target, result.problems)
+    untested = tests_gate(
+        source.resources,
+        source_state,
+        [r.address for r in declared.resources],
+        require_tests=declared.environment.promote_requires_tests,
+    )
+    if untested:
+        raise tests_refusal(source_env, target, untested)
     _echo_gate(result, to_stderr=fmt == "json")
 
     # Through the CLI's loader, so that hints from here on (a held lock, a stale state)

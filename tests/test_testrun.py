@@ -1,0 +1,249 @@
+"""The test runner against the emulator: one batch per case, gates, reruns, stall, timeout.
+
+Test cases are created through the emulator's API directly and handed to the runner as
+`CaseToRun` records, the way `cases_for` builds them from state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sigmaform.client import Client, RetryPolicy
+from sigmaform.emulator import EmulatorApp, Faults
+from sigmaform.emulator.judge import Judge, Pace, Rule
+from sigmaform.emulator.modes import Modes
+from sigmaform.errors import EXIT_REFUSED, RefusedError
+from sigmaform.resource import TestSettings
+from sigmaform.test_gate import CaseGate, case_verdict, suite_passes
+from sigmaform.testrun import CaseToRun, RunResult, plan_run, run_plan
+
+KEY = "test-key-runner"
+FAST = RetryPolicy(max_elapsed_s=5.0, base_delay_s=0.005, max_delay_s=0.05, max_attempts=5)
+
+
+@dataclass
+class Bench:
+    app: EmulatorApp
+    client: Client
+    raw: httpx.Client
+    agent_id: str
+
+    def case(
+        self, name: str, attempt: int = 5, gate: CaseGate | None = None, agent_id: str = ""
+    ) -> CaseToRun:
+        agent = agent_id or self.agent_id
+        body = {
+            "agentId": agent,
+            "label": name,
+            "userPrompt": f"You are a customer testing {name}.",
+            "successCriteria": "The agent stays polite and offers a human.",
+            "attempt": attempt,
+        }
+        response = self.raw.post("/v1/test-cases", json=body)
+        assert response.status_code == 201, response.text
+        return CaseToRun(
+            address=f"test-case.{name}",
+            case_id=response.json()["testCaseId"],
+            agent_address="agent.support",
+            agent_id=agent,
+            attempt=attempt,
+            gate=gate or CaseGate(),
+            digest=f"sha256:{name}",
+            agent_digest="sha256:agent",
+            label=name,
+        )
+
+    def batch_posts(self) -> list[Any]:
+        return [
+            e for e in self.app.journal.entries if e.method == "POST" and e.path == "/v1/batch-runs"
+        ]
+
+
+def bench_for(app: EmulatorApp, transport: httpx.WSGITransport | None = None) -> Iterator[Bench]:
+    transport = transport or httpx.WSGITransport(app=app)
+    headers = {"X-API-Key": KEY}
+    with (
+        httpx.Client(transport=transport, base_url="http://emulator", headers=headers) as raw,
+        Client("http://emulator", KEY, transport=transport, retry=FAST) as client,
+    ):
+        agent = raw.post("/v1/agents", json={"agentName": "Support"})
+        yield Bench(app, client, raw, agent.json()["agentId"])
+
+
+def make_bench(**kwargs: Any) -> Iterator[Bench]:
+    yield from bench_for(EmulatorApp(**kwargs))
+
+
+@pytest.fixture
+def bench() -> Iterator[Bench]:
+    judge = Judge(rules=(Rule.parse("fails*=fail"), Rule.parse("mostly=ppppf")))
+    yield from make_bench(judge=judge, modes=Modes(batch_jobs="listed"))
+
+
+def run(bench: Bench, *cases: CaseToRun, **settings: Any) -> RunResult:
+    plan = plan_run("staging", cases, TestSettings(**settings))
+    return run_plan(plan, bench.client)
+
+
+def test_passing_cases_run_one_batch_each(bench: Bench) -> None:
+    result = run(bench, bench.case("greeting"), bench.case("refund", attempt=3))
+    assert result.verdict == "passed"
+    assert [(c.successful, c.attempts, c.verdict) for c in result.cases] == [
+        (5, 5, "passed"),
+        (3, 3, "passed"),
+    ]
+    assert all(len(c.batches) == 1 for c in result.cases)
+    bodies = [entry.body for entry in bench.batch_posts()]
+    assert sorted(b["testCases"][0] for b in bodies) == sorted(c.case.case_id for c in result.cases)
+    assert all(len(b["testCases"]) == 1 for b in bodies)
+
+
+def test_a_failing_case_fails_the_gate_with_remarks_and_conversation(bench: Bench) -> None:
+    result = run(bench, bench.case("greeting"), bench.case("fails-always", attempt=2))
+    assert result.verdict == "failed"
+    failing = result.cases[1]
+    assert (failing.successful, failing.attempts, failing.verdict) == (0, 2, "failed")
+    assert len(failing.failures) == 2
+    assert failing.failures[0].remarks.startswith("The agent did not meet the success criteria")
+    assert failing.failures[0].conversation[0].role == "user"
+
+
+def test_without_job_ids_only_counts_are_known() -> None:
+    for bench in make_bench(judge=Judge(rules=(Rule.parse("*=fail"),))):
+        result = run(bench, bench.case("fails", attempt=2))
+        assert result.cases[0].verdict == "failed" and result.cases[0].failures == ()
+        reads = [e for e in bench.app.journal.entries if e.path.startswith("/v1/test-runs")]
+        assert reads == []
+
+
+def test_the_older_verdict_spelling_is_read() -> None:
+    modes = Modes(batch_jobs="listed", success_field="isSuccesful")
+    for bench in make_bench(judge=Judge(rules=(Rule.parse("*=pf"),)), modes=modes):
+        result = run(bench, bench.case("typo", attempt=2), min_pass_rate=0.0)
+        assert [f.passed for f in result.cases[0].failures] == [False]
+
+
+@pytest.mark.parametrize(
+    ("gate", "verdict"),
+    [
+        (CaseGate(0.8), "passed"),
+        (CaseGate(), "failed"),  # default: every attempt
+        (CaseGate(0.5, required=True), "failed"),
+        (CaseGate(0.81), "failed"),
+    ],
+)
+def test_each_case_meets_its_own_gate(bench: Bench, gate: CaseGate, verdict: str) -> None:
+    result = run(bench, bench.case("mostly", gate=gate))
+    assert (result.cases[0].successful, result.cases[0].attempts) == (4, 5)
+    assert result.cases[0].verdict == verdict
+
+
+def test_the_suite_must_meet_the_environments_pass_rate(bench: Bench) -> None:
+    cases = (bench.case("mostly", gate=CaseGate(0.8)), bench.case("fails-x", 5, CaseGate(0.0)))
+    result = run(bench, *cases, min_pass_rate=0.9)
+    assert [c.verdict for c in result.cases] == ["passed", "passed"]
+    assert (result.successful, result.attempts) == (4, 10)
+    assert not result.suite_passed and result.verdict == "failed"
+
+
+def test_rerun_failed_judges_a_case_on_all_its_attempts() -> None:
+    for bench in make_bench(judge=Judge(rules=(Rule.parse("flaky=ffpp"),))):
+        case = bench.case("flaky", attempt=2, gate=CaseGate(0.5))
+        once = run(bench, case)
+        assert once.cases[0].verdict == "failed" and len(once.cases[0].batches) == 1
+    for bench in make_bench(judge=Judge(rules=(Rule.parse("flaky=ffpp"),))):
+        case = bench.case("flaky", attempt=2, gate=CaseGate(0.5))
+        rerun = run(bench, case, rerun_failed=2)
+        first = rerun.cases[0]
+        # 0/2, then 2/2: 2/4 meets 0.5, so the second rerun is not needed.
+        assert (first.successful, first.attempts, first.verdict) == (2, 4, "passed")
+        assert len(first.batches) == 2 and len(bench.batch_posts()) == 2
+
+
+def test_reruns_spend_from_max_attempts(bench: Bench) -> None:
+    result = run(bench, bench.case("fails-a", attempt=3), rerun_failed=3, max_attempts=7)
+    assert result.cases[0].attempts == 6 and len(result.cases[0].batches) == 2
+    assert result.skipped_reruns == 1
+    assert len(bench.batch_posts()) == 2
+
+
+def test_the_cost_guard_refuses_before_any_batch(bench: Bench) -> None:
+    cases = [bench.case("greeting", attempt=150), bench.case("refund", attempt=60)]
+    with pytest.raises(RefusedError) as refused:
+        plan_run("staging", cases, TestSettings(max_attempts=200))
+    assert refused.value.exit_code == EXIT_REFUSED
+    assert "refusing to run 210 attempts in `staging`: more than tests.maxAttempts (200)" in (
+        str(refused.value)
+    )
+    assert bench.batch_posts() == []
+
+
+def test_a_stalled_batch_is_an_error_never_a_pass() -> None:
+    judge = Judge(pace=Pace.parse("1/read"), stall_at=1)
+    for bench in make_bench(judge=judge):
+        started = time.monotonic()
+        result = run(bench, bench.case("stuck", attempt=3), stall_after=0.3, timeout=30.0)
+        assert time.monotonic() - started < 5
+        case = result.cases[0]
+        assert result.verdict == "error" and case.verdict == "error"
+        assert "stalled: its counters stayed at 1/3 attempts for 0.3s (tests.stallAfter)" in (
+            case.error
+        )
+
+
+def test_a_run_past_its_timeout_is_an_error() -> None:
+    # Counters keep moving (no stall), but 1,000 attempts at one per read take too long.
+    for bench in make_bench(judge=Judge(pace=Pace.parse("1/read"))):
+        result = run(
+            bench,
+            bench.case("slow", attempt=1000),
+            max_attempts=1000,
+            stall_after=60.0,
+            timeout=0.5,
+        )
+        assert result.verdict == "error"
+        assert "when the run reached its 0.5s limit (tests.timeout)" in result.cases[0].error
+
+
+def test_an_api_failure_is_an_error_for_that_case(bench: Bench) -> None:
+    good = bench.case("greeting", attempt=1)
+    bad = CaseToRun(
+        "test-case.gone", "tc_missing", "agent.support", bench.agent_id, 1, CaseGate(), "d", "a"
+    )
+    result = run(bench, good, bad)
+    assert [c.verdict for c in result.cases] == ["passed", "error"]
+    assert "-> 400" in result.cases[1].error and "no test case with id" in result.cases[1].error
+    assert result.verdict == "error"
+
+
+def test_a_lost_batch_create_is_found_not_sent_again(tmp_path: Path) -> None:
+    # Two emulator processes on one data directory: the one that receives batch creates
+    # acts, then loses every answer (502); the runner must find the batch in the agent's
+    # listing instead of running (and billing) it twice.
+    normal = EmulatorApp(tmp_path)
+    dropping = EmulatorApp(tmp_path, faults=Faults(drop_rate=1.0))
+
+    def split(environ: dict[str, Any], start_response: Any) -> Any:
+        creates = environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1/batch-runs"
+        return (dropping if creates else normal)(environ, start_response)
+
+    for bench in bench_for(normal, transport=httpx.WSGITransport(app=split)):
+        result = run(bench, bench.case("lost", attempt=2))
+        assert result.verdict == "passed"
+        posts = [e for e in dropping.journal.entries if e.method == "POST"]
+        assert [e.status for e in posts] == [502]
+        listed = bench.raw.get("/v1/batch-runs", params={"agentId": bench.agent_id}).json()
+        assert [b["batchId"] for b in listed["data"]] == list(result.cases[0].batches)
+
+
+def test_gate_arithmetic() -> None:
+    assert case_verdict(9, 10, CaseGate(0.9)) == "passed"
+    assert case_verdict(0, 0, CaseGate(0.0)) == "failed"
+    assert suite_passes(0, 0, 0.0) and not suite_passes(0, 0, 0.5)
