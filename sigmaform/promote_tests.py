@@ -1,6 +1,6 @@
 """The promotion gate on tests: prod takes an agent only at content that passed in staging.
 
-    tests_gate(source_resources, source_state, target_addresses, require_tests) -> [GateProblem]
+    gate_on_tests(source_resources, source_state, target_addresses, require_tests) -> [GateProblem]
 
 Pure. For each agent the target receives (and the source also declares) that has test
 cases in the source's files, the source's recorded test result (`state.tests`) must be a
@@ -31,7 +31,7 @@ def _gate_of(resource: Resource) -> Mapping[str, Any] | None:
     return gate if isinstance(gate, Mapping) else None
 
 
-def tests_gate(
+def gate_on_tests(
     source_resources: Sequence[Resource],
     source_state: State,
     target_addresses: Collection[str],
@@ -88,7 +88,7 @@ def _check(
     return None
 
 
-def tests_refusal(
+def untested_refusal(
     source_env: str, target_env: str, problems: Sequence[GateProblem]
 ) -> PromotionGateError:
     """The exit-3 error naming every agent and why."""
@@ -103,4 +103,4 @@ def tests_refusal(
     return PromotionGateError("\n".join(lines))
 
 
-__all__ = ["tests_gate", "tests_refusal"]
+__all__ = ["gate_on_tests", "untested_refusal"]

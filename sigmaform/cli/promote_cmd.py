@@ -27,7 +27,7 @@ from sigmaform.operations import (
 from sigmaform.plan import Plan
 from sigmaform.projectfile import PROJECT_FILE
 from sigmaform.promote import GateResult, gate, gate_deletes, refusal
-from sigmaform.promote_tests import tests_gate, tests_refusal
+from sigmaform.promote_tests import gate_on_tests, untested_refusal
 from sigmaform.render import render_plan
 
 
@@ -97,14 +97,14 @@ def promote(
     )
     if not result.passed:
         raise refusal(source_env, target, result.problems)
-    untested = tests_gate(
+    untested = gate_on_tests(
         source.resources,
         source_state,
         [r.address for r in declared.resources],
         require_tests=declared.environment.promote_requires_tests,
     )
     if untested:
-        raise tests_refusal(source_env, target, untested)
+        raise untested_refusal(source_env, target, untested)
     _echo_gate(result, to_stderr=fmt == "json")
 
     # Through the CLI's loader, so that hints from here on (a held lock, a stale state)
