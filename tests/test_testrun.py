@@ -6,14 +6,18 @@ Test cases are created through the emulator's API directly and handed to the run
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from sigmaform.client import Client, RetryPolicy
 from sigmaform.emulator import EmulatorApp, Faults
@@ -22,6 +26,7 @@ from sigmaform.emulator.modes import Modes
 from sigmaform.errors import EXIT_REFUSED, RefusedError
 from sigmaform.resource import TestSettings
 from sigmaform.test_gate import CaseGate, case_verdict, suite_passes
+from sigmaform.test_report import render_json, render_junit, render_markdown, render_text
 from sigmaform.testrun import CaseToRun, RunResult, plan_run, run_plan
 
 KEY = "test-key-runner"
@@ -247,3 +252,74 @@ def test_gate_arithmetic() -> None:
     assert case_verdict(9, 10, CaseGate(0.9)) == "passed"
     assert case_verdict(0, 0, CaseGate(0.0)) == "failed"
     assert suite_passes(0, 0, 0.0) and not suite_passes(0, 0, 0.5)
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def mixed_result(bench: Bench) -> RunResult:
+    cases = (bench.case("greeting", attempt=2), bench.case("fails-always", attempt=2))
+    return run(bench, *cases)
+
+
+def test_text_report_shows_the_table_failures_and_verdict(bench: Bench) -> None:
+    text = render_text(mixed_result(bench))
+    lines = text.splitlines()
+    assert lines[0].split() == ["CASE", "AGENT", "SUCCESSFUL", "GATE", "VERDICT"]
+    assert lines[1].split() == [
+        "test-case.greeting",
+        "agent.support",
+        "2/2",
+        "(100%)",
+        "every",
+        "attempt",
+        "passed",
+    ]
+    assert "Suite: 2/4 attempts passed (50%)." in lines
+    assert "Failed attempts of test-case.fails-always:" in lines
+    assert any(line.strip().startswith("user: You are a customer testing") for line in lines)
+    assert lines[-1] == "Test gate failed: 1 case below its gate."
+
+
+def test_json_report_matches_its_schema(bench: Bench) -> None:
+    document = json.loads(render_json(mixed_result(bench)))
+    schema = json.loads(
+        (resources.files("sigmaform.schemas") / "test-report.schema.json").read_text()
+    )
+    Draft202012Validator.check_schema(schema)
+    assert list(Draft202012Validator(schema).iter_errors(document)) == []
+    assert document["verdict"] == "failed"
+    assert [c["verdict"] for c in document["cases"]] == ["passed", "failed"]
+    assert len(document["cases"][1]["failures"]) == 2
+
+
+def test_markdown_report(bench: Bench) -> None:
+    markdown = render_markdown(mixed_result(bench))
+    assert markdown.startswith("### sigmaform test: `staging` ❌")
+    assert (
+        "| `test-case.fails-always` | `agent.support` | 0/2 (0%) | every attempt | ❌ failed |"
+        in (markdown)
+    )
+    assert "<details><summary>test-case.fails-always job_" in markdown
+
+
+def test_junit_report_has_one_testcase_per_case(bench: Bench) -> None:
+    cases = (bench.case("greeting", attempt=1), bench.case("fails-always", attempt=1))
+    missing = CaseToRun(
+        "test-case.gone", "tc_missing", "agent.support", bench.agent_id, 1, CaseGate(), "d", "a"
+    )
+    root = ElementTree.fromstring(render_junit(run(bench, *cases, missing)))
+    assert root.tag == "testsuites"
+    [suite] = root
+    assert suite.get("name") == "sigmaform test staging"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    by_name = {c.get("name"): c for c in suite.iter("testcase")}
+    assert sorted(by_name) == ["test-case.fails-always", "test-case.gone", "test-case.greeting"]
+    assert by_name["test-case.greeting"].find("failure") is None
+    failure = by_name["test-case.fails-always"].find("failure")
+    assert failure is not None and failure.get("message") == (
+        "0/1 attempts passed; gate every attempt"
+    )
+    error = by_name["test-case.gone"].find("error")
+    assert error is not None and "no test case with id" in (error.get("message") or "")
+    assert by_name["test-case.greeting"].get("classname") == "agent.support"
