@@ -36,6 +36,7 @@ OUTPUTS = (
     ("doctor", "`doctor --format json`", "The findings go to `.sigmaform/api-profile/ENV.json`."),
     ("state-list", "`state list --format json`", ""),
     ("apply-event", "`apply --format json`", "One object per line."),
+    ("test-report", "`test --format json`", "Exit 0: passed; 3: the gate failed; 1: error."),
     ("state", "State file", "`.sigmaform/state/ENV.json` (local backend)."),
 )
 
