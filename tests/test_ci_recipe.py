@@ -184,7 +184,8 @@ def test_pull_request_merge_promote_and_nightly_drift(runner: Runner) -> None:
 
     # Merge to main: staging gets exactly the saved plan.
     apply = runner.job("apply-staging")
-    assert codes(apply) == [0], explain(apply)
+    assert codes(apply) == [0, 0], explain(apply)
+    assert apply[1].stdout == "No test cases to run in `staging`.\n"
     assert "### sigmaform plan: `staging`" in apply[0].summary
     assert "Apply complete: 1 adopted, 3 created." in apply[0].stdout
     assert runner.agent_names(STAGING_KEY) == [
@@ -275,7 +276,7 @@ def test_an_error_with_backticks_cannot_close_its_code_block(runner: Runner) -> 
 
 
 def test_promotion_of_what_staging_did_not_apply_is_refused(runner: Runner) -> None:
-    assert codes(runner.job("apply-staging")) == [0]
+    assert codes(runner.job("apply-staging")) == [0, 0]
     prompt = runner.repo / "examples" / "agents" / "prompts" / "support.md"
     prompt.write_text(prompt.read_text() + "\nAlways offer a callback.\n")
     promote = runner.job("promote-prod")
@@ -358,7 +359,7 @@ def test_workflow_secrets_reach_only_the_jobs_that_need_them() -> None:
             "SIGMAFORM_STATE_URL_READONLY",
         },
         "apply-staging": {
-            "SIGMAMIND_API_KEY_STAGING",
+            "SIGMAMIND_API_KEY_STAGING",  # also its test step's: no webhook secret there
             "STAGING_SUPPORT_WEBHOOK_SECRET",
             "STAGING_REMINDER_WEBHOOK_SECRET",
             "SIGMAFORM_STATE_URL",
@@ -394,7 +395,7 @@ def test_workflow_secrets_reach_only_the_jobs_that_need_them() -> None:
             if "uses" in step or str(step.get("run", "")).startswith("pip install"):
                 assert not found, f"{name}: {step}"
             if found & {"SIGMAFORM_STATE_URL", "SIGMAFORM_STATE_URL_READONLY"}:
-                assert re.search(r" (plan|apply|promote|drift) ", step["run"]), step
+                assert re.search(r" (plan|apply|test|promote|drift) ", step["run"]), step
 
 
 def test_workflow_pins_actions_and_grants_least_permissions() -> None:
@@ -504,7 +505,14 @@ def test_gitlab_recipe_runs_the_same_script() -> None:
         if isinstance(job, dict) and "script" in job
         for line in job["script"]
     )
-    for command in ("validate", "plan staging", "apply staging", "promote prod", "drift"):
+    for command in (
+        "validate",
+        "plan staging",
+        "apply staging",
+        "test staging",
+        "promote prod",
+        "drift",
+    ):
         assert f'"$SIGMAFORM_CI" {command}' in scripts
 
 
@@ -636,3 +644,19 @@ def test_action_installs_the_given_spec_or_its_own_checkout() -> None:
     step = action_step("Install sigmaform")
     assert '"${INPUT_INSTALL:-$ACTION_PATH}"' in step["run"]
     assert step["env"]["ACTION_PATH"] == "${{ github.action_path }}"
+
+
+def test_staging_is_tested_after_apply_and_its_junit_uploaded() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    steps = workflow["jobs"]["apply-staging"]["steps"]
+    names = [s.get("name") for s in steps]
+    assert names.index("Apply staging") < names.index("Test staging")
+    assert steps[names.index("Test staging")]["run"] == 'bash "$SIGMAFORM_CI" test staging'
+    upload = steps[names.index("Upload test results")]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["path"] == "sigmaform-tests.xml"
+    assert upload["if"] == "${{ !cancelled() }}"  # a failed gate's report is the useful one
+    pipeline = yaml.safe_load(GITLAB.read_text())
+    job = pipeline["apply-staging"]
+    assert job["script"][-1] == 'bash "$SIGMAFORM_CI" test staging'
+    assert job["artifacts"] == {"when": "always", "reports": {"junit": "sigmaform-tests.xml"}}

@@ -8,18 +8,22 @@
 #   sigmaform-ci.sh compare A B           how B's rendered config differs from A's (offline,
 #                                         no key, no secret), appended to the same body
 #   sigmaform-ci.sh apply ENV             plan, save it, apply exactly that plan
-#   sigmaform-ci.sh promote ENV           promote to ENV (gate: only what promoteFrom applied)
+#   sigmaform-ci.sh test ENV              run ENV's test cases; JUnit XML to SIGMAFORM_JUNIT_FILE
+#   sigmaform-ci.sh promote ENV           promote to ENV (gate: only what promoteFrom applied,
+#                                         and tested where it has test cases)
 #   sigmaform-ci.sh drift ENV...          fail (exit 2) when anything changed outside sigmaform
 #
 # Settings (environment variables):
 #   SIGMAFORM_PROJECT_DIR   directory holding sigmaform.yaml (default: .)
 #   SIGMAFORM_COMMENT_FILE  where `plan` writes the comment body (default: sigmaform-plan.md)
 #   SIGMAFORM_PLAN_DIR      where `apply` keeps its saved plan (default: a temp dir)
+#   SIGMAFORM_JUNIT_FILE    where `test` writes JUnit XML (default: sigmaform-tests.xml)
 #   GITHUB_STEP_SUMMARY     when set (GitHub Actions), markdown reports are appended to it
 #   GITHUB_OUTPUT           when set, `plan` writes changes=true|false and `drift` drift=true|false
 #
 # Exit codes: 0 success; 1 error; 2 `drift` found drift; 3 refused by a safety rail
-# (promotion gate, stale plan, lock held, protected resource). `plan` exits 0 when changes
+# (promotion gate, stale plan, lock held, protected resource) or the test gate failed
+# (`test`). `plan` exits 0 when changes
 # are pending: on a pull request, pending changes are the point, not a failure.
 set -uo pipefail
 
@@ -165,6 +169,13 @@ cmd_apply() {
   sf -e "$env" apply "$plan"
 }
 
+cmd_test() {
+  need_env "$@"
+  # The table goes to the job summary; each case's progress to the log as it finishes.
+  sf -e "$1" test --format markdown --junit "${SIGMAFORM_JUNIT_FILE:-sigmaform-tests.xml}" | summary
+  return "${PIPESTATUS[0]}"
+}
+
 cmd_promote() {
   need_env "$@"
   sf promote --to "$1" --apply --auto-approve --format markdown | summary
@@ -195,10 +206,11 @@ main() {
     plan) cmd_plan "$@" ;;
     compare) cmd_compare "$@" ;;
     apply) cmd_apply "$@" ;;
+    test) cmd_test "$@" ;;
     promote) cmd_promote "$@" ;;
     drift) cmd_drift "$@" ;;
     *)
-      echo "usage: sigmaform-ci.sh validate | plan ENV... | compare A B | apply ENV | promote ENV | drift ENV..." >&2
+      echo "usage: sigmaform-ci.sh validate | plan ENV... | compare A B | apply ENV | test ENV | promote ENV | drift ENV..." >&2
       return 1
       ;;
   esac
