@@ -239,6 +239,7 @@ NOT_IN_OUR_CODE = {
     "did not find expected key",
     "while parsing a block mapping",
     "resources are not what",  # "resource is" / "resources are"
+    "agents have not passed their tests in",  # "agent has ... its" / "agents have ... their"
     "0 resources valid",  # "OK: {count} valid"
     "No such command",  # click's usage errors
     "No such option",
