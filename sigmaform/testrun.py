@@ -24,7 +24,7 @@ from sigmaform.batch_api import BatchApi, BatchCounts, TestRun
 from sigmaform.digest import config_digest
 from sigmaform.errors import ApiError, ConfigError, RefusedError
 from sigmaform.resource import Project, Resource, TestSettings
-from sigmaform.state import State, describe_wait
+from sigmaform.state import State, describe_wait, utc_now
 from sigmaform.test_gate import CaseGate, Verdict, case_verdict, rate, suite_passes
 from sigmaform.test_record import case_digest
 
@@ -258,8 +258,6 @@ def run_plan(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """Run every case of the plan, concurrently within the client's parallelism."""
-    from sigmaform.state import utc_now
-
     started_at = utc_now()
     api = BatchApi(client)
     clock = _Clock(now, sleep, now() + plan.settings.timeout)
