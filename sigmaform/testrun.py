@@ -1,7 +1,7 @@
 """`sigmaform test`: plan a run of test cases, run one batch per case, judge the results.
 
     cases_for(project, state, targets) -> [CaseToRun]     what the files declare, as applied
-    plan_run(env, cases, settings) -> RunPlan             refused (exit 3) past maxAttempts
+    RunPlan(env, cases, settings).check_cost()          refused (exit 3) past maxAttempts
     run_plan(plan, client, ...) -> RunResult              batches, polling, reruns, verdicts
 
 One batch per case, because a batch's counters are its only result: per-case pass rates
@@ -69,6 +69,15 @@ class RunPlan:
     @property
     def agents(self) -> tuple[str, ...]:
         return tuple(sorted({c.agent_address for c in self.cases}))
+
+    def check_cost(self) -> None:
+        """The cost guard: refused (exit 3) past `tests.maxAttempts`, before any batch."""
+        if self.attempts > self.settings.max_attempts:
+            raise RefusedError(
+                f"refusing to run {self.attempts} attempts in `{self.environment}`: more "
+                f"than tests.maxAttempts ({self.settings.max_attempts}) in sigmaform.yaml. "
+                "Run fewer (--target), lower `attempt`, or raise maxAttempts"
+            )
 
 
 @dataclass(frozen=True)
@@ -209,12 +218,7 @@ def _gate(resource: Resource) -> Mapping[str, Any] | None:
 def plan_run(environment: str, cases: Sequence[CaseToRun], settings: TestSettings) -> RunPlan:
     """The run, refused (exit 3) before anything is started when it would cost too much."""
     plan = RunPlan(environment, tuple(cases), settings)
-    if plan.attempts > settings.max_attempts:
-        raise RefusedError(
-            f"refusing to run {plan.attempts} attempts in `{environment}`: more than "
-            f"tests.maxAttempts ({settings.max_attempts}) in sigmaform.yaml. Run fewer "
-            "(--target), lower `attempt`, or raise maxAttempts"
-        )
+    plan.check_cost()
     return plan
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sigmaform.cli.app import cli, get_globals, load_project_for, parallelism_option
+from sigmaform.cli.app import cli, load_project_for, parallelism_option
 from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED
 from sigmaform.files import write_atomic
@@ -15,7 +15,7 @@ from sigmaform.operations import backend_for, client_for, read_state
 from sigmaform.state import LockInfo
 from sigmaform.test_record import case_digest, recorded_tests
 from sigmaform.test_report import RENDERERS, describe_plan, render_junit
-from sigmaform.testrun import TEST_CASE, cases_for, plan_run, run_plan
+from sigmaform.testrun import TEST_CASE, RunPlan, cases_for, run_plan
 
 
 @cli.command("test")
@@ -78,19 +78,18 @@ def test(
     # Held for the whole run: an apply meanwhile would change what is being tested.
     with backend.lock(LockInfo("test"), lock_timeout):
         state = read_state(backend, env.name)
-        plan = plan_run(env.name, cases_for(project, state, targets), env.tests)
+        plan = RunPlan(env.name, tuple(cases_for(project, state, targets)), env.tests)
         to_stderr = fmt == "json"
         if not plan.cases:
             click.echo(f"No test cases to run in `{env.name}`.", err=to_stderr)
             ctx.exit(EXIT_OK)
+        # What would run is shown even when the cost guard then refuses it.
         click.echo(describe_plan(plan), err=to_stderr)
+        plan.check_cost()
         if dry_run:
             ctx.exit(EXIT_OK)
-        progress = get_globals(ctx).verbose > 0 or fmt == "text"
-
         def report(line: str) -> None:
-            if progress:  # a long run shows each case as it finishes
-                click.echo(line, err=True)
+            click.echo(line, err=True)  # a long run shows each case as it finishes
 
         with client_for(project, parallelism) as client:
             result = run_plan(plan, client, on_progress=report)
