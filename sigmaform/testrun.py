@@ -1,6 +1,7 @@
 """`sigmaform test`: plan a run of test cases, run one batch per case, judge the results.
 
     cases_for(project, state, targets) -> [CaseToRun]     what the files declare, as applied
+    check_remote(project, state, client, plan)            ... and as the remote still holds
     RunPlan(env, cases, settings).check_cost()          refused (exit 3) past maxAttempts
     run_plan(plan, client, ...) -> RunResult              batches, polling, reruns, verdicts
 
@@ -23,6 +24,9 @@ from sigmaform import invocation
 from sigmaform.batch_api import BatchApi, BatchCounts, TestRun
 from sigmaform.digest import config_digest
 from sigmaform.errors import ApiError, ConfigError, RefusedError
+from sigmaform.operations import fetch_remote
+from sigmaform.plan import build_plan
+from sigmaform.render_drift import drift_report
 from sigmaform.resource import Project, Resource, TestSettings
 from sigmaform.state import State, describe_wait, utc_now
 from sigmaform.test_gate import CaseGate, Verdict, case_verdict, rate, suite_passes
@@ -176,6 +180,8 @@ def cases_for(project: Project, state: State, targets: Sequence[str] = ()) -> li
         ):
             if held is None:
                 stale.append(f"{what}: never applied")
+            elif not held.config_digest:
+                stale.append(f"{what}: its last apply could not be verified")
             elif held.config_digest != config_digest(declared):
                 stale.append(f"{what}: the files differ from what was applied")
         if agent_state is None or case_state is None:
@@ -203,6 +209,30 @@ def cases_for(project: Project, state: State, targets: Sequence[str] = ()) -> li
         ]
         raise RefusedError("\n".join(lines))
     return chosen
+
+
+def check_remote(project: Project, state: State, client: Client, plan: RunPlan) -> None:
+    """Refused (exit 3) when what will be tested was changed outside sigmaform since it was
+    applied: the test would run on other content than the files (and the record) say."""
+    addresses = sorted({c.address for c in plan.cases} | set(plan.agents))
+    remote = fetch_remote(project.resources, state, client, addresses)
+    refreshed = build_plan(project.resources, state, remote, targets=addresses, retarget=False)
+    entries = drift_report(refreshed, state).entries
+    if not entries:
+        return
+    env = project.environment.name
+    lines = [
+        f"refusing to test `{env}`: tests must run on what the files declare, and the remote "
+        "differs:",
+        *(
+            f"  {e.plan.address}: "
+            + ("deleted outside sigmaform" if e.status == "gone" else "changed outside sigmaform")
+            for e in entries
+        ),
+        f"Apply first ({invocation.command('apply', env=env)}) to restore what the files "
+        f"declare (`{invocation.command('drift', env=env)}` shows the changes), then test again.",
+    ]
+    raise RefusedError("\n".join(lines))
 
 
 def _case_address(resource: Resource) -> str:
@@ -364,6 +394,7 @@ __all__ = [
     "RunPlan",
     "RunResult",
     "cases_for",
+    "check_remote",
     "plan_run",
     "run_plan",
 ]

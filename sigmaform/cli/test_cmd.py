@@ -15,7 +15,7 @@ from sigmaform.operations import backend_for, client_for, read_state
 from sigmaform.state import LockInfo
 from sigmaform.test_record import case_digest, recorded_tests
 from sigmaform.test_report import RENDERERS, describe_plan, render_junit
-from sigmaform.testrun import TEST_CASE, RunPlan, cases_for, run_plan
+from sigmaform.testrun import TEST_CASE, RunPlan, cases_for, check_remote, run_plan
 
 
 @cli.command("test")
@@ -88,10 +88,12 @@ def test(
         plan.check_cost()
         if dry_run:
             ctx.exit(EXIT_OK)
+
         def report(line: str) -> None:
             click.echo(line, err=True)  # a long run shows each case as it finishes
 
         with client_for(project, parallelism) as client:
+            check_remote(project, state, client, plan)
             result = run_plan(plan, client, on_progress=report)
         declared = {
             f"test-case.{r.name}": case_digest(r, getattr(r, "gate", None))
