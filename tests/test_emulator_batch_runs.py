@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from sigmaform.cli import cli
-from sigmaform.emulator import EmulatorApp, running
+from sigmaform.emulator import EmulatorApp
 from sigmaform.emulator.judge import Judge, Pace, Rule
 from sigmaform.emulator.modes import Modes
 from sigmaform.errors import ConfigError
@@ -281,13 +286,32 @@ def test_test_cases_absent_also_removes_batch_runs(api: httpx.Client) -> None:
         assert bare.get("/v1/test-runs/job_x").status_code == 404
 
 
-def test_cli_flags_configure_the_judge_over_a_socket(tmp_path: Path) -> None:
+def test_cli_flags_configure_the_judge(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["emulator", "--judge", "oops", "--port", "0"])
     assert bad.exit_code == 1 and "expected PATTERN=OUTCOME" in bad.output
     bad_pace = CliRunner().invoke(cli, ["emulator", "--batch-pace", "soon", "--port", "0"])
     assert bad_pace.exit_code == 1 and "expected instant, N/read or N/s" in bad_pace.output
-    app = EmulatorApp(judge=Judge(rules=(Rule.parse("*=fail"),)))
-    with running(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": KEY}) as api:
-        agent_id = new_agent(api)
-        batch_id = run_batch(api, agent_id, new_case(api, agent_id, "socket", attempt=2))
-        assert counts(batch(api, agent_id, batch_id)) == (0, 2, 2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "sigmaform", "emulator", "--port", str(port)]
+    command += ["--judge", "refund*=fail", "--batch-pace", "1/read", "--batch-stall-at", "2"]
+    command += ["--batch-jobs", "listed", "--success-field", "isSuccesful"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None and "listening" in proc.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, headers={"X-API-Key": KEY}) as api:
+            agent_id = new_agent(api)
+            batch_id = run_batch(api, agent_id, new_case(api, agent_id, "refund-x", attempt=3))
+            seen = [counts(batch(api, agent_id, batch_id)) for _ in range(3)]
+            assert seen == [(0, 1, 1), (0, 2, 2), (0, 2, 2)]
+            job = batch(api, agent_id, batch_id)["jobIds"][0]
+            run = api.get(f"/v1/test-runs/{job}", params={"batchId": batch_id, "agentId": agent_id})
+            assert run.json()["isSuccesful"] is False
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

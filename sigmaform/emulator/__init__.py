@@ -1,4 +1,4 @@
-"""A local SigmaMind API (design.md section 8): agents, phone numbers, chats and webhooks.
+"""A local SigmaMind API (design.md section 8): agents, phone numbers, chats, webhooks, tests.
 
 Use it in process as a WSGI app (`httpx.WSGITransport(app=EmulatorApp(...))`) or over HTTP
 (`serve(host, port, app)`, or `sigmaform emulator`). Each `X-API-Key` is its own workspace.
@@ -15,8 +15,10 @@ With a data directory (`EmulatorApp(Path(DIR))`, which is what `local:DIR` base 
   "error_rate": 0.0, "drop_rate": 0.0, "rate_limit": null, "seed": 1}` (any subset). Its
   values apply where the constructor's arguments were left at their defaults. The modes
   (`list_items`, `webhook_secrets`, `phone_number_field`, `agent_delete`, `create_names`,
-  `webhook_ids`, `test_cases`;
-  `sigmaform.emulator.modes`) switch the emulator to the other readings of the docs.
+  `webhook_ids`, `test_cases`, `batch_jobs`, `success_field`;
+  `sigmaform.emulator.modes`) switch the emulator to the other readings of the docs, and
+  `judge`, `judge_seed`, `batch_pace`, `batch_stall_at` set how batch runs turn out
+  (`sigmaform.emulator.judge`).
 """
 
 from __future__ import annotations
