@@ -214,7 +214,8 @@ def cases_for(project: Project, state: State, targets: Sequence[str] = ()) -> li
 def check_remote(project: Project, state: State, client: Client, plan: RunPlan) -> None:
     """Refused (exit 3) when what will be tested was changed outside sigmaform since it was
     applied: the test would run on other content than the files (and the record) say."""
-    addresses = sorted({c.address for c in plan.cases} | set(plan.agents))
+    wanted = {c.address for c in plan.cases} | set(plan.agents)
+    addresses = sorted(a for a in wanted if a in state.resources)  # what was applied
     remote = fetch_remote(project.resources, state, client, addresses)
     refreshed = build_plan(project.resources, state, remote, targets=addresses, retarget=False)
     entries = drift_report(refreshed, state).entries

@@ -116,3 +116,32 @@ def test_without_test_cases_or_the_setting_promotion_is_unchanged(multi: MultiEn
     assert multi.run("apply", "--auto-approve").exit_code == 0
     result = multi.run("promote", "--to", "prod", env=None)
     assert result.exit_code == 0, result.output
+
+
+def test_check_remote_refuses_an_agent_changed_in_the_dashboard(example: Project) -> None:
+    from sigmaform.errors import RefusedError
+    from sigmaform.operations import backend_for, client_for, open_project, read_state
+    from sigmaform.resource import TestSettings
+    from sigmaform.test_gate import CaseGate
+    from sigmaform.testrun import CaseToRun, RunPlan, check_remote
+
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    project = open_project(example.root, "local", secrets="placeholder")
+    state = read_state(backend_for(project), "local")
+    support = state.resources["agent.support"]
+    case = CaseToRun("test-case.x", "tc_x", "agent.support", support.id, 1, CaseGate(), "d", "a")
+    plan = RunPlan("local", (case,), TestSettings())
+    with client_for(project, 4) as client:
+        check_remote(project, state, client, plan)  # as applied: nothing to refuse
+        with example.api() as api:
+            edited = api.patch(f"/v1/agents/{support.id}", json={"instructions": "Be terse."})
+            assert edited.status_code == 200
+        with pytest.raises(RefusedError) as refused:
+            check_remote(project, state, client, plan)
+    assert str(refused.value).splitlines() == [
+        "refusing to test `local`: tests must run on what the files declare, and the remote "
+        "differs:",
+        "  agent.support: changed outside sigmaform",
+        "Apply first (sigmaform -e local apply) to restore what the files declare "
+        "(`sigmaform -e local drift` shows the changes), then test again.",
+    ]
