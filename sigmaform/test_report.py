@@ -14,23 +14,23 @@ from sigmaform.testrun import CaseResult, RunPlan, RunResult
 REPORT_VERSION = 1
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def describe_plan(plan: RunPlan) -> str:
     """What a run will do, printed before anything starts (and all that --dry-run does)."""
     settings = plan.settings
-    cases = len(plan.cases)
-    reruns = (
-        f", up to {settings.rerun_failed} rerun(s) of a failed case"
-        if settings.rerun_failed
-        else ""
-    )
+    reruns = ""
+    if settings.rerun_failed:
+        reruns = f", up to {_count(settings.rerun_failed, 'rerun')} of a failed case"
     lines = [
-        f"Testing `{plan.environment}`: {cases} test case{'s' if cases != 1 else ''} of "
-        f"{len(plan.agents)} agent{'s' if len(plan.agents) != 1 else ''}, "
-        f"{plan.attempts} attempts (tests.maxAttempts {settings.max_attempts}{reruns})."
+        f"Testing `{plan.environment}`: {_count(len(plan.cases), 'test case')} of "
+        f"{_count(len(plan.agents), 'agent')}, {_count(plan.attempts, 'attempt')} "
+        f"(tests.maxAttempts {settings.max_attempts}{reruns})."
     ]
     lines += [
-        f"  {c.address}: {c.attempt} attempt{'s' if c.attempt != 1 else ''}, "
-        f"gate {c.gate.describe()}"
+        f"  {c.address}: {_count(c.attempt, 'attempt')}, gate {c.gate.describe()}"
         for c in plan.cases
     ]
     return "\n".join(lines) + "\n"
@@ -47,13 +47,13 @@ def _counts(case: CaseResult) -> str:
 def _summary(result: RunResult) -> str:
     if result.verdict == "error":
         count = len(result.errors)
-        return f"Tests did not complete: {count} case{'s' if count != 1 else ''} in error."
+        return f"Tests did not complete: {_count(count, 'case')} in error."
     if result.verdict == "passed":
         return "Test gate passed."
     below = sum(1 for c in result.cases if c.verdict == "failed")
     reasons = []
     if below:
-        reasons.append(f"{below} case{'s' if below != 1 else ''} below its gate")
+        reasons.append(f"{_count(below, 'case')} below {'its' if below == 1 else 'their'} gate")
     if not result.suite_passed:
         reasons.append("the suite is below tests.minPassRate")
     return f"Test gate failed: {', '.join(reasons)}."
