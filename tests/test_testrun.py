@@ -323,3 +323,59 @@ def test_junit_report_has_one_testcase_per_case(bench: Bench) -> None:
     error = by_name["test-case.gone"].find("error")
     assert error is not None and "no test case with id" in (error.get("message") or "")
     assert by_name["test-case.greeting"].get("classname") == "agent.support"
+
+
+# -- a server that answers batch runs in shapes the docs do not show ---------------------
+
+
+def odd_server(batch: Any, created: Any = None, run: Any = None) -> Client:
+    """A fake service answering every batch create, batch read and test run the same way."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+        if method == "POST":
+            body = {"batchId": "batch_1"} if created is None else created
+        elif path.startswith("/v1/test-runs/"):
+            body = run
+        else:
+            body = batch
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [data]
+
+    return Client("http://odd", KEY, transport=httpx.WSGITransport(app=app), retry=FAST)
+
+
+@pytest.mark.parametrize(
+    ("batch", "created", "run", "message"),
+    [
+        ({}, {"id": "x"}, None, "the server answered the batch run without a `batchId`"),
+        ([], None, None, "the server answered without the batch run object"),
+        (
+            {"successfulAttempts": "5", "failedAttempts": 0},
+            None,
+            None,
+            "the batch run's `successfulAttempts` is not a count: '5'",
+        ),
+        (
+            {"successfulAttempts": 0, "failedAttempts": -1},
+            None,
+            None,
+            "the batch run's `failedAttempts` is not a count: -1",
+        ),
+        (
+            {"successfulAttempts": 0, "failedAttempts": 1, "jobIds": ["job_1"]},
+            None,
+            "nonsense",
+            "the server answered without the test run object",
+        ),
+    ],
+)
+def test_answers_of_another_shape_are_errors_never_a_pass(
+    batch: Any, created: Any, run: Any, message: str
+) -> None:
+    case = CaseToRun("test-case.odd", "tc_1", "agent.support", "ag_1", 1, CaseGate(), "d", "a")
+    with odd_server(batch, created, run) as client:
+        result = run_plan(plan_run("staging", [case], TestSettings()), client)
+    assert result.verdict == "error"
+    assert message in result.cases[0].error
