@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from sigmaform.cli.app import cli, load_project_for, parallelism_option
+from sigmaform.cli.completion import complete_target
 from sigmaform.cli.lock_option import lock_timeout_option
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED
 from sigmaform.files import write_atomic
@@ -26,6 +27,7 @@ from sigmaform.testrun import TEST_CASE, RunPlan, cases_for, check_remote, run_p
     metavar="KIND.NAME",
     help="Run only this agent's test cases, or this test case (repeatable), e.g. "
     "Agent.support or TestCase.refund-over-limit.",
+    shell_complete=complete_target,
 )
 @click.option("--dry-run", is_flag=True, help="Print what would run, start nothing.")
 @click.option(
