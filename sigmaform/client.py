@@ -351,20 +351,6 @@ class Client:
         """
         return self._call(method, path, params=params, body=body)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        recover: Callable[[], Any] | None = None,
-    ) -> Any:
-        """One logical request through the retry path, for endpoints kept in their own
-        module (batch runs): the parsed body. A POST of unknown outcome is repeated only
-        after `recover()` found no trace of it (what it finds is returned instead)."""
-        return self._call(method, path, params=params, body=body, recover=recover)
-
     # -- concurrency -------------------------------------------------------------------
 
     def map_concurrent(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R | BaseException]:

@@ -26,11 +26,6 @@ from sigmaform.test_record import case_digest
 TEST_CASE = "TestCase"
 
 
-def _gate_of(resource: Resource) -> Mapping[str, Any] | None:
-    gate = getattr(resource, "gate", None)
-    return gate if isinstance(gate, Mapping) else None
-
-
 def gate_on_tests(
     source_resources: Sequence[Resource],
     source_state: State,
@@ -78,7 +73,7 @@ def _check(
         entry = entries.get(address)
         if not isinstance(entry, Mapping):
             return Reason.TESTS_STALE, f"{stale} ({address} has not run)"
-        if entry.get("digest") != case_digest(case, _gate_of(case)):
+        if entry.get("digest") != case_digest(case, case.gate):
             return Reason.TESTS_STALE, f"{stale} ({address} changed since it ran)"
     if record.get("verdict") != "passed" or any(
         entries[f"test-case.{c.name}"].get("verdict") != "passed" for c in cases

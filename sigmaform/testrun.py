@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sigmaform import invocation
 from sigmaform.batch_api import BatchApi, BatchCounts, TestRun
@@ -193,8 +193,8 @@ def cases_for(project: Project, state: State, targets: Sequence[str] = ()) -> li
                 agent_address=agent_address,
                 agent_id=agent_state.id,
                 attempt=int(resource.spec.get("attempt", 1)),
-                gate=CaseGate.of(_gate(resource)),
-                digest=case_digest(resource, _gate(resource)),
+                gate=CaseGate.of(resource.gate),
+                digest=case_digest(resource, resource.gate),
                 agent_digest=agent_state.config_digest,
                 label=str(resource.spec.get("label") or ""),
             )
@@ -238,12 +238,6 @@ def check_remote(project: Project, state: State, client: Client, plan: RunPlan) 
 
 def _case_address(resource: Resource) -> str:
     return f"{CASE_PREFIX}.{resource.name}"
-
-
-def _gate(resource: Resource) -> Mapping[str, Any] | None:
-    # `gate:` sits beside `spec:` in a TestCase file (kinds/test_case.py loads it).
-    gate = getattr(resource, "gate", None)
-    return gate if isinstance(gate, Mapping) else None
 
 
 def plan_run(environment: str, cases: Sequence[CaseToRun], settings: TestSettings) -> RunPlan:

@@ -285,6 +285,8 @@ def step_rename(w: World) -> None:
 def step_promote(w: World) -> None:
     """prod's copy is its own, bound to prod's agent; a later edit is promoted as a PUT."""
     baseline(w)
+    tested = w.run("test")  # prod takes only what passed staging's tests
+    assert tested.exit_code == 0, tested.output
     result = w.run("promote", "--to", "prod")
     assert result.exit_code == 0, result.output
     assert "Promotion gate passed" in result.output
@@ -303,6 +305,7 @@ def step_promote(w: World) -> None:
     refused = w.run("promote", "--to", "prod")
     assert refused.exit_code == 3 and ADDRESS in refused.output  # staging has not applied it
     applied(w)
+    assert w.run("test").exit_code == 0
     mark = w.mark()
     promoted(w)
     path = f"/v1/test-cases/{w.id(ADDRESS, 'prod')}"

@@ -1,7 +1,8 @@
 """Test results in state, and the promotion gate on them (gate_on_tests), with hand-made state.
 
-Until `kind: TestCase` loads from files, test cases here are `Resource` records built by
-hand, and runs are real runs against the emulator recorded through `recorded_tests`.
+Test cases here are `Resource` records built by hand and state is written as apply would
+record it; runs are real runs against the emulator, recorded through `recorded_tests`.
+(tests/test_test_e2e.py does the same through the CLI.)
 """
 
 from __future__ import annotations
@@ -193,9 +194,7 @@ def test_state_keeps_tests_and_old_files_still_load(tmp_path: Path, make_staging
     staging.apply(agent(), case())
     staging.test(agent(), case())
     backend = LocalBackend(tmp_path / "staging.json")
-    # Only the agent's resource: state files learn `TestCase` resources with that kind.
-    agent_only = {"agent.support": staging.state.resources["agent.support"]}
-    written = backend.write(replace(staging.state, resources=agent_only))
+    written = backend.write(staging.state)
     document = json.loads((tmp_path / "staging.json").read_text())
     record = document["tests"]["agent.support"]
     assert record["verdict"] == "passed" and record["attempts"] == 3

@@ -98,7 +98,7 @@ def test(
             check_remote(project, state, client, plan)
             result = run_plan(plan, client, on_progress=report)
         declared = {
-            f"test-case.{r.name}": case_digest(r, getattr(r, "gate", None))
+            f"test-case.{r.name}": case_digest(r, r.gate)
             for r in project.resources
             if r.kind == TEST_CASE
         }
