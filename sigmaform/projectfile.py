@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sigmaform.duration import parse_duration
 from sigmaform.errors import Problem
 from sigmaform.files import Document, JsonPath, Mark
 from sigmaform.interpolate import suggest
@@ -36,22 +37,12 @@ ENV_KEYS = (
     "promoteRequiresTests",
 )
 TEST_KEYS = ("minPassRate", "maxAttempts", "stallAfter", "timeout", "rerunFailed")
-DURATION = re.compile(r"([0-9]+)(s|m|h)")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_REQUEST_TIMEOUT = 3600.0
 ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATE_BACKENDS = ("local", "postgres", "s3")
 POSTGRES_KEYS = ("url", "schema", "project")
 S3_KEYS = ("bucket", "key", "region", "endpointUrl")
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in `90s`, `5m` or `1h` (above zero); None for anything else."""
-    found = DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
-    if found is None or int(found[1]) == 0:
-        return None
-    return float(int(found[1]) * _UNIT_SECONDS[found[2]])
 
 
 @dataclass(frozen=True)
@@ -324,8 +315,8 @@ class _Parser:
             if key not in value:
                 durations[field] = getattr(default, field)
                 continue
-            seconds = parse_duration(value[key])
-            if seconds is None:
+            seconds = parse_duration(value[key], unit_required=True)
+            if seconds is None or seconds <= 0:
                 self.fail(
                     (*path, key),
                     f"expected a duration such as 90s, 5m or 1h, not {value[key]!r}",

@@ -25,7 +25,7 @@ from reliability import (
     write_project,
 )
 
-from sigmaform.cli.lock_option import parse_duration
+from sigmaform.duration import parse_duration
 from sigmaform.state import LocalBackend, LockInfo
 
 LOCAL = {"baseUrl": "local:.sigmaform/emulator", "apiKeyEnv": "REL_API_KEY"}

@@ -6,7 +6,7 @@ import pytest
 from conftest import Project
 from multienv import MultiEnv, multi
 
-from sigmaform.projectfile import parse_duration
+from sigmaform.duration import parse_duration
 
 __all__ = ["multi"]  # the fixture, imported for pytest
 
@@ -89,10 +89,11 @@ def test_test_settings_load(example: Project) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("0s", None), ("5", None), ("1.5m", None)],
+    [("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("1m30s", 90.0), ("5", None), ("5 m", None)],
 )
 def test_durations(text: str, seconds: float | None) -> None:
-    assert parse_duration(text) == seconds
+    """In sigmaform.yaml a duration needs its unit: a bare `5` could mean anything."""
+    assert parse_duration(text, unit_required=True) == seconds
 
 
 def test_promote_requires_tests_refuses_agents_without_test_cases(multi: MultiEnv) -> None:

@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from sigmaform.duration import parse_duration
+
 # A day: longer is surely a typo, and a CI job would hang on it until its own timeout.
 MAX_SECONDS = 86400.0
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds for `0`, `30` (seconds), `500ms`, `5s`, `2m`, `1h`, `1m30s`; None if not one."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    if not text or _PART.sub("", text):
-        return None
-    return sum(float(n) * _SECONDS[unit] for n, unit in _PART.findall(text))
 
 
 def _to_seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
