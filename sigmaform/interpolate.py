@@ -21,6 +21,7 @@ from sigmaform.files import (
     read_regular,
 )
 from sigmaform.kinds import SENSITIVE_KEYS
+from sigmaform.realpaths import RealPaths
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
 
@@ -64,6 +65,8 @@ class Renderer:
     # would put the secret's value where it is printed and stored.
     env_uses: list[tuple[Document, JsonPath, str]] = field(default_factory=list)
     secret_names: set[str] = field(default_factory=set)
+    # Directories' real paths, kept: each `!file` costs one lstat, not one per component.
+    realpaths: RealPaths = field(default_factory=RealPaths)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -119,7 +122,7 @@ class Renderer:
         target = doc.path.parent / ref.path
         cached: str | Problem | None
         try:
-            target = target.resolve()
+            target = self.realpaths.resolve(target)
         except (RuntimeError, OSError):  # a symlink loop
             mark = ref.mark
             cached = Problem(
@@ -144,7 +147,7 @@ class Renderer:
         def problem(message: str) -> Problem:
             return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
 
-        if not target.is_relative_to(self.root.resolve()):
+        if not target.is_relative_to(self.realpaths.resolve(self.root)):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
             text = read_regular(target).decode("utf-8")

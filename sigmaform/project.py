@@ -27,6 +27,7 @@ from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
 from sigmaform.moves import collisions
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
+from sigmaform.realpaths import RealPaths
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
@@ -131,6 +132,8 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     matched: set[Path] = set()
     refused: list[Problem] = []
     inside = root.resolve()
+    absolute_root = root.absolute()
+    realpaths = RealPaths()
     for i, pattern in enumerate(pf.resources):
         try:
             found = list(root.glob(pattern))
@@ -139,20 +142,36 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                 pf.document.problem(("resources", i), f"invalid glob `{pattern}`: {error}")
             ) from None
         for path in found:
-            if path.is_dir():
+            path = path.absolute()
+            try:
+                mode = path.stat().st_mode
+            except OSError as error:
+                mode = None
+                failure = error.strerror
+            if mode is not None and stat.S_ISDIR(mode):
                 continue  # `agents/**` matches directories too
-            if not Path(os.path.normpath(path.absolute())).is_relative_to(root.absolute()):
+            if not Path(os.path.normpath(path)).is_relative_to(absolute_root):
                 raise ConfigError(
                     pf.document.problem(
                         ("resources", i),
                         f"the glob `{pattern}` reaches outside the project directory; refused",
                     )
                 )
-            problem = _refusal(path, root, inside)
-            if problem is None:
-                matched.add(path.absolute())
+            shown = _display(absolute_root, path)
+            if mode is None:
+                refused.append(
+                    Problem(shown, message=f"cannot read: {failure} (a broken symlink?)")
+                )
+            elif not realpaths.resolve(path).is_relative_to(inside):
+                refused.append(
+                    Problem(shown, message="a symlink to outside the project directory; refused")
+                )
+            elif not stat.S_ISREG(mode):
+                refused.append(
+                    Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
+                )
             else:
-                refused.append(problem)
+                matched.add(path)
     if refused:
         raise ConfigError(refused)
     if not paths:
@@ -170,20 +189,6 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     if missing:
         raise ConfigError(missing)
     return sorted(chosen)
-
-
-def _refusal(path: Path, root: Path, inside: Path) -> Problem | None:
-    """Why a matched path is not read as a resource file, or None to read it."""
-    shown = _display(root.absolute(), path.absolute())
-    try:
-        mode = path.stat().st_mode
-    except OSError as error:
-        return Problem(shown, message=f"cannot read: {error.strerror} (a broken symlink?)")
-    if not path.resolve().is_relative_to(inside):
-        return Problem(shown, message="a symlink to outside the project directory; refused")
-    if not stat.S_ISREG(mode):
-        return Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
-    return None
 
 
 def unmatched_globs(root: Path, pf: ProjectFile) -> list[Problem]:
