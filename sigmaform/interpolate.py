@@ -61,9 +61,10 @@ class Renderer:
     # Paths (under `spec`) of values that hold a placeholder or a failed expression, since
     # the last `take_unresolved`: a schema error there is noise after the real problem.
     unresolved: set[JsonPath] = field(default_factory=set)
-    # Every `${env.X}` rendered, and every secret name: an env var also used as a secret
-    # would put the secret's value where it is printed and stored.
-    env_uses: list[tuple[Document, JsonPath, str]] = field(default_factory=list)
+    # Every `${env.X}` rendered (file, mark, path, name), and every secret name: an env
+    # var also used as a secret would put the secret's value where it is printed and
+    # stored. The mark, not the document: documents are let go once rendered.
+    env_uses: list[tuple[str, Mark, JsonPath, str]] = field(default_factory=list)
     secret_names: set[str] = field(default_factory=set)
     # Directories' real paths, kept: each `!file` costs one lstat, not one per component.
     realpaths: RealPaths = field(default_factory=RealPaths)
@@ -270,7 +271,7 @@ class Renderer:
                 "stored in state; refused",
             )
             return ""
-        self.env_uses.append((doc, path, name))
+        self.env_uses.append((doc.display, doc.locate(path), path, name))
         value = self.environ.get(name)
         if value is None:
             if not self.env_placeholders:
@@ -284,12 +285,15 @@ class Renderer:
     def env_secret_problems(self) -> list[Problem]:
         """`${env.X}` where X is also used as `${secret.X}`: the secret would be printed."""
         return [
-            doc.problem(
-                path,
+            Problem(
+                display,
+                mark.line,
+                mark.column,
+                format_path(path),
                 f"`${{env.{name}}}`: `{name}` is also used as `${{secret.{name}}}`; "
                 f"write `${{secret.{name}}}` here too, so that it is never printed or stored",
             )
-            for doc, path, name in self.env_uses
+            for display, mark, path, name in self.env_uses
             if name in self.secret_names
         ]
 
