@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sigmaform.remote import comparable_desired
@@ -37,13 +37,20 @@ def config_digest(resource: Resource) -> str:
     )
 
 
-def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
+def plan_digest(
+    resources: Iterable[Resource], key: bytes, comparable: Mapping[str, Any] | None = None
+) -> str:
     """Digest of everything apply would send, secrets by fingerprint: detects any edit.
 
     Hashed item by item: the same bytes as `_digest` of the whole list, without holding
-    the whole project's JSON (prompts included) in memory twice.
+    the whole project's JSON (prompts included) in memory twice. `comparable`: each
+    address's `comparable_desired` spec where the caller has it already.
     """
-    items = sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
+    held = comparable or {}
+    items = sorted(
+        [r.address, r.protect, held.get(r.address) or comparable_desired(r.spec, key)]
+        for r in resources
+    )
     digest = hashlib.sha256(b"[")
     for i, item in enumerate(items):
         if i:

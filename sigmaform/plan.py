@@ -50,6 +50,8 @@ from sigmaform.sensitive import (
     is_fingerprint,
     legacy_fingerprint_key,
     mask_tree,
+    prefetch_fingerprints,
+    sensitive_values,
     upgrade_fingerprints,
 )
 from sigmaform.state import ResourceState, State
@@ -434,6 +436,9 @@ def build_plan(
     if taken_in:
         targets = (*targets, *taken_in)
     key = state.fingerprint_key
+    # Every distinct secret is stretched (scrypt) on other threads while planning goes on.
+    prefetch_fingerprints((v for r in resources for v in sensitive_values(r.spec)), key)
+    comparable: dict[str, dict[str, Any]] = {}  # address -> desired, for plan_digest
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
@@ -454,7 +459,7 @@ def build_plan(
             continue
         kind = resource.kind_info
         merged = MERGED_OBJECTS[kind.name]
-        desired = comparable_desired(resource.spec, key)
+        desired = comparable[resource.address] = comparable_desired(resource.spec, key)
         applied_state = state.resources.get(resource.address)
         notes: list[str] = [taken_in[resource.address]] if resource.address in taken_in else []
         remote_body = remote.get(resource.address) if remote is not None else None
@@ -638,7 +643,7 @@ def build_plan(
         environment=state.environment,
         lineage=state.lineage,
         serial=state.serial,
-        config_digest=plan_digest(resources, key),
+        config_digest=plan_digest(resources, key, comparable),
         refreshed=remote is not None,
         resources=tuple(plans),
         targets=tuple(t for t in targets if t not in taken_in),

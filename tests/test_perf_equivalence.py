@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
 from sigmaform.digest import plan_digest
 from sigmaform.operations import open_project
 from sigmaform.remote import comparable_desired
+from sigmaform.sensitive import FINGERPRINT_PREFIX, fingerprint, prefetch_fingerprints
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -25,3 +27,21 @@ def test_streamed_plan_digest_equals_the_digest_of_the_whole_list() -> None:
     assert plan_digest(resources, key) == _one_shot_digest(whole)
     assert plan_digest(resources[:1], key) == _one_shot_digest(whole[:1])
     assert plan_digest((), key) == _one_shot_digest([])
+
+
+def test_prefetched_fingerprints_are_the_ones_computed_in_turn() -> None:
+    # Stretching on other threads changes when scrypt runs, never what it gives.
+    key = hashlib.sha256(b"prefetch-lineage").digest()
+    values = [f"prefetch-secret-{i}" for i in range(3)]
+    expected = [
+        FINGERPRINT_PREFIX
+        + hmac.new(
+            key,
+            hashlib.scrypt(v.encode(), salt=key, n=2**14, r=8, p=1, maxmem=64 * 2**20, dklen=32),
+            hashlib.sha256,
+        ).hexdigest()
+        for v in values
+    ]
+    prefetch_fingerprints([*values, values[0]], key)
+    assert [fingerprint(v, key) for v in values] == expected
+    assert [fingerprint(v, key) for v in values] == expected  # from the cache now
