@@ -31,7 +31,7 @@ from sigmaform.diff import (
     union_shape,
     unit_name,
 )
-from sigmaform.digest import config_digest, plan_digest
+from sigmaform.digest import plan_digests
 from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, REFERENCED, Kind, canonical_address
@@ -438,7 +438,7 @@ def build_plan(
     key = state.fingerprint_key
     # Every distinct secret is stretched (scrypt) on other threads while planning goes on.
     prefetch_fingerprints((v for r in resources for v in sensitive_values(r.spec)), key)
-    comparable: dict[str, dict[str, Any]] = {}  # address -> desired, for plan_digest
+    config_digests, whole_digest = plan_digests(resources, key)
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
@@ -459,7 +459,7 @@ def build_plan(
             continue
         kind = resource.kind_info
         merged = MERGED_OBJECTS[kind.name]
-        desired = comparable[resource.address] = comparable_desired(resource.spec, key)
+        desired = comparable_desired(resource.spec, key)
         applied_state = state.resources.get(resource.address)
         notes: list[str] = [taken_in[resource.address]] if resource.address in taken_in else []
         remote_body = remote.get(resource.address) if remote is not None else None
@@ -484,7 +484,7 @@ def build_plan(
             "name": resource.name,
             "protect": resource.protect,
             "depends_on": _references(resource),
-            "config_digest": config_digest(resource),
+            "config_digest": config_digests[resource.address],
             "source": resource.source,
         }
 
@@ -643,7 +643,7 @@ def build_plan(
         environment=state.environment,
         lineage=state.lineage,
         serial=state.serial,
-        config_digest=plan_digest(resources, key, comparable),
+        config_digest=whole_digest,
         refreshed=remote is not None,
         resources=tuple(plans),
         targets=tuple(t for t in targets if t not in taken_in),

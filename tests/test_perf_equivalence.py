@@ -7,10 +7,16 @@ import hmac
 import json
 from pathlib import Path
 
-from sigmaform.digest import plan_digest
+from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.operations import open_project
 from sigmaform.remote import comparable_desired
-from sigmaform.sensitive import FINGERPRINT_PREFIX, fingerprint, prefetch_fingerprints
+from sigmaform.resource import Resource
+from sigmaform.sensitive import (
+    FINGERPRINT_PREFIX,
+    Sensitive,
+    fingerprint,
+    prefetch_fingerprints,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -45,3 +51,36 @@ def test_prefetched_fingerprints_are_the_ones_computed_in_turn() -> None:
     prefetch_fingerprints([*values, values[0]], key)
     assert [fingerprint(v, key) for v in values] == expected
     assert [fingerprint(v, key) for v in values] == expected  # from the cache now
+
+
+def test_one_encoding_gives_both_digests() -> None:
+    # plan_digests encodes each spec once, secrets as markers: the same digests as the
+    # plain functions, also for text that looks like a marker or holds quotes and escapes.
+    resources = list(open_project(EXAMPLES, "local").resources)
+    tricky = '\\u0000 0\\u0000 "\\u00000\\u0000" \\\\u0000 é \n\t \u2028 ${x}'
+    resources += [
+        Resource(
+            kind="Agent",
+            name=f"tricky-{i}",
+            spec={
+                "agentName": tricky,
+                "instructions": f"{tricky} {i}",
+                "agentSettings": {
+                    "webhooks": [
+                        {"name": tricky, "secret": Sensitive(f"s{i}", source="secret.A")},
+                        {"name": "b", "secret": Sensitive("s", source=tricky)},
+                    ]
+                },
+                "list": [tricky, Sensitive("t", source="secret.B"), 1, None, True],
+            },
+            source="x.yaml",
+            line=1,
+            protect=bool(i % 2),
+        )
+        for i in range(3)
+    ]
+    key = hashlib.sha256(b"lineage-2").digest()
+    configs, whole = plan_digests(resources, key)
+    assert configs == {r.address: config_digest(r) for r in resources}
+    assert whole == plan_digest(resources, key)
+    assert plan_digests([], key) == ({}, plan_digest([], key))
