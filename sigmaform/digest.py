@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from sigmaform.remote import comparable_desired
@@ -77,7 +78,13 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
     ordered = sorted(resources, key=lambda r: (r.address, r.protect))
     for i, resource in enumerate(ordered):
         secrets: list[Sensitive] = []
-        spec = _text(_with_markers(resource.spec, secrets))
+        spec = json.dumps(
+            resource.spec,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=partial(_marker, secrets),  # called for each Sensitive, in place
+        )
         head = _text({"kind": resource.kind, "name": resource.name, "protect": resource.protect})
         sources = _fill(spec, [_text(f"<{s.source}>") for s in secrets])
         config = f'{head[:-1]},"spec":{sources}}}'
@@ -89,15 +96,11 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
     return configs, "sha256:" + whole.hexdigest()
 
 
-def _with_markers(value: Any, secrets: list[Sensitive]) -> Any:
-    if isinstance(value, Sensitive):
-        secrets.append(value)
-        return f"\0{len(secrets) - 1}\0"
-    if isinstance(value, dict):
-        return {k: _with_markers(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_markers(v, secrets) for v in value]
-    return value
+def _marker(secrets: list[Sensitive], value: object) -> str:
+    if not isinstance(value, Sensitive):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    secrets.append(value)
+    return f"\0{len(secrets) - 1}\0"
 
 
 def _fill(encoded: str, values: list[str]) -> str:
