@@ -150,7 +150,13 @@ def _resolve(self: _Loader, kind: type, value: str, implicit: tuple[bool, bool])
     return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
+def _no_path_resolvers(self: _Loader, *args: Any) -> None:
+    """No path resolvers are registered: nothing to track per node."""
+
+
 _Loader.resolve = _resolve  # type: ignore[method-assign,assignment]
+_Loader.descend_resolver = _no_path_resolvers  # type: ignore[method-assign,assignment]
+_Loader.ascend_resolver = _no_path_resolvers  # type: ignore[method-assign,assignment]
 
 
 class _Refused(Exception):

@@ -21,7 +21,7 @@ from sigmaform.files import (
     read_regular,
 )
 from sigmaform.kinds import SENSITIVE_KEYS
-from sigmaform.realpaths import RealPaths
+from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
 
@@ -148,7 +148,7 @@ class Renderer:
         def problem(message: str) -> Problem:
             return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
 
-        if not target.is_relative_to(self.realpaths.resolve(self.root)):
+        if not within(target, self.realpaths.resolve(self.root)):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
             text = read_regular(target).decode("utf-8")

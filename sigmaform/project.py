@@ -28,7 +28,7 @@ from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
 from sigmaform.moves import collisions
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
-from sigmaform.realpaths import RealPaths
+from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
@@ -151,7 +151,7 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                 failure = error.strerror
             if mode is not None and stat.S_ISDIR(mode):
                 continue  # `agents/**` matches directories too
-            if not Path(os.path.normpath(path)).is_relative_to(absolute_root):
+            if not within(os.path.normpath(path), absolute_root):
                 raise ConfigError(
                     pf.document.problem(
                         ("resources", i),
@@ -163,7 +163,7 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                 refused.append(
                     Problem(shown, message=f"cannot read: {failure} (a broken symlink?)")
                 )
-            elif not realpaths.resolve(path).is_relative_to(inside):
+            elif not within(realpaths.resolve(path), inside):
                 refused.append(
                     Problem(shown, message="a symlink to outside the project directory; refused")
                 )

@@ -24,8 +24,8 @@ class RealPaths:
     def __init__(self) -> None:
         self._dirs: dict[str, Path] = {}
 
-    def resolve(self, path: Path) -> Path:
-        text = os.fspath(path.absolute())
+    def resolve(self, path: Path | str) -> Path:
+        text = os.path.abspath(path) if not os.path.isabs(path) else os.fspath(path)
         parent, name = os.path.split(text)
         if not name or name in (".", ".."):
             return Path(text).resolve()
@@ -43,3 +43,10 @@ class RealPaths:
         if stat.S_ISLNK(mode):
             return joined.resolve()
         return joined
+
+
+def within(path: Path | str, root: Path | str) -> bool:
+    """`Path(path).is_relative_to(root)` for absolute, normalised paths, on their text
+    (no Path parsing): 1,000 prompts are fenced without 1,000 Path objects."""
+    path, root = os.path.normcase(os.fspath(path)), os.path.normcase(os.fspath(root))
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
