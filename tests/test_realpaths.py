@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sigmaform.realpaths import RealPaths
+from sigmaform.realpaths import RealPaths, within
 
 
 @pytest.fixture
@@ -47,3 +47,11 @@ def test_a_symlink_loop_raises_as_resolve_does(tree: Path) -> None:
         (tree / "prompts" / "loop.md").resolve()
     with pytest.raises(RuntimeError):
         RealPaths().resolve(tree / "prompts" / "loop.md")
+
+
+@pytest.mark.parametrize(
+    ("path", "root"),
+    [("/p/a.md", "/p"), ("/p", "/p"), ("/pq/a.md", "/p"), ("/x", "/p"), ("/p/a", "/"), ("/", "/")],
+)
+def test_within_answers_as_is_relative_to(path: str, root: str) -> None:
+    assert within(path, root) == Path(path).is_relative_to(root)
