@@ -7,6 +7,7 @@ import hmac
 import json
 from pathlib import Path
 
+from sigmaform.diff import share_equal
 from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.operations import open_project
 from sigmaform.remote import comparable_desired
@@ -84,3 +85,13 @@ def test_one_encoding_gives_both_digests() -> None:
     assert configs == {r.address: config_digest(r) for r in resources}
     assert whole == plan_digest(resources, key)
     assert plan_digests([], key) == ({}, plan_digest([], key))
+
+
+def test_share_equal_keeps_the_value_and_shares_equal_text() -> None:
+    desired = {"instructions": "x" * 50, "agentSettings": {"a": "same", "n": 1, "l": ["t", 2]}}
+    echoed = json.loads(json.dumps({**desired, "extra": "e", "agentSettings": {"a": "other"}}))
+    shared = share_equal(echoed, desired)
+    assert shared == echoed
+    assert shared["instructions"] is desired["instructions"]
+    assert shared["agentSettings"]["a"] == "other"
+    assert share_equal([True, 1], [1, True]) == [True, 1]  # only text is shared
