@@ -1,6 +1,6 @@
 """Run every benchmark of design.md section 10 and print a table: measured, bar, ratio.
 
-    python benchmarks/run.py            # the full run (~10-15 minutes on 2 cores)
+    python benchmarks/run.py            # the full run (~25 minutes on 2 cores)
     python benchmarks/run.py --quick    # a smoke run with small sizes (< 60 s)
     python benchmarks/run.py --only plan-no-refresh --only refresh
 
