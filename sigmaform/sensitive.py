@@ -25,7 +25,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -175,16 +175,19 @@ def prefetch_fingerprints(values: Iterable[str], key: bytes) -> None:
     pool.shutdown(wait=False)  # its threads end once the submitted work is done
 
 
-def sensitive_values(value: Any) -> Iterator[str]:
-    """The text of every Sensitive in a tree (for prefetch_fingerprints)."""
-    if isinstance(value, Sensitive):
-        yield value.reveal()
-    elif isinstance(value, dict):
-        for child in value.values():
-            yield from sensitive_values(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from sensitive_values(child)
+def sensitive_values(value: Any) -> list[str]:
+    """The text of every Sensitive in a tree (for prefetch_fingerprints), in no order."""
+    found: list[str] = []
+    stack = [value]
+    while stack:  # a loop, not recursion: it runs over every node of every spec
+        item = stack.pop()
+        if isinstance(item, Sensitive):
+            found.append(item.reveal())
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def fingerprint(value: str, key: bytes) -> str:
@@ -241,12 +244,17 @@ def upgrade_fingerprints(
 
 
 def has_legacy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.startswith(LEGACY_PREFIX)
-    if isinstance(value, dict):
-        return any(has_legacy(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_legacy(v) for v in value)
+    """Whether a tree holds a fingerprint in the legacy form (asked of every applied spec)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if item.startswith(LEGACY_PREFIX):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
