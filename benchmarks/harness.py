@@ -28,21 +28,39 @@ class RunResult:
     stderr: str
 
 
+PEAK = Path(__file__).with_name("peak.py")
+
+
 def run_child(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> RunResult:
-    """Run one child process; its wall time, and its own peak RSS from wait4 (not the max
-    over every child so far, as RUSAGE_CHILDREN would give)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run one child process; its wall time, CPU time from wait4, and its own peak RSS.
+
+    A Python child runs through peak.py, which reports its VmHWM: wait4's ru_maxrss
+    would include this parent's peak when that was higher (Linux keeps it across fork
+    and exec), and the runner holds whole generated projects in memory.
+    """
+    args = list(args)
+    if args and args[0] == PYTHON:
+        args = [PYTHON, str(PEAK), *args[1:]]
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        peak_file = Path(tmp) / "peak"
+        child_env = {**env, "BENCH_PEAK_FILE": str(peak_file)}
         start = time.perf_counter()
-        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env=dict(env), cwd=cwd)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=child_env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        reported = peak_file.read_text(encoding="ascii") if peak_file.exists() else ""
+        peak_kib = int(reported) if reported.isdigit() else usage.ru_maxrss  # KiB on Linux
         return RunResult(
             seconds=seconds,
             cpu_seconds=usage.ru_utime + usage.ru_stime,
-            max_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+            max_rss_mb=peak_kib / 1024,
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
@@ -93,6 +111,28 @@ def repeat(runs: int, job: Callable[[], RunResult]) -> Timing:
         timing.cpu.append(result.cpu_seconds)
         timing.rss_mb.append(result.max_rss_mb)
     return timing
+
+
+def repeat_pair(
+    runs: int, job: Callable[[], RunResult], other: Callable[[], RunResult]
+) -> tuple[Timing, Timing]:
+    """`repeat` of two jobs, run by run in turn: load from elsewhere falls on both alike."""
+    first, second = Timing(), Timing()
+    for _ in range(runs):
+        for timing, run in ((first, job), (second, other)):
+            result = run()
+            timing.samples.append(result.seconds)
+            timing.cpu.append(result.cpu_seconds)
+            timing.rss_mb.append(result.max_rss_mb)
+    return first, second
+
+
+def compile_package() -> None:
+    """Write sigmaform's bytecode, as `pip install` does: a checkout run with
+    PYTHONDONTWRITEBYTECODE=1 compiles ~100 modules in every timed process (~0.2 s)."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "sigmaform"), quiet=1)
 
 
 def base_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Run every benchmark of design.md section 10 and print a table: measured, bar, ratio.
 
-    python benchmarks/run.py            # the full run (~10-15 minutes on 2 cores)
+    python benchmarks/run.py            # the full run (~25 minutes on 2 cores)
     python benchmarks/run.py --quick    # a smoke run with small sizes (< 60 s)
     python benchmarks/run.py --only plan-no-refresh --only refresh
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from collections import Counter
@@ -26,22 +27,25 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import naive
+from benchmarks.apply_scale import apply_once
 from benchmarks.generate import BENCH_KEY_VAR, bench_environ, change_agents, generate
 from benchmarks.harness import (
     PYTHON,
     Row,
     Timing,
     base_environ,
+    compile_package,
     emulator_server,
     ratio,
     repeat,
+    repeat_pair,
     run_child,
     sigmaform,
     table,
 )
 from benchmarks.populate import populate
 
-SCENARIOS = ("plan-no-refresh", "patch-bytes", "refresh", "apply-faults")
+SCENARIOS = ("plan-no-refresh", "patch-bytes", "refresh", "apply-faults", "apply-scale")
 LATENCY_S = 0.05
 # Requests per second per key: with apply's ~30 requests/s this refused 5-13% with 429 in our runs
 # (the share depends on how fast the machine serves; the table reports the share measured).
@@ -58,12 +62,15 @@ class Sizes:
     refresh_serial: int  # agents refreshed at parallelism 1
     faults: int  # creates under faults
     runs: int
+    apply: tuple[int, ...] = (100, 1000, 10_000)  # apply-scale: agents created per run
 
 
 FULL = Sizes(
     plan=(100, 1000, 10_000), bar_size=1000, refresh=1000, refresh_serial=100, faults=200, runs=5
 )
-QUICK = Sizes(plan=(20, 100), bar_size=100, refresh=40, refresh_serial=10, faults=20, runs=3)
+QUICK = Sizes(
+    plan=(20, 100), bar_size=100, refresh=40, refresh_serial=10, faults=20, runs=3, apply=(20, 100)
+)
 
 
 def log(message: str) -> None:
@@ -110,8 +117,9 @@ class Bench:
         peak: tuple[int, float] = (0, 0.0)
         for count in self.sizes.plan:
             root = self.project(count)
-            log(f"plan --no-refresh, {count} agents")
-            timing = repeat(
+            log(f"plan --no-refresh, {count} agents (alternating with the floor)")
+            # Alternated run by run, so that a neighbour's load falls on both alike.
+            timing, floor = repeat_pair(
                 self.sizes.runs,
                 partial(
                     sigmaform,
@@ -122,9 +130,6 @@ class Bench:
                     "--detailed-exitcode",
                     environ=env,
                 ),
-            )
-            floor = repeat(
-                self.sizes.runs,
                 partial(
                     run_child,
                     [PYTHON, str(Path(__file__).with_name("naive.py")), "floor", str(root)],
@@ -139,6 +144,16 @@ class Bench:
                     "<= 1.0 s" if at_bar else "",
                     ratio(timing.median, 1.0) if at_bar else "",
                     f"floor (parse + 1 compare/agent): {floor.describe()}",
+                )
+            )
+            self.rows.append(
+                Row(
+                    f"same, against the floor measured alongside ({count:,} agents)",
+                    f"{timing.median / floor.median:.2f}x the floor (median/median; "
+                    f"min/min {min(timing.samples) / min(floor.samples):.2f}x; CPU "
+                    f"{statistics.median(timing.cpu) / statistics.median(floor.cpu):.2f}x)",
+                    "<= 2.0x the floor" if at_bar else "",
+                    ratio(timing.median / floor.median, 2.0) if at_bar else "",
                 )
             )
             peak = max(peak, (count, max(timing.rss_mb)), key=lambda p: p[0])
@@ -164,14 +179,64 @@ class Bench:
             if count != self.sizes.bar_size:
                 shutil.rmtree(changed)
         count, rss = peak
+        loader = json.loads(
+            run_child(
+                [
+                    PYTHON,
+                    str(Path(__file__).with_name("loader_memory.py")),
+                    str(self.roots[count]),
+                    "bench",
+                ],
+                env,
+            ).stdout
+        )
         self.rows.append(
             Row(
                 f"peak RSS, `plan --no-refresh`, {count:,} agents",
-                f"{rss:.0f} MB",
+                f"{rss:.0f} MB (loading the files alone: {loader['loaded_mb']:.0f} MB, of "
+                f"which {loader['imports_mb']:.0f} MB is the imported code)",
                 "<= 300 MB" if count >= 10_000 else "",
                 ratio(rss, 300) if count >= 10_000 else "",
             )
         )
+
+    def apply_scale(self) -> None:
+        """Creating N agents in one apply, embedded emulator and over loopback HTTP."""
+        for http in (False, True):
+            how = "over loopback HTTP" if http else "embedded emulator"
+            rows = []
+            for count in self.sizes.apply:
+                log(f"apply creating {count} agents, {how}")
+                rows.append(apply_once(self.work / ("http" if http else "embedded"), count, http))
+            shown = " / ".join(f"{r['seconds']:.1f} s" for r in rows)
+            memory = " / ".join(f"{r['peak_rss_mb']:.0f}" for r in rows)
+            sizes = " / ".join(f"{r['agents']:,}" for r in rows)
+            self.rows.append(
+                Row(
+                    f"`apply` creating {sizes} agents, {how}",
+                    f"{shown}; peak RSS {memory} MB",
+                )
+            )
+            by_size = {r["agents"]: r for r in rows}
+            if 1000 in by_size and 10_000 in by_size:
+                scale = by_size[10_000]["seconds"] / by_size[1000]["seconds"]
+                rss = by_size[10_000]["peak_rss_mb"]
+                self.rows.append(
+                    Row(
+                        f"same, 10,000 vs 1,000 agents ({how})",
+                        f"{scale:.1f}x",
+                        "<= 15x",
+                        ratio(scale, 15),
+                    )
+                )
+                self.rows.append(
+                    Row(
+                        f"same, peak RSS at 10,000 ({how})",
+                        f"{rss:.0f} MB",
+                        "<= 300 MB",
+                        ratio(rss, 300),
+                    )
+                )
 
     def patch_bytes(self) -> None:
         count = self.sizes.bar_size
@@ -384,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = replace(sizes, plan=tuple(args.sizes), bar_size=max(args.sizes))
     if args.runs:
         sizes = replace(sizes, runs=args.runs)
+    compile_package()
     bench = Bench(work=work, sizes=sizes)
     chosen = args.only or list(SCENARIOS)
     steps: dict[str, Callable[[], None]] = {
@@ -391,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         "patch-bytes": bench.patch_bytes,
         "refresh": bench.refresh,
         "apply-faults": bench.apply_faults,
+        "apply-scale": bench.apply_scale,
     }
     try:
         for name in SCENARIOS:

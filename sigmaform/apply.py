@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from sigmaform import invocation
 from sigmaform.api_profile import ApiProfile, profile_of
-from sigmaform.diff import MISSING, Unit, changed_units, get_unit, iter_units, unit_name
+from sigmaform.diff import (
+    MISSING,
+    Unit,
+    changed_units,
+    get_unit,
+    iter_units,
+    share_equal,
+    unit_name,
+)
 from sigmaform.errors import ApiError, LockLostError, RefusedError, SigmaformError
 from sigmaform.kinds import KINDS, REFERENCED, Kind
 from sigmaform.kinds.base import Api
@@ -569,12 +577,15 @@ class Executor:
             mismatched = self._mismatches(kind, response, desired, all_units)
 
         mismatched += [u for u in removed if is_removal(u, _spec_unit(kind, response, u))]
-        held = observed(
-            kind,
-            response,
-            without_units(desired, resource.ignore_changes),
-            self.key,
-            self.recorder.id_to_name(),
+        held = share_equal(
+            observed(
+                kind,
+                response,
+                without_units(desired, resource.ignore_changes),
+                self.key,
+                self.recorder.id_to_name(),
+            ),
+            desired,  # the response's copy of each unchanged text is not kept
         )
         try:
             self.recorder.record(

@@ -21,6 +21,7 @@ from sigmaform.files import (
     read_regular,
 )
 from sigmaform.kinds import SENSITIVE_KEYS
+from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
 
@@ -60,10 +61,13 @@ class Renderer:
     # Paths (under `spec`) of values that hold a placeholder or a failed expression, since
     # the last `take_unresolved`: a schema error there is noise after the real problem.
     unresolved: set[JsonPath] = field(default_factory=set)
-    # Every `${env.X}` rendered, and every secret name: an env var also used as a secret
-    # would put the secret's value where it is printed and stored.
-    env_uses: list[tuple[Document, JsonPath, str]] = field(default_factory=list)
+    # Every `${env.X}` rendered (file, mark, path, name), and every secret name: an env
+    # var also used as a secret would put the secret's value where it is printed and
+    # stored. The mark, not the document: documents are let go once rendered.
+    env_uses: list[tuple[str, Mark, JsonPath, str]] = field(default_factory=list)
     secret_names: set[str] = field(default_factory=set)
+    # Directories' real paths, kept: each `!file` costs one lstat, not one per component.
+    realpaths: RealPaths = field(default_factory=RealPaths)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -119,7 +123,7 @@ class Renderer:
         target = doc.path.parent / ref.path
         cached: str | Problem | None
         try:
-            target = target.resolve()
+            target = self.realpaths.resolve(target)
         except (RuntimeError, OSError):  # a symlink loop
             mark = ref.mark
             cached = Problem(
@@ -144,7 +148,7 @@ class Renderer:
         def problem(message: str) -> Problem:
             return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
 
-        if not target.is_relative_to(self.root.resolve()):
+        if not within(target, self.realpaths.resolve(self.root)):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
             text = read_regular(target).decode("utf-8")
@@ -267,7 +271,7 @@ class Renderer:
                 "stored in state; refused",
             )
             return ""
-        self.env_uses.append((doc, path, name))
+        self.env_uses.append((doc.display, doc.locate(path), path, name))
         value = self.environ.get(name)
         if value is None:
             if not self.env_placeholders:
@@ -281,12 +285,15 @@ class Renderer:
     def env_secret_problems(self) -> list[Problem]:
         """`${env.X}` where X is also used as `${secret.X}`: the secret would be printed."""
         return [
-            doc.problem(
-                path,
+            Problem(
+                display,
+                mark.line,
+                mark.column,
+                format_path(path),
                 f"`${{env.{name}}}`: `{name}` is also used as `${{secret.{name}}}`; "
                 f"write `${{secret.{name}}}` here too, so that it is never printed or stored",
             )
-            for doc, path, name in self.env_uses
+            for display, mark, path, name in self.env_uses
             if name in self.secret_names
         ]
 

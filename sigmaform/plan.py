@@ -31,7 +31,7 @@ from sigmaform.diff import (
     union_shape,
     unit_name,
 )
-from sigmaform.digest import config_digest, plan_digest
+from sigmaform.digest import plan_digests
 from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, REFERENCED, Kind, canonical_address
@@ -50,6 +50,8 @@ from sigmaform.sensitive import (
     is_fingerprint,
     legacy_fingerprint_key,
     mask_tree,
+    prefetch_fingerprints,
+    sensitive_values,
     upgrade_fingerprints,
 )
 from sigmaform.state import ResourceState, State
@@ -434,6 +436,9 @@ def build_plan(
     if taken_in:
         targets = (*targets, *taken_in)
     key = state.fingerprint_key
+    # Every distinct secret is stretched (scrypt) on other threads while planning goes on.
+    prefetch_fingerprints((v for r in resources for v in sensitive_values(r.spec)), key)
+    config_digests, whole_digest = plan_digests(resources, key)
     id_to_name = {
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
@@ -479,7 +484,7 @@ def build_plan(
             "name": resource.name,
             "protect": resource.protect,
             "depends_on": _references(resource),
-            "config_digest": config_digest(resource),
+            "config_digest": config_digests[resource.address],
             "source": resource.source,
         }
 
@@ -638,7 +643,7 @@ def build_plan(
         environment=state.environment,
         lineage=state.lineage,
         serial=state.serial,
-        config_digest=plan_digest(resources, key),
+        config_digest=whole_digest,
         refreshed=remote is not None,
         resources=tuple(plans),
         targets=tuple(t for t in targets if t not in taken_in),

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform import invocation
+from sigmaform.crosscheck import cross_check, duplicate_webhooks, slim
 from sigmaform.endpoint import DEFAULT_KEY_VAR
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.files import (
     Document,
     JsonPath,
-    format_path,
+    display_path,
+    gc_paused,
     load_documents,
-    load_documents_many,
 )
-from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, mark_of, suggest
+from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, suggest
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
 from sigmaform.moves import collisions
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
+from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
@@ -131,6 +133,8 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     matched: set[Path] = set()
     refused: list[Problem] = []
     inside = root.resolve()
+    absolute_root = root.absolute()
+    realpaths = RealPaths()
     for i, pattern in enumerate(pf.resources):
         try:
             found = list(root.glob(pattern))
@@ -139,20 +143,36 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                 pf.document.problem(("resources", i), f"invalid glob `{pattern}`: {error}")
             ) from None
         for path in found:
-            if path.is_dir():
+            path = path.absolute()
+            try:
+                mode = path.stat().st_mode
+            except OSError as error:
+                mode = None
+                failure = error.strerror
+            if mode is not None and stat.S_ISDIR(mode):
                 continue  # `agents/**` matches directories too
-            if not Path(os.path.normpath(path.absolute())).is_relative_to(root.absolute()):
+            if not within(os.path.normpath(path), absolute_root):
                 raise ConfigError(
                     pf.document.problem(
                         ("resources", i),
                         f"the glob `{pattern}` reaches outside the project directory; refused",
                     )
                 )
-            problem = _refusal(path, root, inside)
-            if problem is None:
-                matched.add(path.absolute())
+            shown = _display(absolute_root, path)
+            if mode is None:
+                refused.append(
+                    Problem(shown, message=f"cannot read: {failure} (a broken symlink?)")
+                )
+            elif not within(realpaths.resolve(path), inside):
+                refused.append(
+                    Problem(shown, message="a symlink to outside the project directory; refused")
+                )
+            elif not stat.S_ISREG(mode):
+                refused.append(
+                    Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
+                )
             else:
-                refused.append(problem)
+                matched.add(path)
     if refused:
         raise ConfigError(refused)
     if not paths:
@@ -170,20 +190,6 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
     if missing:
         raise ConfigError(missing)
     return sorted(chosen)
-
-
-def _refusal(path: Path, root: Path, inside: Path) -> Problem | None:
-    """Why a matched path is not read as a resource file, or None to read it."""
-    shown = _display(root.absolute(), path.absolute())
-    try:
-        mode = path.stat().st_mode
-    except OSError as error:
-        return Problem(shown, message=f"cannot read: {error.strerror} (a broken symlink?)")
-    if not path.resolve().is_relative_to(inside):
-        return Problem(shown, message="a symlink to outside the project directory; refused")
-    if not stat.S_ISREG(mode):
-        return Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
-    return None
 
 
 def unmatched_globs(root: Path, pf: ProjectFile) -> list[Problem]:
@@ -221,16 +227,25 @@ def load_project(
     root = root.absolute()
     pf = with_base_url_override(load_project_file(root), environ)
     environment = select_environment(pf, env)
-    everything = resource_files(root, pf)
-    documents, problems = load_documents_many(everything, root)
-    rendered, render_problems = render_resources(
-        pf, documents, environment, secrets=secrets, environ=environ, incomplete=bool(problems)
+    renderer = ResourceRenderer(
+        pf, environment, secrets=secrets, environ=environ, check=check, keep_documents=False
     )
+    problems: list[Problem] = []
+    # One file at a time: it is read, rendered and checked, and only what the checks
+    # across files need is kept (peak memory: one file's YAML, not the project's).
+    with gc_paused():
+        for path in resource_files(root, pf):
+            try:
+                documents = load_documents(path, display_path(path, root))
+            except ConfigError as error:
+                problems += error.problems
+                continue
+            for doc in documents:
+                renderer.add(doc)
+    unreadable = bool(problems)
+    rendered, render_problems = renderer.finish(incomplete=unreadable)
     problems += render_problems
-    problems += move_problems(pf, documents)
-    if check is not None:
-        for item in rendered:
-            problems += check(item)
+    problems += move_problems(pf, renderer.declared_renderable)
     if paths:
         # Every file is loaded so references resolve; only the chosen ones are reported.
         chosen = {_display(root, p) for p in resource_files(root, pf, paths)}
@@ -248,13 +263,13 @@ def load_project(
     )
 
 
-def move_problems(pf: ProjectFile, documents: Sequence[Document]) -> list[Problem]:
-    """`moved:` entries that collide, or whose `to` no file declares (in any environment)."""
+def move_problems(pf: ProjectFile, declared: AbstractSet[str]) -> list[Problem]:
+    """`moved:` entries that collide, or whose `to` no file declares (in any environment).
+
+    `declared`: the addresses of every renderable document (`declared_addresses`).
+    """
     if not pf.moved:
         return []
-    declared = {
-        f"{KINDS[d.data['kind']].prefix}.{d.data['name']}" for d in documents if _renderable(d)
-    }
     collided = collisions(pf.moved)
     return [pf.document.problem(("moved", i), why) for i, why in collided] + [
         pf.document.problem(
@@ -264,6 +279,15 @@ def move_problems(pf: ProjectFile, documents: Sequence[Document]) -> list[Proble
         for i, move in enumerate(pf.moved)
         if move.target not in declared and i not in {c for c, _ in collided}
     ]
+
+
+def declared_addresses(documents: Sequence[Document]) -> set[str]:
+    """The address of every document that can be rendered, in any environment."""
+    return {_address(d) for d in documents if _renderable(d)}
+
+
+def _address(doc: Document) -> str:
+    return f"{KINDS[doc.data['kind']].prefix}.{doc.data['name']}"
 
 
 def with_base_url_override(pf: ProjectFile, environ: Mapping[str, str]) -> ProjectFile:
@@ -301,34 +325,81 @@ def render_resources(
     nowhere may be declared in one of them and is not reported. `env_placeholders`: an
     unset `${env.X}` is not an error (validate).
     """
-    renderer = Renderer(
-        root=pf.root,
-        environment=environment,
-        environ=os.environ if environ is None else environ,
+    renderer = ResourceRenderer(
+        pf,
+        environment,
         secrets=secrets,
-        files={} if files is None else files,
-        forbidden_env=credential_variables(pf),
+        environ=environ,
+        files=files,
         env_placeholders=env_placeholders,
+        keep_documents=True,
     )
-    problems: list[Problem] = []
-    rendered: list[RenderedResource] = []
-    excluded: set[tuple[str, str]] = set()  # left out of this environment by `only:`
     for doc in documents:
-        problems += check_document(doc, pf)
+        renderer.add(doc)
+    return renderer.finish(incomplete)
+
+
+class ResourceRenderer:
+    """Renders documents for one environment one at a time, then checks across them.
+
+    Each document is checked, rendered and passed to `check` as it is added; unless
+    `keep_documents`, a rendered resource then keeps only the marks the cross-resource
+    checks may report at (see crosscheck.slim), so a caller that reads one file at a time
+    holds one file's YAML data and marks, not the whole project's.
+    """
+
+    def __init__(
+        self,
+        pf: ProjectFile,
+        environment: Environment,
+        *,
+        secrets: SecretsMode = "required",
+        environ: Mapping[str, str] | None = None,
+        files: dict[Path, Any] | None = None,
+        env_placeholders: bool = False,
+        check: Callable[[RenderedResource], list[Problem]] | None = None,
+        keep_documents: bool = False,
+    ) -> None:
+        self.pf = pf
+        self.environment = environment
+        self.check = check
+        self.keep_documents = keep_documents
+        self.renderer = Renderer(
+            root=pf.root,
+            environment=environment,
+            environ=os.environ if environ is None else environ,
+            secrets=secrets,
+            files={} if files is None else files,
+            forbidden_env=credential_variables(pf),
+            env_placeholders=env_placeholders,
+        )
+        self.problems: list[Problem] = []
+        self.rendered: list[RenderedResource] = []
+        self.excluded: set[tuple[str, str]] = set()  # left out of this environment by `only:`
+        self.declared: set[tuple[str, str]] = set()  # written in a document, renderable or not
+        self.declared_renderable: set[str] = set()  # addresses, whatever the environment
+
+    def add(self, doc: Document) -> None:
+        problems = self.problems
+        problems += check_document(doc, self.pf)
+        declared = _declared(doc)
+        if declared is not None:
+            self.declared.add(declared)
         if not _renderable(doc):
-            continue
+            return
+        self.declared_renderable.add(_address(doc))
         data = doc.data
+        env = self.environment.name
         only = data.get("only")
-        if isinstance(only, list) and environment.name not in only:
-            excluded.add((data["kind"], data["name"]))
-            continue
+        if isinstance(only, list) and env not in only:
+            self.excluded.add((data["kind"], data["name"]))
+            return
+        renderer = self.renderer
         spec = renderer.render(doc, data["spec"], ("spec",))
         overrides = data.get("environments")
-        override = overrides.get(environment.name) if isinstance(overrides, dict) else None
+        override = overrides.get(env) if isinstance(overrides, dict) else None
         if isinstance(override, dict):
-            spec = deep_merge(
-                spec, renderer.render(doc, override, ("environments", environment.name))
-            )
+            spec = deep_merge(spec, renderer.render(doc, override, ("environments", env)))
         resource = Resource(
             kind=data["kind"],
             name=data["name"],
@@ -339,14 +410,26 @@ def render_resources(
             ignore_changes=ignored_of(data),
             gate=dict(data["gate"]) if isinstance(data.get("gate"), dict) else None,
         )
-        rendered.append(
-            RenderedResource(resource, doc, environment.name, renderer.take_unresolved())
-        )
-    problems += renderer.problems
-    problems += renderer.env_secret_problems()
-    declared = excluded | {d for d in map(_declared, documents) if d is not None}
-    problems += cross_check(rendered, environment.name, excluded, declared, incomplete)
-    return rendered, problems
+        item = RenderedResource(resource, doc, env, renderer.take_unresolved())
+        problems += duplicate_webhooks(item, env)
+        if self.check is not None:
+            problems += self.check(item)
+        if not self.keep_documents:
+            kind = resource.kind_info
+            fields = [*kind.references, *([kind.unique_field] if kind.unique_field else [])]
+            kept = slim(doc, [("spec", f) for f in fields], env)
+            item = dataclasses.replace(item, document=kept)
+        self.rendered.append(item)
+
+    def finish(self, incomplete: bool = False) -> tuple[list[RenderedResource], list[Problem]]:
+        """The rendered resources, and every problem found (cross-resource ones too)."""
+        problems = self.problems
+        problems += self.renderer.problems
+        problems += self.renderer.env_secret_problems()
+        env = self.environment.name
+        declared = self.excluded | self.declared
+        problems += cross_check(self.rendered, env, self.excluded, declared, incomplete)
+        return self.rendered, problems
 
 
 def credential_variables(pf: ProjectFile) -> dict[str, str]:
@@ -483,137 +566,3 @@ def _check_environment_keys(doc: Document, pf: ProjectFile) -> list[Problem]:
                         )
                     )
     return problems
-
-
-def cross_check(
-    rendered: Sequence[RenderedResource],
-    env: str,
-    excluded: AbstractSet[tuple[str, str]] = frozenset(),
-    declared: AbstractSet[tuple[str, str]] | None = None,
-    incomplete: bool = False,
-) -> list[Problem]:
-    """Names and unique fields unique per kind; references name an Agent in this environment.
-
-    `declared`: every (kind, name) written in a document, even one too broken to render,
-    so that its own problem is not followed by "no Agent named X" elsewhere.
-    """
-    problems = _duplicate_names(rendered)
-    problems += _duplicate_fields(rendered, env)
-    for item in rendered:
-        problems += _duplicate_webhooks(item, env)
-    known = {(r.resource.kind, r.resource.name) for r in rendered}
-    if declared is None:
-        declared = known
-    for item in rendered:
-        kind = item.resource.kind_info
-        for field, (target_kind, _api_field) in sorted(kind.references.items()):
-            path = ("spec", field)
-            if field not in item.resource.spec or path in item.unresolved:
-                continue
-            target = item.resource.spec[field]
-            if target is None and kind.name == "PhoneNumber":
-                continue  # no agent on this side of the number
-            if isinstance(target, str) and (target_kind, target) in known:
-                continue
-            mark = mark_of(item.document, path, env)
-            names = {name for k, name in known if k == target_kind}
-            if (target_kind, target) in excluded:
-                message = f"{target_kind} `{target}` is not in environment `{env}` (its `only:`)"
-            elif isinstance(target, str):
-                if incomplete or (target_kind, target) in declared:
-                    continue  # its own file's problem is reported; this would only repeat it
-                message = f"no {target_kind} named `{target}`{suggest(target, names)}"
-            else:
-                message = f"expected the name of an {target_kind}"
-            problems.append(
-                Problem(item.document.display, mark.line, mark.column, format_path(path), message)
-            )
-    return problems
-
-
-def _duplicate_names(rendered: Sequence[RenderedResource]) -> list[Problem]:
-    problems: list[Problem] = []
-    first: dict[tuple[str, str], RenderedResource] = {}
-    for item in rendered:
-        key = (item.resource.kind, item.resource.name)
-        other = first.setdefault(key, item)
-        if other is item:
-            continue
-        for here, there in ((item, other), (other, item)):
-            mark = here.document.locate(("name",))
-            where = f"{there.document.display}:{there.document.locate(('name',)).line}"
-            problems.append(
-                Problem(
-                    here.document.display,
-                    mark.line,
-                    mark.column,
-                    "name",
-                    f"duplicate {key[0]} name `{key[1]}` (also in {where})",
-                )
-            )
-    return problems
-
-
-def _duplicate_fields(rendered: Sequence[RenderedResource], env: str) -> list[Problem]:
-    """Two resources of one kind with one agentName, phone number or chat in one environment."""
-    problems: list[Problem] = []
-    first: dict[tuple[str, Any], RenderedResource] = {}
-    for item in rendered:
-        field = item.resource.kind_info.unique_field
-        if field is None:
-            continue
-        value = item.resource.spec.get(field)
-        path = ("spec", field)
-        if not isinstance(value, str) or not value or path in item.unresolved:
-            continue  # missing, a secret, or a placeholder: nothing to compare
-        other = first.setdefault((item.resource.kind, value), item)
-        if other is item:
-            continue
-        there = mark_of(other.document, path, env)
-        mark = mark_of(item.document, path, env)
-        problems.append(
-            Problem(
-                item.document.display,
-                mark.line,
-                mark.column,
-                format_path(path),
-                f"{item.resource.kind} `{item.resource.name}` has the same {field} "
-                f"{_quoted(value)} as `{other.resource.name}` ({other.document.display}:"
-                f"{there.line}) in environment `{env}`; each must be unique",
-            )
-        )
-    return problems
-
-
-def _duplicate_webhooks(item: RenderedResource, env: str) -> list[Problem]:
-    """Webhooks are matched by name (to keep their webhookId): two with one name are ambiguous."""
-    settings = item.resource.spec.get("agentSettings")
-    hooks = settings.get("webhooks") if isinstance(settings, dict) else None
-    if not isinstance(hooks, list):
-        return []
-    problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    for i, hook in enumerate(hooks):
-        name = hook.get("name") if isinstance(hook, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            path = ("spec", "agentSettings", "webhooks", i, "name")
-            mark = mark_of(item.document, path, env)
-            problems.append(
-                Problem(
-                    item.document.display,
-                    mark.line,
-                    mark.column,
-                    format_path(path),
-                    f"duplicate webhook name `{name}` (also webhooks[{seen[name]}]): "
-                    "webhooks are matched by name",
-                )
-            )
-        else:
-            seen[name] = i
-    return problems
-
-
-def _quoted(value: str) -> str:
-    return '"' + (value if len(value) <= 60 else value[:57] + "...") + '"'

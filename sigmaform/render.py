@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sigmaform.diff import MISSING, Detail
@@ -146,6 +146,12 @@ def duplicate_markdown(plan: Plan) -> list[str]:
 
 def plan_text(plan: Plan, *, color: bool = False) -> str:
     """The human plan: drift first, then one block per changing resource, then a summary."""
+    return "".join(plan_text_blocks(plan, color=color))
+
+
+def plan_text_blocks(plan: Plan, *, color: bool = False) -> Iterator[str]:
+    """`plan_text` a block at a time (each ends with a newline), so that a plan creating
+    10,000 agents, prompts and all, is printed without first being held as one string."""
     out: list[str] = []
     state = "refreshed from the API" if plan.refreshed else "from state only (--no-refresh)"
     if plan.destroy:
@@ -172,6 +178,8 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
                 out.append("      " + line)
         for note in rp.notes:
             out.append("      " + _paint(f"note: {note}", "dim", color))
+        yield "\n".join(out) + "\n"
+        out = []
     out += _released_lines(plan)
     left = [rp for rp in plan.resources if rp.action is Action.NOOP and rp.notes]
     if left:
@@ -181,7 +189,7 @@ def plan_text(plan: Plan, *, color: bool = False) -> str:
     if not plan.has_changes:
         out.append(_nothing_to_send(bool(left)))
     out.append(_paint(plan.summary.line(), "bold", color))
-    return "\n".join(out) + "\n"
+    yield "\n".join(out) + "\n"
 
 
 def _nothing_to_send(left_alone: bool) -> str:
@@ -352,3 +360,11 @@ def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
     if fmt == "markdown":
         return plan_markdown(plan)
     return plan_text(plan, color=color)
+
+
+def render_plan_blocks(plan: Plan, fmt: str, *, color: bool = False) -> Iterator[str]:
+    """`render_plan` in pieces to print one after another (text comes a block at a time)."""
+    if fmt == "text":
+        yield from plan_text_blocks(plan, color=color)
+    else:
+        yield render_plan(plan, fmt, color=color)

@@ -63,6 +63,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+@functools.cache  # asked once per resource: the installation does not change meanwhile
 def schema_exists(name: str) -> bool:
     return schema_folder().joinpath(name).is_file()
 

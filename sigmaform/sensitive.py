@@ -19,15 +19,17 @@ SIGMAFORM_FINGERPRINT_KEY (without which no guess can be tested at all).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
 import os
 import re
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 MASK = "(sensitive)"
 FINGERPRINT_PREFIX = "sensitive:v2:scrypt-hmac-sha256:"
@@ -129,10 +131,63 @@ def legacy_fingerprint_key(lineage: str) -> bytes:
     return hashlib.sha256(b"sigmaform-fingerprint:" + lineage.encode()).digest()
 
 
-@functools.lru_cache(maxsize=1024)
 def _stretched(value: str, salt: bytes) -> bytes:
-    # Cached: one secret used by 1,000 agents costs one scrypt per process.
+    """scrypt of one secret, once per process: one secret used by 1,000 agents costs one."""
+    with _stretches_lock:
+        held = _stretches.get((value, salt))
+    if isinstance(held, bytes):
+        return held
+    result = _scrypt(value, salt) if held is None else held.result()
+    with _stretches_lock:
+        if len(_stretches) >= _MAX_STRETCHES:  # a long-lived process (tests) with many states
+            _stretches.clear()
+        _stretches[(value, salt)] = result
+    return result
+
+
+def _scrypt(value: str, salt: bytes) -> bytes:
     return hashlib.scrypt(value.encode("utf-8"), salt=salt, **_SCRYPT)
+
+
+# (secret, salt) -> its scrypt, or the work computing it on another thread.
+_stretches: dict[tuple[str, bytes], bytes | Future[bytes]] = {}
+_stretches_lock = threading.Lock()
+_MAX_STRETCHES = 1024
+
+
+def prefetch_fingerprints(values: Iterable[str], key: bytes) -> None:
+    """Start stretching the distinct secrets not stretched yet, on other threads.
+
+    scrypt releases the GIL: a plan with 4 distinct secrets waits about one scrypt on
+    4 idle cores instead of four in turn, and goes on with its own work meanwhile. The
+    fingerprints are exactly `fingerprint`'s; nothing is kept but this process's cache.
+    """
+    with _stretches_lock:
+        todo = sorted({v for v in values if (v, key) not in _stretches})
+    if len(todo) < 2:
+        return  # nothing to overlap: one secret is computed when first needed
+    from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
+
+    pool = ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1))
+    with _stretches_lock:
+        for value in todo:
+            _stretches.setdefault((value, key), pool.submit(_scrypt, value, key))
+    pool.shutdown(wait=False)  # its threads end once the submitted work is done
+
+
+def sensitive_values(value: Any) -> list[str]:
+    """The text of every Sensitive in a tree (for prefetch_fingerprints), in no order."""
+    found: list[str] = []
+    stack = [value]
+    while stack:  # a loop, not recursion: it runs over every node of every spec
+        item = stack.pop()
+        if isinstance(item, Sensitive):
+            found.append(item.reveal())
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def fingerprint(value: str, key: bytes) -> str:
@@ -189,12 +244,17 @@ def upgrade_fingerprints(
 
 
 def has_legacy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.startswith(LEGACY_PREFIX)
-    if isinstance(value, dict):
-        return any(has_legacy(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_legacy(v) for v in value)
+    """Whether a tree holds a fingerprint in the legacy form (asked of every applied spec)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if item.startswith(LEGACY_PREFIX):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 

@@ -17,6 +17,7 @@ from sigmaform.kinds import KINDS, SENSITIVE_KEYS
 from sigmaform.project import (
     PROJECT_FILE,
     RenderedResource,
+    declared_addresses,
     load_project_file,
     move_problems,
     render_resources,
@@ -97,7 +98,7 @@ def check_project(
     found: set[Problem] = set(problems)
     found.update(_project_problems(written))
     found.update(unmatched_globs(root, pf))
-    found.update(move_problems(pf, documents))
+    found.update(move_problems(pf, declared_addresses(documents)))
     files: dict[Path, Any] = {}
     by_env: dict[str, list[Problem]] = {}
     for environment in environments:

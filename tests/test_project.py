@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import Project
 
 from sigmaform.errors import ConfigError
 from sigmaform.project import (
@@ -477,3 +478,35 @@ def test_invalid_glob(tmp_path: Path, pattern: str) -> None:
     assert str(caught.value).startswith(
         f"sigmaform.yaml:2:13: resources[0]: invalid glob `{pattern}`"
     )
+
+
+def test_cross_file_problems_point_at_the_lines_written_after_streaming(example: Project) -> None:
+    # The loader lets each file's YAML go once rendered, keeping only the marks that the
+    # checks across files report at: those must still name the line that was written,
+    # an override's included.
+    (example.root / "agents" / "twin.yaml").write_text(
+        "kind: Agent\n"
+        "name: twin\n"
+        "spec:\n"
+        "  agentName: placeholder\n"
+        "  instructions: hi\n"
+        "environments:\n"
+        "  local:\n"
+        '    agentName: "Acme Support${var.suffix}"\n'
+    )
+    (example.root / "numbers" / "extra.yaml").write_text(
+        "kind: PhoneNumber\n"
+        "name: extra\n"
+        "spec:\n"
+        '  phoneNumber: "+14155550999"\n'
+        "  inboundAgent: support\n"
+        "environments:\n"
+        "  local:\n"
+        "    inboundAgent: suport\n"
+    )
+    result = example.run("--no-color", "plan", "--no-refresh")
+    assert result.exit_code == 1
+    assert "agents/twin.yaml:8:16: spec.agentName: Agent `twin` has the same agentName" in (
+        result.output
+    )
+    assert "numbers/extra.yaml:8:19: spec.inboundAgent: no Agent named `suport`" in result.output

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +16,7 @@ from click.core import ParameterSource
 
 from sigmaform import __version__, invocation
 from sigmaform.cli.color import COLOR_CHOICES, use_color
+from sigmaform.cli.commands import COMMAND_MODULES
 from sigmaform.cli.completion import complete_environment, complete_target
 from sigmaform.errors import EXIT_ERROR, SigmaformError
 from sigmaform.invocation import Invocation
@@ -69,9 +71,40 @@ class SigmaformGroup(click.Group):
     """Turns a SigmaformError into its message on stderr and its exit code: never a traceback.
 
     Every command added gets the global options too, so that they work after its name.
+    Command modules named in `modules` are imported when their command is first asked
+    for: `plan` does not pay for importing the emulator, doctor or import at start-up.
     """
 
     group_class = type  # `state` and any other subgroup behave the same
+
+    def __init__(
+        self, *args: Any, modules: Mapping[str, tuple[str, ...]] | None = None, **kwargs: Any
+    ) -> None:
+        # Command name -> modules under sigmaform.cli that register it (not imported yet).
+        self._unloaded: dict[str, tuple[str, ...]] = dict(modules or {})
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command, importing the modules not imported yet (help, docs, completion)."""
+        for name in list(self._unloaded):
+            self._load(name)
+        return self._registered
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._registered = dict(value)
+
+    def _load(self, name: str) -> None:
+        for module in self._unloaded.pop(name, ()):
+            importlib.import_module(f"sigmaform.cli.{module}")  # registers on this group
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load(cmd_name)
+        return self._registered.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
 
     def make_context(
         self,
@@ -102,7 +135,11 @@ class SigmaformGroup(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         cmd.params.extend(_global_options(after_command=True))
-        super().add_command(cmd, name)
+        name = name or cmd.name
+        if name is None:
+            raise TypeError("a command needs a name")
+        # Not through `self.commands`: that would import every other command module.
+        self._registered[name] = cmd
 
 
 def _global_options(*, after_command: bool) -> list[click.Option]:
@@ -183,6 +220,7 @@ def _set_globals(root: click.Context, g: Globals) -> None:
 
 @click.group(
     cls=SigmaformGroup,
+    modules=COMMAND_MODULES,
     context_settings={"help_option_names": ["-h", "--help"]},
     params=_global_options(after_command=False),
 )

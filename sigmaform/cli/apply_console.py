@@ -13,7 +13,7 @@ from sigmaform.apply_events import plan_event, resource_event, summary_event
 from sigmaform.cli.app import Globals
 from sigmaform.errors import EXIT_ERROR, EXIT_OK, ConfigError
 from sigmaform.plan import Plan
-from sigmaform.render import SYMBOL, render_plan
+from sigmaform.render import SYMBOL, render_plan_blocks
 
 
 class ApplyConsole:
@@ -60,7 +60,8 @@ class ApplyConsole:
         if self._fmt == "json":
             click.echo(plan_event(plan))
             return True  # require_answerable made sure of --auto-approve
-        click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
+        for block in render_plan_blocks(plan, self._fmt, color=self._g.color):
+            click.echo(block, nl=False)
         if self._auto_approve:
             return True
         self.require_answerable()
@@ -88,7 +89,8 @@ class ApplyConsole:
                 # that for success.
                 click.echo(f"{self._label} cancelled; nothing was changed.", err=True)
                 ctx.exit(EXIT_ERROR)
-            click.echo(render_plan(plan, self._fmt, color=self._g.color), nl=False)
+            for block in render_plan_blocks(plan, self._fmt, color=self._g.color):
+                click.echo(block, nl=False)
             ctx.exit(EXIT_OK)
         counts: dict[str, int] = {}
         for outcome in result.outcomes:

@@ -19,7 +19,7 @@ from sigmaform.cli.app import (
 from sigmaform.destroy import destroy_plan
 from sigmaform.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 from sigmaform.operations import backend_for, client_for, make_plan, read_state, save_plan
-from sigmaform.render import render_plan
+from sigmaform.render import render_plan_blocks
 
 
 @cli.command()
@@ -100,7 +100,8 @@ def plan(
             )
     if out is not None:
         save_plan(result, out)
-    click.echo(render_plan(result, fmt, color=get_globals(ctx).color), nl=False)
+    for block in render_plan_blocks(result, fmt, color=get_globals(ctx).color):
+        click.echo(block, nl=False)
     if out is not None and fmt == "text":
         click.echo(
             f"Saved the plan to {out}; apply it with: {invocation.command('apply', str(out))}"

@@ -24,8 +24,10 @@ from pathlib import Path
 
 from sigmaform.emulator.wire import JsonObject
 
-# Parsed objects kept per workspace, by their files' total size.
-CACHE_BYTES = 64 * 1024 * 1024
+# Parsed objects kept per workspace, by their files' total size: 1,000 agents with 10 KB
+# prompts fit (a listing rereads nothing). A parsed object takes more memory than its
+# file, and an embedded emulator shares the apply's process: 64 MB cost it ~80 MB.
+CACHE_BYTES = 16 * 1024 * 1024
 
 _order_lock = threading.Lock()
 _last_order = 0
