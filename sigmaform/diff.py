@@ -11,6 +11,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sigmaform.state_blobs import TextRef, materialize
+
 
 class _Missing:
     """Marks a unit absent on one side (never declared, or not present remotely)."""
@@ -110,8 +112,9 @@ def changed_units(
     for unit in keys:
         a = get_unit(before, unit)
         b = units.get(unit, MISSING) if only is None else get_unit(after, unit)
-        if a != b or (type(a) is not type(b) and not _same_number(a, b)):
-            deltas.append(UnitDelta(unit, a, b))
+        if a != b or (type(a) is not type(b) and not _same_number(a, b) and not _text(a, b)):
+            # Only a changed unit's long text is read from state's blobs: to be shown.
+            deltas.append(UnitDelta(unit, materialize(a), materialize(b)))
     return deltas
 
 
@@ -126,6 +129,11 @@ def share_equal(value: Any, like: Any) -> Any:
     if isinstance(value, list) and isinstance(like, list) and len(value) == len(like):
         return [share_equal(v, w) for v, w in zip(value, like, strict=True)]
     return value
+
+
+def _text(a: Any, b: Any) -> bool:
+    """Both sides text, one of them held out of line in state (equal by digest)."""
+    return isinstance(a, (str, TextRef)) and isinstance(b, (str, TextRef))
 
 
 def _same_number(a: Any, b: Any) -> bool:

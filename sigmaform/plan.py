@@ -55,6 +55,7 @@ from sigmaform.sensitive import (
     upgrade_fingerprints,
 )
 from sigmaform.state import ResourceState, State
+from sigmaform.state_blobs import materialize
 from sigmaform.targets import check_targets, referenced_by_targets
 
 PLAN_FORMAT_VERSION = 1
@@ -747,6 +748,7 @@ def _undeclared(
     for unit, value in iter_units(applied, merged):
         if unit in declared:
             continue
+        value = materialize(value)  # shown below (units still declared never load a blob)
         now = value if remote_spec is None else get_unit(remote_spec, unit)
         if is_removal(unit, value) and is_removal(unit, now):
             # Shown in the shape that was applied (server-owned item fields left out).

@@ -30,12 +30,18 @@ from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError, 
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
 from sigmaform.sensitive import fingerprint_key
+from sigmaform.state_blobfiles import LocalBlobs
+from sigmaform.state_blobs import BlobReader, TextRef, decode, encode, materialize
 from sigmaform.state_check import state_problems
 
 if TYPE_CHECKING:
     from sigmaform.resource import Project
 
-STATE_VERSION = 1
+# 2: long applied text out of line as `{"$blob": ...}` markers, user `$` keys escaped
+# (state_blobs). Version 1 documents (inline text) are read as they are and written as 2.
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+Blobs = dict[str, "str | TextRef"]  # the long texts a document refers to, by digest
 
 
 def utc_now() -> str:
@@ -55,11 +61,15 @@ class ResourceState:
     # Server-assigned ids of nested items, e.g. {"webhooks": {"events": "wh_..."}} (by name).
     nested_ids: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, blobs: Blobs | None = None, *, inline: bool = False) -> dict[str, Any]:
+        """The stored record: long text as markers, collected into `blobs` (or, `inline`,
+        as text: for showing it)."""
         out: dict[str, Any] = {
             "kind": self.kind,
             "id": self.id,
-            "applied": self.applied,
+            "applied": materialize(self.applied)
+            if inline
+            else encode(self.applied, {} if blobs is None else blobs),
             "configDigest": self.config_digest,
             "appliedAt": self.applied_at,
         }
@@ -70,11 +80,19 @@ class ResourceState:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ResourceState:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        blobs: BlobReader | None = None,
+        *,
+        version: int = STATE_VERSION,
+        source: str = "state",
+    ) -> ResourceState:
+        applied = dict(data.get("applied") or {})
         return cls(
             kind=str(data["kind"]),
             id=str(data["id"]),
-            applied=dict(data.get("applied") or {}),
+            applied=decode(applied, blobs, source) if version >= 2 else applied,
             config_digest=str(data.get("configDigest", "")),
             applied_at=str(data.get("appliedAt", "")),
             protect=bool(data.get("protect", False)),
@@ -114,13 +132,21 @@ class State:
     def id_to_address(self) -> dict[tuple[str, str], str]:
         return {(r.kind, r.id): addr for addr, r in self.resources.items()}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, blobs: Blobs | None = None) -> dict[str, Any]:
+        """The stored document; the long texts its markers name are collected into `blobs`."""
+        sink: Blobs = {} if blobs is None else blobs
+        return {
+            **self.header(),
+            "resources": {k: v.to_dict(sink) for k, v in sorted(self.resources.items())},
+        }
+
+    def header(self) -> dict[str, Any]:
+        """Everything in the document but the resources (a shared backend's header row)."""
         return {
             "version": STATE_VERSION,
             "lineage": self.lineage,
             "serial": self.serial,
             "environment": self.environment,
-            "resources": {k: v.to_dict() for k, v in sorted(self.resources.items())},
             **({"workspace": self.workspace} if self.workspace else {}),
             **(
                 {"tests": {k: dict(v) for k, v in sorted(self.tests.items())}} if self.tests else {}
@@ -128,8 +154,13 @@ class State:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str) -> State:
-        if not isinstance(data, Mapping) or data.get("version") != STATE_VERSION:
+    def from_dict(
+        cls, data: Mapping[str, Any], source: str, blobs: BlobReader | None = None
+    ) -> State:
+        """A checked state from a document of any readable version; its long texts are
+        read from `blobs` when first needed."""
+        version = data.get("version") if isinstance(data, Mapping) else None
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
             raise ConfigError(
                 Problem(source, message=f"not a sigmaform state file (version {STATE_VERSION})")
             )
@@ -144,7 +175,8 @@ class State:
                 workspace=str(data["workspace"]) if data.get("workspace") else None,
                 tests={str(k): dict(v) for k, v in (data.get("tests") or {}).items()},
                 resources={
-                    str(k): ResourceState.from_dict(v) for k, v in data["resources"].items()
+                    str(k): ResourceState.from_dict(v, blobs, version=version, source=source)
+                    for k, v in data["resources"].items()
                 },
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -254,6 +286,7 @@ class LocalBackend:
         self.display = display or str(path)
         self.lock_path = path.with_name(path.name + ".lock")
         self.info_path = path.with_name(path.name + ".lock.info")
+        self.blobs = LocalBlobs(path, self.display)
 
     def describe(self) -> str:
         return self.display
@@ -264,9 +297,9 @@ class LocalBackend:
         except FileNotFoundError:
             document = None
         else:
-            document = State.from_dict(data, self.display)
+            document = State.from_dict(data, self.display, self.blobs)
         # What a killed apply appended but did not compact yet (see state_journal).
-        return state_journal.replay(document, self.path, self.display)
+        return state_journal.replay(document, self.path, self.display, self.blobs)
 
     def write(self, state: State) -> State:
         return self.compact(replace(state, serial=state.serial + 1))
@@ -275,16 +308,24 @@ class LocalBackend:
         """Write `state` as the document at its own serial (nothing new: the journal's
         changes, already counted) and drop the journal."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(state.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        blobs: Blobs = {}
+        document = state.to_dict(blobs)
+        self.blobs.write(blobs)  # first: the document must never name a missing blob
+        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         write_atomic(self.path, text, backup=True, mode=0o600)
         state_journal.discard(self.path)  # the document now holds everything it had
+        # The backup is the previous version, kept restorable: its blobs stay too.
+        self.blobs.prune(blobs, [self.path.with_name(self.path.name + ".backup")])
         return state
 
     def append(self, state: State, changes: Sequence[state_journal.Change]) -> State:
         """Record `changes` (already in `state`) durably without rewriting the document;
         the next `write` compacts them into it."""
         written = replace(state, serial=state.serial + 1)
-        state_journal.append(self.path, written, changes)
+        blobs: Blobs = {}
+        records = [(a, None if r is None else r.to_dict(blobs)) for a, r in changes]
+        self.blobs.write(blobs)  # first: the journal line must never name a missing blob
+        state_journal.append(self.path, written, records)
         return written
 
     @contextlib.contextmanager

@@ -7,8 +7,10 @@ the document is rewritten once, at the end of the apply (compaction). A killed a
 leaves the document and its journal; reading replays the journal over the document, and
 the next write compacts them, so nothing recorded is lost.
 
-One line per group: `{"lineage", "serial", "environment", "workspace"?, "changes":
-[[address, resource or null], ...]}`. Replaying is idempotent (each change sets or removes
+One line per group: `{"version", "lineage", "serial", "environment", "workspace"?,
+"changes": [[address, resource or null], ...]}`, resources encoded as the document of that
+version encodes them (long text as blob markers from version 2; a line without a version
+is version 1, as written before blobs). Replaying is idempotent (each change sets or removes
 one address), and lines at or below the document's serial are already in it (a crash
 between writing the document and removing the journal). Only the last line can be torn
 (a kill mid-append): it never reached fsync, so it is dropped, which loses nothing that
@@ -28,21 +30,27 @@ from sigmaform.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
     from sigmaform.state import ResourceState, State
+    from sigmaform.state_blobs import BlobReader
 
 Change = tuple[str, "ResourceState | None"]
+Record = tuple[str, "dict[str, Any] | None"]  # a change as stored: the encoded resource
 
 
 def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
-def append(state_path: Path, state: State, changes: Sequence[Change]) -> None:
-    """Append one group of changes (made at `state.serial`) and make it durable."""
+def append(state_path: Path, state: State, records: Sequence[Record]) -> None:
+    """Append one group of changes (made at `state.serial`) and make it durable. The blobs
+    the records name must be durable already."""
+    from sigmaform.state import STATE_VERSION
+
     line: dict[str, Any] = {
+        "version": STATE_VERSION,
         "lineage": state.lineage,
         "serial": state.serial,
         "environment": state.environment,
-        "changes": [[a, None if r is None else r.to_dict()] for a, r in changes],
+        "changes": [[a, r] for a, r in records],
     }
     if state.workspace:
         line["workspace"] = state.workspace
@@ -77,7 +85,9 @@ def discard(state_path: Path) -> None:
         journal_path(state_path).unlink()
 
 
-def replay(document: State | None, state_path: Path, display: str) -> State | None:
+def replay(
+    document: State | None, state_path: Path, display: str, blobs: BlobReader | None = None
+) -> State | None:
     """`document` with the journal's groups applied in order (None: neither exists)."""
     from sigmaform.state import State
 
@@ -119,7 +129,8 @@ def replay(document: State | None, state_path: Path, display: str) -> State | No
             continue  # already compacted into the document
         if resources is None:
             resources = dict(state.resources)
-        _apply(resources, changes, source, number)
+        version = entry.get("version", 1)
+        _apply(resources, changes, source, number, blobs, version)
         workspace = entry.get("workspace") or state.workspace
         state = State(
             environment=state.environment,
@@ -132,15 +143,28 @@ def replay(document: State | None, state_path: Path, display: str) -> State | No
     return state
 
 
-def _apply(resources: dict[str, ResourceState], changes: Any, source: str, number: int) -> None:
-    from sigmaform.state import ResourceState
+def _apply(
+    resources: dict[str, ResourceState],
+    changes: Any,
+    source: str,
+    number: int,
+    blobs: BlobReader | None,
+    version: Any,
+) -> None:
+    from sigmaform.state import READABLE_VERSIONS, ResourceState
 
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise ConfigError(
+            Problem(source, number, message=f"state journal line has unknown version {version!r}")
+        )
     try:
         for address, record in changes:
             if record is None:
                 resources.pop(str(address), None)
             else:
-                resources[str(address)] = ResourceState.from_dict(_mapping(record))
+                resources[str(address)] = ResourceState.from_dict(
+                    _mapping(record), blobs, version=version, source=source
+                )
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(
             Problem(source, number, message=f"state journal line is damaged: {error!r}")

@@ -1,8 +1,9 @@
-"""State in PostgreSQL for teams: one row per project and environment, an advisory apply lock.
+"""State in PostgreSQL for teams: a header row and a row per resource, an advisory apply lock.
 
-The only module that imports psycopg; `operations.backend_for` imports it only when a
-project says `state: {backend: postgres}`. Writes are compare-and-set on the serial, so
-two writers can never silently lose each other's update. The lock is a session-level
+The only module (with its layout, `state_postgres_rows`) that imports psycopg;
+`operations.backend_for` imports it only when a project says `state: {backend: postgres}`.
+Writes are compare-and-set on the header's serial, so two writers can never silently lose
+each other's update, and send only the resources that changed. The lock is a session-level
 advisory lock held on a dedicated connection for the whole `lock()` block: when the
 holder dies (even kill -9) its connection closes and the server drops the lock. A row in
 `locks` only says who holds it, for the one who is refused.
@@ -16,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
@@ -24,7 +25,6 @@ from urllib.parse import unquote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.types.json import Jsonb
 
 from sigmaform.errors import (
     ConfigError,
@@ -36,7 +36,18 @@ from sigmaform.errors import (
 )
 from sigmaform.resource import Project
 from sigmaform.sensitive import MIN_SCRUBBED, remember
-from sigmaform.state import LockInfo, State, describe_wait, stale_write_error
+from sigmaform.state import Blobs, LockInfo, State, describe_wait, stale_write_error
+from sigmaform.state_blobs import checked, missing
+from sigmaform.state_journal import Change
+from sigmaform.state_postgres_rows import (
+    ROW_TABLES,
+    Layout,
+    Record,
+    Stored,
+    encoded,
+    record_digest,
+    referenced,
+)
 
 HISTORY_LIMIT = 20
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong host, not hang
@@ -55,7 +66,8 @@ _DSN_PASSWORD = re.compile(
     re.IGNORECASE,
 )
 
-_TABLES = """
+_TABLES = (
+    """
 CREATE SCHEMA IF NOT EXISTS {schema};
 CREATE TABLE IF NOT EXISTS {schema}.states (
     project     text        NOT NULL,
@@ -88,6 +100,9 @@ CREATE TABLE IF NOT EXISTS {schema}.locks (
     PRIMARY KEY (project, environment)
 );
 """
+    + ROW_TABLES
+)
+_TABLE_NAMES = ("states", "state_history", "locks", "state_resources", "state_blobs")
 
 
 class StateDatabaseError(SigmaformError):
@@ -177,6 +192,9 @@ class PostgresBackend:
         self._ready = False
         self._session: psycopg.Connection[Any] | None = None  # the lock's, while held
         self._mutex = threading.RLock()
+        self._layout = Layout(schema, project, environment)
+        self._stored: Stored | None = None  # the rows as last read or written
+        self._known_blobs: set[str] = set()  # digests known to be in state_blobs
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.describe()!r})"
@@ -234,10 +252,12 @@ class PostgresBackend:
         if self._ready:
             return
         try:
+            # A schema made by an earlier release lacks the row layout's tables: add them.
             exists = conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
-                " AND to_regclass(%s) IS NOT NULL",
-                [f"{self.schema}.states", f"{self.schema}.state_history", f"{self.schema}.locks"],
+                " AND ".join(["to_regclass(%s) IS NOT NULL"] * len(_TABLE_NAMES)).join(
+                    ["SELECT ", ""]
+                ),
+                [f"{self.schema}.{name}" for name in _TABLE_NAMES],
             ).fetchone()
             if not (exists and exists[0]):
                 with conn.transaction():
@@ -259,17 +279,33 @@ class PostgresBackend:
 
     # -- state ------------------------------------------------------------------------
 
+    @property
+    def sent_bytes(self) -> int:
+        """Bytes of statements and parameters this backend's writes sent (benchmarks)."""
+        return self._layout.sent
+
     def read(self) -> State | None:
         with self._connection("read") as conn:
-            row = conn.execute(
-                sql.SQL("SELECT document FROM {} WHERE project = %s AND environment = %s").format(
-                    self._table("states")
-                ),
-                [self.project, self.environment],
-            ).fetchone()
-        if row is None:
+            found = self._layout.read(conn)
+        if found is None:
             return None
-        return State.from_dict(row[0], self.describe())
+        document, stored = found
+        state = State.from_dict(document, self.describe(), self)
+        if stored is not None:
+            known = set().union(*map(referenced, document["resources"].values()))
+        with self._mutex:
+            self._stored = stored
+            if stored is not None:
+                self._known_blobs |= known
+        return state
+
+    def read_blob(self, digest: str) -> str:
+        where = f"{self.describe()} (table {self.schema}.state_blobs)"
+        with self._connection("read") as conn:
+            text = self._layout.read_blob(conn, digest)
+        if text is None:
+            raise missing(digest, where)
+        return checked(digest, text.encode(), where)
 
     def write(self, state: State) -> State:
         """Persist `state` with the next serial, if the stored one is still the one it came from."""
@@ -279,57 +315,98 @@ class PostgresBackend:
     def store(self, state: State, expected: tuple[str, int] | None) -> State:
         """Write `state` as it is, replacing the stored (lineage, serial) `expected` (None: none).
 
-        The previous version goes to `state_history`, pruned to the last `history` rows.
+        Only rows that differ from the version this process read or wrote are sent; a
+        version it does not know is replaced whole.
         """
-        doc = Jsonb(state.to_dict())
-        states, history = self._table("states"), self._table("state_history")
-        key = [self.project, self.environment]
+        blobs: Blobs = {}
+        records = encoded(state.resources, blobs)
+        with self._mutex:
+            stored = self._stored
+        if stored is not None and stored.version == expected:
+            changed: dict[str, Record | None] = {
+                a: r for a, r in records.items() if stored.rows.get(a) != record_digest(r)
+            }
+            changed.update((a, None) for a in stored.rows if a not in records)
+            self._commit(state, expected, changed, blobs, whole=False)
+        else:
+            self._commit(state, expected, dict(records), blobs, whole=True)
+        return state
+
+    def append(self, state: State, changes: Sequence[Change]) -> State:
+        """Persist `changes` (already applied to `state`) as serial + 1: their rows only."""
+        written = replace(state, serial=state.serial + 1)
+        blobs: Blobs = {}
+        records = {a: None if r is None else r.to_dict(blobs) for a, r in changes}
+        expected = None if state.serial == 0 else (state.lineage, state.serial)
+        if expected is None:  # the environment's first write carries every resource
+            return self.store(written, None)
+        self._commit(written, expected, records, blobs, whole=False, everything=state)
+        return written
+
+    def compact(self, state: State) -> State:
+        """Nothing to fold: every append already wrote its rows."""
+        return state
+
+    def _commit(
+        self,
+        state: State,
+        expected: tuple[str, int] | None,
+        records: dict[str, Record | None],
+        blobs: Blobs,
+        *,
+        whole: bool,
+        everything: State | None = None,
+    ) -> None:
+        """One transaction: compare-and-set on the header, blobs, rows, history, header.
+
+        A header still in the one-row layout is replaced by rows of every resource
+        (`everything` holds them when `records` is only the change)."""
+        states = self._layout.table("states")
         with self._connection("write") as conn, conn.transaction():
             current = conn.execute(
                 sql.SQL(
-                    "SELECT lineage, serial FROM {} WHERE project = %s AND environment = %s"
-                    " FOR UPDATE"
+                    "SELECT lineage, serial, document ? 'resources' FROM {}"
+                    " WHERE project = %s AND environment = %s FOR UPDATE"
                 ).format(states),
-                key,
+                self._layout.key,
             ).fetchone()
             found = None if current is None else (str(current[0]), int(current[1]))
             if found != expected:
                 raise self._conflict(expected, found)
-            if found is None:
-                conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (project, environment, lineage, serial, document)"
-                        " VALUES (%s, %s, %s, %s, %s)"
-                    ).format(states),
-                    [*key, state.lineage, state.serial, doc],
-                )
-                return state
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (project, environment, lineage, serial, document)"
-                    " SELECT project, environment, lineage, serial, document FROM {}"
-                    " WHERE project = %s AND environment = %s"
-                ).format(history, states),
-                key,
+            if current is not None and current[2] and not whole:
+                # First write since the one-row layout: every resource becomes a row.
+                records = dict(encoded((everything or state).resources, blobs))
+                whole = True
+            if current is None:
+                self._layout.insert_header(conn, state)
+            with self._mutex:
+                known = set(self._known_blobs)
+            self._layout.write(
+                conn,
+                state,
+                records,
+                blobs,
+                whole=whole,
+                known_blobs=known,
+                history=current is not None,
             )
-            updated = conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET lineage = %s, serial = %s, document = %s, updated_at = now()"
-                    " WHERE project = %s AND environment = %s AND lineage = %s AND serial = %s"
-                ).format(states),
-                [state.lineage, state.serial, doc, *key, *found],
-            )
-            if updated.rowcount != 1:  # the row lock above makes this unreachable; belt and braces
-                raise self._conflict(expected, None)
-            conn.execute(
-                sql.SQL(
-                    "DELETE FROM {0} WHERE project = %s AND environment = %s AND id NOT IN"
-                    " (SELECT id FROM {0} WHERE project = %s AND environment = %s"
-                    " ORDER BY id DESC LIMIT %s)"
-                ).format(history),
-                [*key, *key, self.history],
-            )
-        return state
+            if current is not None:
+                self._layout.prune_history(conn, self.history)
+        with self._mutex:
+            self._known_blobs |= known
+            version = (state.lineage, state.serial)
+            if whole:
+                rows = {a: record_digest(r) for a, r in records.items() if r is not None}
+                self._stored = Stored(version, rows)
+            elif self._stored is not None and self._stored.version == expected:
+                for address, record in records.items():
+                    if record is None:
+                        self._stored.rows.pop(address, None)
+                    else:
+                        self._stored.rows[address] = record_digest(record)
+                self._stored.version = version
+            else:
+                self._stored = None
 
     def _conflict(
         self, expected: tuple[str, int] | None, found: tuple[str, int] | None

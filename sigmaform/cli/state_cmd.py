@@ -70,7 +70,7 @@ def state_show(ctx: click.Context, address: str) -> None:
     found = current.resources.get(address)
     if found is None:
         raise _not_in_state(address)
-    click.echo(json.dumps(mask_tree(found.to_dict()), indent=2, sort_keys=True))
+    click.echo(json.dumps(mask_tree(found.to_dict(inline=True)), indent=2, sort_keys=True))
 
 
 def _address(text: str) -> str:

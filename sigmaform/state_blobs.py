@@ -1,0 +1,170 @@
+"""Long text in state, kept out of line: content-addressed by sha256, stored once, read lazily.
+
+A state document that held every applied prompt grew with the text of the whole project,
+so each write rewrote all of it and each read held it all in memory. From state version 2
+an applied string longer than `THRESHOLD` bytes is written as a marker, `{"$blob":
+"sha256:<hex>"}`, and its text is stored once by the backend (the local backend beside the
+state file, the shared backends in a table or under a key prefix). Reading gives a
+`TextRef`: it carries the digest and loads the text only when something needs it (a plan's
+line diff, `state show`). Comparing it with a string compares digests, so a plan that finds
+nothing changed never loads a blob.
+
+A user's mapping key starting with `$` (a JSON Schema `$ref` in a tool's parameters) is
+written with one more `$`, so no user value can ever read back as a marker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sigmaform.errors import ConfigError, Problem
+
+THRESHOLD = 256  # bytes of UTF-8: shorter strings stay in the document
+MARKER = "$blob"
+PREFIX = "sha256:"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# Finds the digests a document refers to without parsing it (pruning keeps the backup's).
+DIGEST_IN_TEXT = re.compile(r'"\$blob": ?"(sha256:[0-9a-f]{64})"')
+
+
+class BlobReader(Protocol):
+    """Where a state's blobs are read from."""
+
+    def read_blob(self, digest: str) -> str:
+        """The text stored under `digest`; ConfigError naming the place when it is missing
+        or does not match its digest."""
+        ...
+
+
+def digest_of(text: str) -> str:
+    return PREFIX + hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_long(text: str) -> bool:
+    # A character is at most 4 bytes: most strings are decided without encoding them.
+    if len(text) > THRESHOLD:
+        return True
+    return len(text) * 4 > THRESHOLD and len(text.encode()) > THRESHOLD
+
+
+def checked(digest: str, data: bytes, where: str) -> str:
+    """The text of a blob read from `where`, if it is the one `digest` names."""
+    if PREFIX + hashlib.sha256(data).hexdigest() != digest:
+        raise ConfigError(
+            Problem(where, message=f"state blob {digest} is corrupt (its content does not match)")
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:  # unreachable for a matching digest of our own writing
+        raise ConfigError(Problem(where, message=f"state blob {digest} is not UTF-8")) from None
+
+
+def missing(digest: str, where: str) -> ConfigError:
+    return ConfigError(
+        Problem(
+            where,
+            message=f"state blob {digest} is missing: the state refers to text that is not "
+            "stored (restore it from a backup or copy of the state, or re-apply with `state "
+            "rm` and `import`)",
+        )
+    )
+
+
+class TextRef:
+    """A long applied string known by its digest; `.text` loads it once, when first asked."""
+
+    __slots__ = ("_reader", "_text", "digest")
+
+    def __init__(self, digest: str, reader: BlobReader | None, text: str | None = None) -> None:
+        self.digest = digest
+        self._reader = reader
+        self._text = text
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            if self._reader is None:
+                raise ConfigError(f"state blob {self.digest} cannot be read: no blob store")
+            self._text = self._reader.read_blob(self.digest)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextRef):
+            return self.digest == other.digest
+        if isinstance(other, str):
+            return is_long(other) and digest_of(other) == self.digest
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)  # equal to its text, so hashed like it
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"TextRef({self.digest!r})"
+
+
+def encode(value: Any, sink: dict[str, str | TextRef]) -> Any:
+    """`value` as a version-2 document holds it; each long text goes into `sink` by digest."""
+    if isinstance(value, str):
+        if not is_long(value):
+            return value
+        digest = digest_of(value)
+        sink.setdefault(digest, value)
+        return {MARKER: digest}
+    if isinstance(value, TextRef):
+        sink.setdefault(value.digest, value)
+        return {MARKER: value.digest}
+    if isinstance(value, Mapping):
+        return {("$" + k if k.startswith("$") else k): encode(v, sink) for k, v in value.items()}
+    if isinstance(value, list):
+        return [encode(v, sink) for v in value]
+    return value
+
+
+def decode(value: Any, reader: BlobReader | None, where: str) -> Any:
+    """A version-2 document's value with markers as TextRefs (the inverse of `encode`)."""
+    if isinstance(value, Mapping):
+        if MARKER in value:
+            digest = value[MARKER]
+            if len(value) != 1 or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+                raise ConfigError(
+                    Problem(where, message=f"damaged state: a malformed {MARKER} marker")
+                )
+            return TextRef(digest, reader)
+        out = {}
+        for key, item in value.items():
+            if key.startswith("$"):
+                if not key.startswith("$$"):
+                    raise ConfigError(
+                        Problem(where, message=f"damaged state: unescaped key {key!r}")
+                    )
+                key = key[1:]
+            out[key] = decode(item, reader, where)
+        return out
+    if isinstance(value, list):
+        return [decode(v, reader, where) for v in value]
+    return value
+
+
+def materialize(value: Any) -> Any:
+    """`value` with every TextRef replaced by its text (for showing or sending it)."""
+    if isinstance(value, TextRef):
+        return value.text
+    if isinstance(value, dict):
+        if not any(isinstance(v, (TextRef, dict, list)) for v in value.values()):
+            return value
+        return {k: materialize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if not any(isinstance(v, (TextRef, dict, list)) for v in value):
+            return value
+        return [materialize(v) for v in value]
+    return value
+
+
+def text_of(value: str | TextRef) -> str:
+    return value if isinstance(value, str) else value.text
