@@ -4,7 +4,9 @@ The only module that imports boto3; `operations.backend_for` imports it only whe
 says `state: {backend: s3}`. Every write is conditional on the ETag of the version it
 replaces (`If-Match`; the first write `If-None-Match: *`), so two writers can never silently
 lose each other's update. The lock is an object beside the state (`KEY.lock`) created with
-`If-None-Match: *`, so exactly one writer creates it; it holds the holder's details. Unlike
+`If-None-Match: *`, so exactly one writer creates it; it holds the holder's details. Long
+applied text is stored once per digest under `KEY.blobs/sha256/`, before the document that
+refers to it (see state_blobs). Unlike
 a database session, an object outlives a killed holder: `state unlock` removes a lock whose
 holder is gone (at once for a dead process of this host, with --force for another host).
 Credentials come from boto3's usual chain (environment variables, profiles, instance roles)
@@ -37,7 +39,15 @@ from sigmaform.errors import (
     StalePlanError,
 )
 from sigmaform.resource import Project
-from sigmaform.state import LockInfo, State, describe_wait, holder_alive, stale_write_error
+from sigmaform.state import (
+    Blobs,
+    LockInfo,
+    State,
+    describe_wait,
+    holder_alive,
+    stale_write_error,
+)
+from sigmaform.state_blobs import PREFIX, checked, missing, text_of
 
 DEFAULT_KEY = "sigmaform/{environment}.json"
 CONNECT_TIMEOUT = 10  # seconds; CI should fail fast on a wrong endpoint, not hang
@@ -78,6 +88,8 @@ class S3Backend:
         self.bucket = bucket
         self.key = key
         self.lock_key = key + ".lock"
+        self.blob_prefix = key + ".blobs/sha256/"
+        self._known_blobs: set[str] | None = None  # digests under the prefix, once listed
         self.region = region
         self.endpoint_url = endpoint_url
         self._client: Any = None
@@ -200,7 +212,7 @@ class S3Backend:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(Problem(self.describe(), message=f"invalid JSON: {error}")) from None
-        state = State.from_dict(data, self.describe())
+        state = State.from_dict(data, self.describe(), self)
         with self._mutex:
             self._etags[(state.lineage, state.serial)] = etag
         return _Stored(state, etag)
@@ -231,7 +243,10 @@ class S3Backend:
                     raise self._conflict(expected, found)
                 etag = current.etag
             condition = {"IfMatch": etag}
-        text = json.dumps(state.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        blobs: Blobs = {}
+        document = state.to_dict(blobs)
+        self._put_blobs(blobs)  # first: the document must never name a missing blob
+        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
         etag = self._put(self.key, text.encode(), "cannot write state", **condition)
         if etag is None:
             current = self._read()
@@ -241,6 +256,45 @@ class S3Backend:
         with self._mutex:
             self._etags[(state.lineage, state.serial)] = etag
         return state
+
+    def read_blob(self, digest: str) -> str:
+        key = self.blob_prefix + digest.removeprefix(PREFIX)
+        where = f"s3://{self.bucket}/{key}"
+        found = self._get(key, "cannot read a state blob")
+        if found is None:
+            raise missing(digest, where)
+        return checked(digest, found[0], where)
+
+    def _put_blobs(self, blobs: Blobs) -> None:
+        """Store the texts the bucket lacks; what is there is listed once (a page per 1,000
+        blobs), not asked about one by one."""
+        if not blobs:
+            return
+        known = self._known_blobs
+        if known is None:
+            known = self._list_blobs()
+        for digest, value in blobs.items():
+            if digest in known:
+                continue
+            key = self.blob_prefix + digest.removeprefix(PREFIX)
+            # Content-addressed: any writer's object under this key holds the same text.
+            if self._put(key, text_of(value).encode(), "cannot write a state blob") is None:
+                raise self._failure("cannot write a state blob", RuntimeError("refused"), key)
+            known.add(digest)
+        self._known_blobs = known
+
+    def _list_blobs(self) -> set[str]:
+        found: set[str] = set()
+        try:
+            pages = self._s3().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.blob_prefix):
+                for item in page.get("Contents", []):
+                    found.add(PREFIX + str(item["Key"])[len(self.blob_prefix) :])
+        except ClientError as error:
+            raise self._failure("cannot list state blobs", error, self.blob_prefix) from None
+        except BotoCoreError as error:
+            raise self._failure("cannot list state blobs", error, self.blob_prefix) from None
+        return found
 
     def _conflict(
         self, expected: tuple[str, int] | None, found: tuple[str, int] | None

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -390,7 +391,9 @@ def test_apply_then_plan_has_nothing_to_do_and_a_held_lock_refuses(
     assert stored is not None and 1 <= stored.serial <= 4 and len(stored.resources) == 3
     assert stored.workspace is not None
     assert example.run("plan", "--detailed-exitcode").exit_code == 0
-    assert s3.objects() == ["agents/local.json"]  # the lock object is gone
+    # The lock object is gone; the prompts are stored once each, beside the document.
+    blobs = [o for o in s3.objects() if o.startswith("agents/local.json.blobs/sha256/")]
+    assert blobs and sorted(set(s3.objects()) - set(blobs)) == ["agents/local.json"]
     body = s3.client().get_object(Bucket=s3.bucket, Key="agents/local.json")["Body"].read()
     assert b"local-only" not in body  # secrets are fingerprints in state
 
@@ -537,12 +540,21 @@ def test_push_moves_local_state_to_s3_and_pull_brings_it_back(example: Project, 
     again = example.run("state", "push")
     assert again.exit_code == 0 and "already holds" in again.output
 
+    # The prompts travelled as blobs: gone locally, pull brings them back from the bucket.
     state_file = example.root / ".sigmaform" / "state" / "local.json"
+    blob_dir = state_file.with_name("local.json.blobs")
+    blob_files = sorted(p.name for p in blob_dir.rglob("*") if p.is_file())
+    assert blob_files and '{"$blob": "sha256:' in json.dumps(local)
     state_file.unlink()
+    shutil.rmtree(blob_dir)
     pulled = example.run("state", "pull")
     assert pulled.exit_code == 0, pulled.output
     assert example.state() == local
-    assert s3.objects() == ["agents/local.json"]
+    assert sorted(p.name for p in blob_dir.rglob("*") if p.is_file()) == blob_files
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+    shown = example.run("state", "show", "agent.support")
+    assert shown.exit_code == 0 and "$blob" not in shown.output
+    assert [o for o in s3.objects() if ".blobs/" not in o] == ["agents/local.json"]
 
 
 def test_push_refuses_a_different_lineage_without_force(example: Project, s3: S3) -> None:
