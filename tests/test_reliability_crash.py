@@ -1,5 +1,8 @@
 """Crash safety: an apply of 50 agents killed (SIGKILL) at seeded random moments.
 
+Their prompts are long enough to be kept out of line (state blobs): no kill may leave the
+state naming a blob that is not on disk.
+
 Each time, the state file still parses (or was never written), the lock of the dead process
 is recognised as free (`state unlock`, or a new apply that is not refused), and the next
 apply converges: every declared agent exactly once on the server, state matching it, and a
@@ -38,6 +41,7 @@ from reliability import (
 
 from sigmaform.emulator.journal import JournalEntry, read_journal
 from sigmaform.state import LocalBackend
+from sigmaform.state_blobs import DIGEST_IN_TEXT, digest_of
 
 AGENTS = 50
 KILLS = 20
@@ -70,8 +74,28 @@ def _parses_or_absent(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict) and data["version"] == 1, path
+    assert isinstance(data, dict) and data["version"] == 2, path
     return data
+
+
+def _no_dangling_blob(state: Path) -> int:
+    """Every blob the document, its backup and its journal name is on disk (a crash never
+    leaves a reference without its text); how many they name."""
+    named: set[str] = set()
+    for suffix in ("", ".backup", ".journal"):
+        path = state.with_name(state.name + suffix)
+        if path.exists():
+            named.update(DIGEST_IN_TEXT.findall(path.read_text(encoding="utf-8")))
+    blobs = state.with_name(state.name + ".blobs") / "sha256"
+    for digest in named:
+        blob = blobs / digest[7:9] / digest[9:]
+        assert blob.read_text(encoding="utf-8") and digest_of(blob.read_text()) == digest, blob
+    return len(named)
+
+
+def _long(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with a prompt long enough to be kept out of line in state."""
+    return {**spec, "instructions": spec["instructions"] + "\n" + "Keep answers short. " * 20}
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +111,12 @@ def tally() -> Iterator[dict[str, int]]:
         "recovered": 0,
         "updated_before_kill": 0,
         "journal_left": 0,  # kills that left successes in the journal, not yet compacted
+        "blobs_named": 0,  # prompts the killed applies' state referred to, all on disk
     }
     yield counts
     if counts["runs"] == KILLS:
         assert counts["killed_mid_apply"] > KILLS // 2 and counts["updated_before_kill"], counts
-        assert counts["journal_left"], counts
+        assert counts["journal_left"] and counts["blobs_named"], counts
 
 
 @pytest.mark.parametrize("seed", range(KILLS))
@@ -103,13 +128,13 @@ def test_killed_apply_recovers_without_duplicates(
     root = tmp_path / "project"
     data_dir = root / ".sigmaform" / "emulator"
     write_project(root, LOCAL)
-    specs = {agent_name(i): agent_spec(i) for i in range(AGENTS)}
+    specs = {agent_name(i): _long(agent_spec(i)) for i in range(AGENTS)}
     write_agents(root, specs)
     cli = Cli(root)
     updating = seed % 2 == 1
     if updating:
         assert cli("apply", "--auto-approve").exit_code == 0
-        specs = {agent_name(i): agent_spec(i, revision=1) for i in range(AGENTS)}
+        specs = {agent_name(i): _long(agent_spec(i, revision=1)) for i in range(AGENTS)}
         write_agents(root, specs)
     _slow(root, latency_ms=40)
 
@@ -127,6 +152,7 @@ def test_killed_apply_recovers_without_duplicates(
 
     _parses_or_absent(state_file(root))
     _parses_or_absent(state_file(root).with_name(state_file(root).name + ".backup"))
+    tally["blobs_named"] += _no_dangling_blob(state_file(root))
     # What the killed apply saved: the document plus the journal it had not compacted yet.
     saved = LocalBackend(state_file(root)).read()
     tally["journal_left"] += state_file(root).with_name(state_file(root).name + ".journal").exists()
