@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from conftest import Project
 from pg import Cluster, start_cluster
 from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
 
-from sigmaform.errors import LockHeldError, LockLostError, StalePlanError
+from sigmaform.errors import ConfigError, LockHeldError, LockLostError, StalePlanError
 from sigmaform.state import LocalBackend, LockInfo, State
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
@@ -33,6 +35,7 @@ from sigmaform.state_postgres import (  # noqa: E402
 )
 
 PASSWORD = "hunter2-Sup3rSecret"
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state-v1" / "local.json"
 URL_VAR = "SIGMAFORM_STATE_URL"
 
 
@@ -671,3 +674,125 @@ def test_a_lock_lost_mid_apply_sends_no_further_request(
     assert sent <= len(recorded.resources) + 2 + 2, sent
     left = backend.read()
     assert left is not None and len(left.resources) <= sent
+
+
+# -- the row layout: a header, a row per resource, blobs by digest ------------------------
+
+
+LONG = "You are a careful support agent.\n" * 30
+
+
+def _rows(pg: Pg) -> dict[str, int]:
+    """Each stored resource row's serial (the write that last changed it)."""
+    with psycopg.connect(pg.url) as conn:
+        found = conn.execute(
+            f"SELECT address, serial FROM {pg.schema}.state_resources ORDER BY address"
+        ).fetchall()
+    return {str(a): int(s) for a, s in found}
+
+
+def test_a_write_sends_only_the_resources_that_changed(pg: Pg) -> None:
+    backend = pg.backend()
+    state = State.new("local")
+    for n in range(50):
+        prompt = f"{LONG}agent {n}"
+        state = state.with_resource(f"agent.a{n}", replace(a_resource(n), applied={"p": prompt}))
+    state = backend.write(state)
+    assert set(_rows(pg).values()) == {1}
+    with psycopg.connect(pg.url) as conn:
+        header = conn.execute(f"SELECT document FROM {pg.schema}.states").fetchone()
+        blobs = conn.execute(f"SELECT count(*) FROM {pg.schema}.state_blobs").fetchone()
+    assert header is not None and "resources" not in header[0] and header[0]["serial"] == 1
+    assert blobs == (50,)
+
+    # A whole-state write (as `state rm` makes) of a state differing in one resource.
+    sent = backend.sent_bytes
+    changed = state.with_resource("agent.a7", replace(a_resource(7), applied={"p": LONG + "!"}))
+    state = backend.write(changed)
+    assert _rows(pg) == {**{f"agent.a{n}": 1 for n in range(50)}, "agent.a7": 2}
+    one = backend.sent_bytes - sent
+    assert one < len(LONG) + 3000  # the new text, one row, the header: not 50 rows
+
+    # An apply's append names the change itself; another process reads all of it.
+    sent = backend.sent_bytes
+    state = backend.append(state.without("agent.a8"), [("agent.a8", None)])
+    assert backend.sent_bytes - sent < 2000 and "agent.a8" not in _rows(pg)
+    fresh = pg.backend().read()
+    assert fresh == state and fresh.resources["agent.a7"].applied["p"] == LONG + "!"
+    assert pg.backend().history_serials() == [2, 1]
+
+
+def test_a_state_in_the_one_row_layout_is_read_and_migrated_on_the_next_write(pg: Pg) -> None:
+    # What the previous release left: the tables it made and one row holding the whole
+    # document (the v0.2 state file of tests/fixtures).
+    old = json.loads(FIXTURE_V1.read_text())
+    pg.backend(env="other").write(State.new("other"))  # creates the schema's tables
+    with psycopg.connect(pg.url) as conn:
+        conn.execute(f"DROP TABLE {pg.schema}.state_resources, {pg.schema}.state_blobs")
+        conn.execute(
+            f"INSERT INTO {pg.schema}.states (project, environment, lineage, serial, document)"
+            " VALUES ('acme', 'local', %s, %s, %s)",
+            [old["lineage"], old["serial"], json.dumps(old)],
+        )
+    backend = pg.backend()
+    state = backend.read()
+    assert state == State.from_dict(old, "fixture") and state.serial == old["serial"]
+
+    # The next write, whatever it changes, stores every resource as a row.
+    written = backend.append(state.without("agent.receptionist"), [("agent.receptionist", None)])
+    assert set(_rows(pg)) == {"agent.appointment-reminder", "agent.support"}
+    with psycopg.connect(pg.url) as conn:
+        previous = conn.execute(
+            f"SELECT document FROM {pg.schema}.state_history WHERE serial = %s", [old["serial"]]
+        ).fetchone()
+        texts = conn.execute(f"SELECT content FROM {pg.schema}.state_blobs").fetchall()
+    assert previous is not None and previous[0] == old  # the old document, kept whole
+    prompt = old["resources"]["agent.support"]["applied"]["instructions"]
+    assert (prompt,) in texts
+    again = pg.backend().read()
+    assert again == written and again.resources["agent.support"] == state.resources["agent.support"]
+
+
+def test_a_missing_blob_is_a_clear_error_naming_the_table_and_digest(pg: Pg) -> None:
+    backend = pg.backend()
+    backend.write(
+        State.new("local").with_resource("agent.a", replace(a_resource(1), applied={"p": LONG}))
+    )
+    with psycopg.connect(pg.url) as conn:
+        conn.execute(f"DELETE FROM {pg.schema}.state_blobs")
+    state = pg.backend().read()
+    assert state is not None and state.resources["agent.a"].applied["p"] == LONG  # by digest
+    digest = "sha256:" + hashlib.sha256(LONG.encode()).hexdigest()
+    with pytest.raises(ConfigError) as caught:
+        _ = state.resources["agent.a"].applied["p"].text
+    assert caught.value.exit_code == 1
+    assert str(caught.value) == (
+        f"postgres:{pg.schema}/acme/local (table {pg.schema}.state_blobs): state blob {digest} "
+        "is missing: the state refers to text that is not stored (restore it from a backup or "
+        "copy of the state, or re-apply with `state rm` and `import`)"
+    )
+
+
+def test_push_and_pull_carry_the_blobs(
+    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    local = example.state()
+    use_postgres(example, pg, monkeypatch)
+    assert example.run("state", "push").exit_code == 0
+    stored = pg.backend().read()
+    assert stored is not None and stored.to_dict() == local
+    with psycopg.connect(pg.url) as conn:
+        (count,) = conn.execute(f"SELECT count(*) FROM {pg.schema}.state_blobs").fetchone()
+    assert count == len(re.findall(r'"\$blob"', json.dumps(local)))
+
+    state_file = example.root / ".sigmaform" / "state" / "local.json"
+    state_file.unlink()
+    shutil.rmtree(state_file.with_name("local.json.blobs"))
+    pulled = example.run("state", "pull")
+    assert pulled.exit_code == 0, pulled.output
+    assert example.state() == local
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+    example.edit("agents/prompts/support.md", "You are calm", "You are patient")
+    plan = example.run("plan", "--no-refresh", "--detailed-exitcode")
+    assert plan.exit_code == 2 and "You are patient" in plan.output
