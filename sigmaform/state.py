@@ -185,6 +185,27 @@ class State:
             ) from None
 
 
+def render_document(document: Mapping[str, Any]) -> str:
+    """A state document as stored: one line per top-level field and one per resource.
+
+    Valid JSON that stays small (no indentation repeated in every resource) and diffs well
+    under version control: a change to one resource is a change to its line.
+    """
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    fields = []
+    for key in sorted(document):
+        if key == "resources":
+            lines = [f"{compact(a)}:{compact(r)}" for a, r in sorted(document[key].items())]
+            inner = "{\n" + ",\n".join(lines) + "\n}" if lines else "{}"
+            fields.append(f'"resources":{inner}')
+        else:
+            fields.append(f"{compact(key)}:{compact(document[key])}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
 @dataclass(frozen=True)
 class LockInfo:
     """Who holds the lock: shown to the one who is refused."""
@@ -311,8 +332,7 @@ class LocalBackend:
         blobs: Blobs = {}
         document = state.to_dict(blobs)
         self.blobs.write(blobs)  # first: the document must never name a missing blob
-        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(self.path, text, backup=True, mode=0o600)
+        write_atomic(self.path, render_document(document), backup=True, mode=0o600)
         state_journal.discard(self.path)  # the document now holds everything it had
         # The backup is the previous version, kept restorable: its blobs stay too.
         self.blobs.prune(blobs, [self.path.with_name(self.path.name + ".backup")])

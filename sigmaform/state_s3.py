@@ -45,6 +45,7 @@ from sigmaform.state import (
     State,
     describe_wait,
     holder_alive,
+    render_document,
     stale_write_error,
 )
 from sigmaform.state_blobs import PREFIX, checked, missing, text_of
@@ -246,7 +247,7 @@ class S3Backend:
         blobs: Blobs = {}
         document = state.to_dict(blobs)
         self._put_blobs(blobs)  # first: the document must never name a missing blob
-        text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        text = render_document(document)
         etag = self._put(self.key, text.encode(), "cannot write state", **condition)
         if etag is None:
             current = self._read()
