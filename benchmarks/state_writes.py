@@ -33,14 +33,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.generate import generate
 from benchmarks.harness import base_environ
 from benchmarks.populate import populate
 from sigmaform.state import LocalBackend, State
 from sigmaform.state_blobs import TextRef
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
@@ -78,7 +79,9 @@ def one_agent_write(url: str, state: State) -> dict[str, int]:
     backend = PostgresBackend(url, "bench", state.environment, schema=schema)
     stored = backend.store(replace(state, serial=1), None)
     initial = backend.sent_bytes
-    address = sorted(a for a in state.resources if a.startswith("agent."))[len(state.resources) // 2]
+    address = sorted(a for a in state.resources if a.startswith("agent."))[
+        len(state.resources) // 2
+    ]
     resource = state.resources[address]
     prompt = resource.applied.get("instructions", "")
     text = prompt.text if isinstance(prompt, TextRef) else str(prompt)

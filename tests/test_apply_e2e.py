@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import Project
 
-from sigmaform.state import LocalBackend, LockInfo
+from sigmaform.state import LocalBackend, LockInfo, render_document
 
 SECRET = "local-only-support-secret"
 
@@ -182,7 +182,8 @@ def test_no_secret_in_state_plan_files_or_outputs(example: Project) -> None:
     assert "(sensitive, changed)" in outputs[1]
     outputs.append(example.run("apply", str(plan_file)).output)
     outputs.append(example.run("state", "show", "agent.support").output)
-    files = [p for p in (example.root / ".sigmaform" / "state").iterdir()] + [plan_file]
+    state_dir = example.root / ".sigmaform" / "state"
+    files = [p for p in state_dir.rglob("*") if p.is_file()] + [plan_file]  # blobs too
     blobs = outputs + [p.read_text() for p in files]
     for blob in blobs:
         assert SECRET not in blob
@@ -219,7 +220,7 @@ def test_state_file_is_sorted_and_matches_its_schema(example: Project, repo_root
     path = example.root / ".sigmaform" / "state" / "local.json"
     text = path.read_text()
     data = json.loads(text)
-    assert text == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert text == render_document(data)  # sorted, one line per resource
     schema = json.loads((repo_root / "schemas" / "state.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(data)
     plan_json = json.loads(example.run("plan", "--format", "json").output)

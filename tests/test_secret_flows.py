@@ -27,7 +27,8 @@ def leak_free(project: Project, *outputs: str, secrets: tuple[str, ...] = ()) ->
     needles = [s.lower() for s in (GREETING, SUPPORT_SECRET, *secrets)]
     texts = list(outputs)
     texts += [p.read_text() for p in project.root.rglob("*.json") if "emulator" not in p.parts]
-    texts += [p.read_text() for p in (project.root / ".sigmaform" / "state").glob("*")]
+    state_dir = project.root / ".sigmaform" / "state"
+    texts += [p.read_text() for p in state_dir.rglob("*") if p.is_file()]  # blobs too
     for text in texts:
         for needle in needles:
             assert needle not in text.lower()

@@ -91,9 +91,9 @@ CASES: dict[str, tuple[Callable[[Doc], None], str]] = {
 TEXT_CASES: dict[str, tuple[Callable[[str], str], str]] = {
     "100,000 brackets": (lambda text: "[" * 100_000 + "]" * 100_000, "nested deeper than"),
     "NUL characters": (lambda text: "\x00" * 100, "invalid JSON"),
-    "NaN": (lambda text: text.replace('"serial": ', '"serial": NaN, "x": ', 1), "invalid JSON"),
+    "NaN": (lambda text: text.replace('"serial":', '"serial": NaN, "x":', 1), "invalid JSON"),
     "5,000-digit serial": (
-        lambda text: text.replace('"serial": ', '"serial": ' + "9" * 5000 + ', "x": ', 1),
+        lambda text: text.replace('"serial":', '"serial": ' + "9" * 5000 + ', "x":', 1),
         "invalid JSON",
     ),
     "not an object": (lambda text: "[]", "not a sigmaform state file"),
