@@ -23,7 +23,7 @@ from conftest import Project
 from s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server, start_server
 from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
 
-from sigmaform.errors import LockHeldError, LockLostError, StalePlanError
+from sigmaform.errors import ConfigError, LockHeldError, LockLostError, StalePlanError
 from sigmaform.state import LocalBackend, LockInfo, State
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (the s3 extra)")
@@ -697,3 +697,29 @@ def test_ensure_locked_names_a_removed_lock(s3: S3) -> None:
             backend.ensure_locked()
     with pytest.raises(LockLostError):
         backend.ensure_locked()  # not held at all
+
+
+def test_long_text_is_stored_once_under_the_blob_prefix_and_a_missing_one_is_named(
+    s3: S3,
+) -> None:
+    prompt = "You are a careful support agent.\n" * 30
+    digest = hashlib.sha256(prompt.encode()).hexdigest()
+    agents = [replace(a_resource(n), applied={"instructions": prompt}) for n in (1, 2)]
+    state = State.new("local")
+    for n, agent in enumerate(agents, start=1):
+        state = state.with_resource(f"agent.a{n}", agent)
+    written = s3.backend().write(state)
+    blob = f"agents/local.json.blobs/sha256/{digest}"
+    assert s3.objects() == ["agents/local.json", blob]  # two references, one object
+    body = s3.client().get_object(Bucket=s3.bucket, Key="agents/local.json")["Body"].read()
+    assert prompt.encode() not in body
+
+    read = s3.backend().read()
+    assert read is not None and read == written  # compared by digest: no blob read
+    s3.client().delete_object(Bucket=s3.bucket, Key=blob)
+    with pytest.raises(ConfigError) as caught:
+        _ = read.resources["agent.a1"].applied["instructions"].text
+    assert caught.value.exit_code == 1
+    assert str(caught.value).startswith(
+        f"s3://{s3.bucket}/{blob}: state blob sha256:{digest} is missing"
+    )
