@@ -4,6 +4,7 @@ whose file size limit (RLIMIT_FSIZE) makes the write fail with EFBIG, as a full 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -82,7 +83,7 @@ def test_failed_state_write_keeps_the_old_state_and_leaves_no_temp_file(
     state_dir = project.root / ".sigmaform" / "state"
     before = snapshot(state_dir)
     with (project.root / "agents/prompts/support.md").open("a") as prompt:
-        prompt.write(BIG)  # the new state is ~20 KB larger than the old one
+        prompt.write(BIG)  # the new prompt's blob (~20 KB) is past the limit
     done = run_limited(project, len(before["local.json"]) + 2_000, "apply", "--auto-approve")
     assert_failed_cleanly(done, "local.json")
     assert temp_files(state_dir) == []
@@ -97,19 +98,32 @@ def test_failed_backup_copy_keeps_the_old_state_and_leaves_no_temp_file(
     prompt.write_text(original + BIG)
     assert project.run("apply", "--auto-approve").exit_code == 0
     state_dir = project.root / ".sigmaform" / "state"
+    # The old state as an earlier release wrote it: every prompt inline, so it is large.
+    state = LocalBackend(state_dir / "local.json").read()
+    assert state is not None
+    inline = {
+        **state.to_dict(),
+        "version": 1,
+        "resources": {a: r.to_dict(inline=True) for a, r in state.resources.items()},
+    }
+    (state_dir / "local.json").write_text(json.dumps(inline, indent=2))
+    shutil.rmtree(state_dir / "local.json.blobs")
     before = snapshot(state_dir)
     prompt.write_text(original)
     # The new state fits under the limit; copying the old, larger one to the backup does not.
     done = run_limited(project, len(before["local.json"]) - 10_000, "apply", "--auto-approve")
     assert_failed_cleanly(done, "local.json")
     assert temp_files(state_dir) == []
-    # The success was appended to the journal (small); compacting it into the document
-    # failed, so the document and its backup are as they were and the journal keeps it.
+    # The success was appended to the journal (small, its prompt in a blob); compacting it
+    # into the document failed, so the document and its backup are as they were and the
+    # journal keeps it.
     after = snapshot(state_dir)
     assert b"agent.support" in after.pop("local.json.journal")
-    assert after == before
+    assert {k for k in after if not k.startswith("local.json.blobs/")} == set(before)
+    assert {k: v for k, v in after.items() if k in before} == before
     saved = LocalBackend(state_dir / "local.json").read()
-    assert saved is not None and BIG not in saved.resources["agent.support"].applied["instructions"]
+    assert saved is not None
+    assert saved.resources["agent.support"].applied["instructions"] == original
 
 
 def test_failed_plan_out_keeps_the_old_plan_file_and_leaves_no_temp_file(
