@@ -334,6 +334,7 @@ class LocalBackend:
         self.blobs.write(blobs)  # first: the document must never name a missing blob
         write_atomic(self.path, render_document(document), backup=True, mode=0o600)
         state_journal.discard(self.path)  # the document now holds everything it had
+        self.blobs.compacted()
         # The backup is the previous version, kept restorable: its blobs stay too.
         self.blobs.prune(blobs, [self.path.with_name(self.path.name + ".backup")])
         return state
@@ -344,8 +345,11 @@ class LocalBackend:
         written = replace(state, serial=state.serial + 1)
         blobs: Blobs = {}
         records = [(a, None if r is None else r.to_dict(blobs)) for a, r in changes]
-        self.blobs.write(blobs)  # first: the journal line must never name a missing blob
-        state_journal.append(self.path, written, records)
+        # New texts travel in the journal line (durable with it); compaction writes them
+        # as blob files, all together, before the document that names them.
+        texts = self.blobs.unstored(blobs)
+        state_journal.append(self.path, written, records, texts)
+        self.blobs.journalled(texts)
         return written
 
     @contextlib.contextmanager

@@ -10,7 +10,10 @@ the next write compacts them, so nothing recorded is lost.
 One line per group: `{"version", "lineage", "serial", "environment", "workspace"?,
 "changes": [[address, resource or null], ...]}`, resources encoded as the document of that
 version encodes them (long text as blob markers from version 2; a line without a version
-is version 1, as written before blobs). Replaying is idempotent (each change sets or removes
+is version 1, as written before blobs). A line also carries, under `blobs`, the text of
+each long value it names that is not stored as a blob file yet: the line's one fsync makes
+it durable, instead of one fsync per file (compaction writes the files, together, before
+the document that names them). Replaying is idempotent (each change sets or removes
 one address), and lines at or below the document's serial are already in it (a crash
 between writing the document and removing the journal). Only the last line can be torn
 (a kill mid-append): it never reached fsync, so it is dropped, which loses nothing that
@@ -40,9 +43,14 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
-def append(state_path: Path, state: State, records: Sequence[Record]) -> None:
-    """Append one group of changes (made at `state.serial`) and make it durable. The blobs
-    the records name must be durable already."""
+def append(
+    state_path: Path,
+    state: State,
+    records: Sequence[Record],
+    texts: Mapping[str, str] | None = None,
+) -> None:
+    """Append one group of changes (made at `state.serial`) and make it durable. Each blob
+    the records name must be durable already or be in `texts` (digest -> text)."""
     from sigmaform.state import STATE_VERSION
 
     line: dict[str, Any] = {
@@ -52,6 +60,8 @@ def append(state_path: Path, state: State, records: Sequence[Record]) -> None:
         "environment": state.environment,
         "changes": [[a, r] for a, r in records],
     }
+    if texts:
+        line["blobs"] = dict(texts)
     if state.workspace:
         line["workspace"] = state.workspace
     data = (json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n").encode()
@@ -99,6 +109,8 @@ def replay(
     source = display + ".journal"
     lines = raw.split(b"\n")
     state = document
+    # Texts the lines carry, read before the blob files (which may not be written yet).
+    blobs = JournalTexts(blobs, source)
     resources: dict[str, ResourceState] | None = None
     for number, text in enumerate(lines, start=1):
         if not text.strip():
@@ -130,6 +142,7 @@ def replay(
         if resources is None:
             resources = dict(state.resources)
         version = entry.get("version", 1)
+        blobs.add(entry.get("blobs"), number)
         _apply(resources, changes, source, number, blobs, version)
         workspace = entry.get("workspace") or state.workspace
         state = State(
@@ -169,6 +182,34 @@ def _apply(
         raise ConfigError(
             Problem(source, number, message=f"state journal line is damaged: {error!r}")
         ) from None
+
+
+class JournalTexts:
+    """A blob reader that knows the texts carried by journal lines, else asks `files`."""
+
+    def __init__(self, files: BlobReader | None, source: str) -> None:
+        self.files = files
+        self.source = source
+        self.texts: dict[str, str] = {}
+
+    def add(self, texts: Any, number: int) -> None:
+        if texts is None:
+            return
+        if not isinstance(texts, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in texts.items()
+        ):
+            raise ConfigError(Problem(self.source, number, message="state journal line is damaged"))
+        self.texts.update(texts)
+
+    def read_blob(self, digest: str) -> str:
+        from sigmaform.state_blobs import checked, missing
+
+        text = self.texts.get(digest)
+        if text is not None:
+            return checked(digest, text.encode(), f"{self.source} (blob {digest})")
+        if self.files is None:
+            raise missing(digest, self.source)
+        return self.files.read_blob(digest)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -12,6 +12,7 @@ recovered into state, not created a second time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -82,14 +83,22 @@ def _no_dangling_blob(state: Path) -> int:
     """Every blob the document, its backup and its journal name is on disk (a crash never
     leaves a reference without its text); how many they name."""
     named: set[str] = set()
+    carried: dict[str, str] = {}  # texts journal lines carry until compaction writes them
     for suffix in ("", ".backup", ".journal"):
         path = state.with_name(state.name + suffix)
         if path.exists():
             named.update(DIGEST_IN_TEXT.findall(path.read_text(encoding="utf-8")))
+    journal = state.with_name(state.name + ".journal")
+    if journal.exists():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            # A torn last line was never fsynced, so never reported as saved.
+            with contextlib.suppress(json.JSONDecodeError):
+                carried.update(json.loads(line).get("blobs", {}))
     blobs = state.with_name(state.name + ".blobs") / "sha256"
     for digest in named:
         blob = blobs / digest[7:9] / digest[9:]
-        assert blob.read_text(encoding="utf-8") and digest_of(blob.read_text()) == digest, blob
+        text = carried[digest] if digest in carried else blob.read_text(encoding="utf-8")
+        assert digest_of(text) == digest, blob
     return len(named)
 
 

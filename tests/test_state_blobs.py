@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,30 @@ def test_a_plan_reads_a_blob_only_to_show_its_diff_and_a_missing_one_is_a_clear_
     corrupt = example.run("plan", "--no-refresh")
     assert corrupt.exit_code == 1
     assert f"state blob {digest} is corrupt (its content does not match)" in corrupt.output
+
+
+def test_an_appended_text_travels_in_the_journal_until_compaction_writes_its_blob(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "local.json"
+    backend = LocalBackend(path)
+    state = backend.write(State.new("local"))
+    resource = a_resource(LONG)
+    state = backend.append(state.with_resource("agent.a", resource), [("agent.a", resource)])
+    again = replace(resource, applied={**resource.applied, "welcomeMessage": "Hi"})
+    state = backend.append(state.with_resource("agent.a", again), [("agent.a", again)])
+    lines = [json.loads(x) for x in path.with_name("local.json.journal").read_text().splitlines()]
+    # One fsync per line covers the text; the second line names it without carrying it.
+    assert lines[0]["blobs"] == {digest_of(LONG): LONG} and "blobs" not in lines[1]
+    assert blob_files(path) == []
+
+    # A process killed here leaves the journal: reading takes the text from it.
+    read = LocalBackend(path).read()
+    assert read == state
+    held = read.resources["agent.a"].applied["instructions"]
+    assert isinstance(held, TextRef) and held.text == LONG
+
+    LocalBackend(path).compact(read)  # the next write (or lock) folds it in
+    (blob,) = blob_files(path)
+    assert blob.read_text() == LONG and not path.with_name("local.json.journal").exists()
+    assert LocalBackend(path).read() == state
