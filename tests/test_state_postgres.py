@@ -796,3 +796,23 @@ def test_push_and_pull_carry_the_blobs(
     example.edit("agents/prompts/support.md", "You are calm", "You are patient")
     plan = example.run("plan", "--no-refresh", "--detailed-exitcode")
     assert plan.exit_code == 2 and "You are patient" in plan.output
+
+
+def test_the_header_row_carries_every_top_level_field(pg: Pg) -> None:
+    # `tests` (the last `sigmaform test` results) lives beside lineage and serial.
+    tests = {
+        "agent.a1": {
+            "agentDigest": "sha256:a",
+            "cases": {},
+            "successful": 3,
+            "attempts": 3,
+            "verdict": "passed",
+            "ranAt": "2026-01-01T00:00:00Z",
+        }
+    }
+    state = replace(State.new("local").with_resource("agent.a1", a_resource(1)), tests=tests)
+    written = pg.backend().write(state)
+    with psycopg.connect(pg.url) as conn:
+        header = conn.execute(f"SELECT document FROM {pg.schema}.states").fetchone()
+    assert header is not None and header[0]["tests"] == tests
+    assert pg.backend().read() == written
