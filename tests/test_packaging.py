@@ -87,3 +87,12 @@ def test_the_pypi_description_links_only_absolute_urls() -> None:
     assert targets
     assert all(t.startswith("https://") for t in targets), targets
     assert f"@v{sigmaform.__version__}" in text  # the install line names this release
+
+
+def test_wheel_ships_every_module_of_the_source_tree(wheel: Path) -> None:
+    """A package missing from pyproject's list installs a sigmaform that cannot start
+    (the editable install the suite runs on would never notice)."""
+    names, _ = metadata(wheel)
+    repo = Path(__file__).resolve().parent.parent
+    modules = {p.relative_to(repo).as_posix() for p in (repo / "sigmaform").rglob("*.py")}
+    assert modules - set(names) == set()
