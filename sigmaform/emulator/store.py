@@ -18,11 +18,14 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sigmaform.emulator.wire import JsonObject
+
+T = TypeVar("T")
 
 # Parsed objects kept per workspace, by their files' total size: 1,000 agents with 10 KB
 # prompts fit (a listing rereads nothing). A parsed object takes more memory than its
@@ -67,6 +70,10 @@ class Workspace(ABC):
     @abstractmethod
     def all(self, collection: str) -> list[JsonObject]:
         """Every object of a collection in creation order; shared objects: do not mutate."""
+
+    def summaries(self, collection: str, summary: Callable[[JsonObject], T]) -> list[T]:
+        """`summary` of every object of a collection, in creation order (it must not mutate)."""
+        return [summary(obj) for obj in self.all(collection)]
 
     @abstractmethod
     def put(self, collection: str, oid: str, obj: JsonObject) -> None: ...
@@ -164,7 +171,12 @@ class DiskWorkspace(Workspace):
         return self._path(collection, oid).exists()
 
     def all(self, collection: str) -> list[JsonObject]:
-        items: list[tuple[int, str, JsonObject]] = []
+        return self.summaries(collection, lambda obj: obj)
+
+    def summaries(self, collection: str, summary: Callable[[JsonObject], T]) -> list[T]:
+        # Only the summaries are kept: listing the webhooks of 10,000 agents with long
+        # prompts need not hold every parsed agent at once (~150 MB in an embedded apply).
+        items: list[tuple[int, str, T]] = []
         try:
             entries = list(os.scandir(self._root / collection))
         except FileNotFoundError:
@@ -176,9 +188,9 @@ class DiskWorkspace(Workspace):
                 obj = self._load(Path(entry.path), entry.stat())
             except FileNotFoundError:  # deleted by another process since the scan
                 continue
-            items.append((obj.get("_order", 0), entry.name, obj))
+            items.append((obj.get("_order", 0), entry.name, summary(obj)))
         items.sort(key=lambda item: (item[0], item[1]))
-        return [obj for _, _, obj in items]
+        return [value for _, _, value in items]
 
     def put(self, collection: str, oid: str, obj: JsonObject) -> None:
         stored = self._stamp(copy.deepcopy(obj))

@@ -139,17 +139,20 @@ def list_webhooks(ctx: Context, request: Request, _: str) -> Response:
         raise bad_request("active must be true or false")
     active = raw_active == "true"
     agent_id = request.query.get("agentId")
+
+    def rows_of(agent: JsonObject) -> list[JsonObject]:
+        return [
+            _present(ctx, agent["agentId"], item)
+            for item in agent["agentSettings"]["webhooks"]
+            if item["active"] is active
+        ]
+
     if agent_id is not None:
         found = ctx.ws.get("agents", agent_id) if agent_id else None
-        agents = [found] if found else []
+        per_agent = [rows_of(found)] if found else []
     else:
-        agents = ctx.ws.all("agents")
-    rows = [
-        _present(ctx, agent["agentId"], item)
-        for agent in agents
-        for item in agent["agentSettings"]["webhooks"]
-        if item["active"] is active
-    ]
+        per_agent = ctx.ws.summaries("agents", rows_of)
+    rows = [row for rows in per_agent for row in rows]
     return Response(200, paginate(rows, request.query, lambda row: row))
 
 
