@@ -11,7 +11,7 @@ import re
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -627,8 +627,12 @@ def dump_yaml(value: Any) -> str:
     return text
 
 
-def write_atomic(path: Path, text: str, *, backup: bool = False, mode: int | None = None) -> None:
+def write_atomic(
+    path: Path, text: str | Iterable[str], *, backup: bool = False, mode: int | None = None
+) -> None:
     """Write via a temp file in the same directory, fsync, rename; optionally keep `<name>.backup`.
+
+    `text` may come in pieces (written as they are produced, never joined in memory).
 
     A reader sees the old file or the new one, never half of either. `mode` (e.g. 0o600
     for state and plan files) applies to the file and its backup, whatever they had.
@@ -645,7 +649,10 @@ def write_atomic(path: Path, text: str, *, backup: bool = False, mode: int | Non
                 os.chmod(tmp, mode)
             elif path.exists():
                 os.chmod(tmp, path.stat().st_mode & 0o777)
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
             handle.flush()
             os.fsync(handle.fileno())
         if backup and path.exists():

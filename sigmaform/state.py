@@ -191,19 +191,33 @@ def render_document(document: Mapping[str, Any]) -> str:
     Valid JSON that stays small (no indentation repeated in every resource) and diffs well
     under version control: a change to one resource is a change to its line.
     """
+    return "".join(document_parts(document))
+
+
+def document_parts(document: Mapping[str, Any]) -> Iterator[str]:
+    """`render_document` in pieces, one per field and per resource line: the local backend
+    writes them as they come, so a 10,000-resource document is never held whole (its
+    lines, their join and the file's encoding of it cost ~60 MB at once)."""
 
     def compact(value: Any) -> str:
         return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
-    fields = []
-    for key in sorted(document):
-        if key == "resources":
-            lines = [f"{compact(a)}:{compact(r)}" for a, r in sorted(document[key].items())]
-            inner = "{\n" + ",\n".join(lines) + "\n}" if lines else "{}"
-            fields.append(f'"resources":{inner}')
+    yield "{\n"
+    for index, key in enumerate(sorted(document)):
+        if index:
+            yield ",\n"
+        if key != "resources":
+            yield f"{compact(key)}:{compact(document[key])}"
+        elif not document[key]:
+            yield '"resources":{}'
         else:
-            fields.append(f"{compact(key)}:{compact(document[key])}")
-    return "{\n" + ",\n".join(fields) + "\n}\n"
+            yield '"resources":{\n'
+            for line, (address, resource) in enumerate(sorted(document[key].items())):
+                if line:
+                    yield ",\n"
+                yield f"{compact(address)}:{compact(resource)}"
+            yield "\n}"
+    yield "\n}\n"
 
 
 @dataclass(frozen=True)
@@ -332,7 +346,7 @@ class LocalBackend:
         blobs: Blobs = {}
         document = state.to_dict(blobs)
         self.blobs.write(blobs)  # first: the document must never name a missing blob
-        write_atomic(self.path, render_document(document), backup=True, mode=0o600)
+        write_atomic(self.path, document_parts(document), backup=True, mode=0o600)
         state_journal.discard(self.path)  # the document now holds everything it had
         self.blobs.compacted()
         # The backup is the previous version, kept restorable: its blobs stay too.

@@ -124,8 +124,14 @@ class LocalBlobs:
             return
         keep = set(referenced)
         for document in documents:
+            # Line by line (a marker never spans lines): the backup is not held whole. As
+            # before, a document that cannot be read whole names nothing.
+            named: set[str] = set()
             with contextlib.suppress(OSError, UnicodeDecodeError):
-                keep.update(DIGEST_IN_TEXT.findall(document.read_text(encoding="utf-8")))
+                with document.open(encoding="utf-8") as lines:
+                    for line in lines:
+                        named.update(DIGEST_IN_TEXT.findall(line))
+                keep.update(named)
         for fan in (self.root / "sha256").glob("??"):
             for path in fan.iterdir():
                 digest = PREFIX + fan.name + path.name
