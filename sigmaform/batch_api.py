@@ -18,19 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sigmaform.errors import ApiError
+from sigmaform.kinds.base import created_since
 
 if TYPE_CHECKING:
     from sigmaform.client import Client
 
 BATCH_RUNS = "/v1/batch-runs"
 TEST_RUNS = "/v1/test-runs"
-# Servers truncate timestamps; a batch created this much before we asked still counts as ours.
-_SLACK = timedelta(seconds=1)
 _RECOVERY_PAGES = 3  # newest first: ours, if it exists, is on the first page
 
 
@@ -117,7 +116,7 @@ class BatchApi:
                     for c in item.get("testCases") or []
                     if isinstance(c, dict)
                 )
-                if cases == wanted and _created_since(item.get("createdDate"), started):
+                if cases == wanted and created_since(item.get("createdDate"), started):
                     return item
             if not (isinstance(listing, dict) and listing.get("hasNext")):
                 return None
@@ -152,15 +151,3 @@ class BatchApi:
             conversation=messages,
             chat_id=str(body.get("chatId") or ""),
         )
-
-
-def _created_since(text: Any, started: datetime) -> bool:
-    if not isinstance(text, str):
-        return False
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when >= started - _SLACK

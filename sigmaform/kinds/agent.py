@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sigmaform.errors import ApiError
-from sigmaform.kinds.base import Api, Kind, as_object
+from sigmaform.kinds.base import Api, Kind, as_object, created_since
 from sigmaform.sensitive import reveal_tree
 
 log = logging.getLogger("sigmaform.client")
@@ -33,7 +33,6 @@ CREATE_SETTINGS_NAMES: dict[str, str] = {
     "postConversationAnalysis": "postConversationInsights",
 }
 CREATE_ANALYSIS_ITEM_NAMES: dict[str, str] = {"insightInstructions": "analysisInstructions"}
-_TIMESTAMP_PRECISION = timedelta(seconds=1)
 
 
 def to_create_names(body: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +150,7 @@ class AgentKind(Kind):
     ) -> dict[str, Any] | None:
         candidates = [a for a in self.list(api) if a.get("agentName") == name]
         same = [a for a in candidates if a.get("instructions") == instructions]
-        fresh = [a for a in (same or candidates) if _created_since(a, started)]
+        fresh = [a for a in (same or candidates) if created_since(a.get("createdAt"), started)]
         if len(same) == 1:
             chosen = same[0]
         elif len(fresh) == 1:
@@ -171,20 +170,6 @@ class AgentKind(Kind):
         agent_id = chosen.get("agentId")
         full = self.get(api, agent_id) if isinstance(agent_id, str) else None
         return full if full is not None else chosen
-
-
-def _created_since(agent: dict[str, Any], started: datetime) -> bool:
-    text = agent.get("createdAt")
-    if not isinstance(text, str):
-        return False
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    # Servers truncate timestamps (the emulator to milliseconds, many to seconds).
-    return when >= started - _TIMESTAMP_PRECISION
 
 
 AGENT = AgentKind(

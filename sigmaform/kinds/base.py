@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -58,6 +59,26 @@ def as_object(value: Any, method: str, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(method, path, None, "the server answered without the expected object")
     return value
+
+
+# Servers truncate timestamps (the emulator to milliseconds, many to seconds).
+_TIMESTAMP_PRECISION = timedelta(seconds=1)
+
+
+def created_since(text: Any, started: datetime) -> bool:
+    """Whether a server timestamp (ISO 8601; naive means UTC) is not before `started`.
+
+    Used to tell the object a lost create made from older ones alike.
+    """
+    if not isinstance(text, str):
+        return False
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when >= started - _TIMESTAMP_PRECISION
 
 
 @dataclass(frozen=True)
