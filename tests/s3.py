@@ -1,4 +1,5 @@
-"""A throwaway S3-compatible server for tests: moto's server in a subprocess on loopback.
+"""A throwaway S3-compatible server for tests: moto's server in a subprocess on loopback,
+serving one request at a time so conditional writes are atomic, as on S3 (moto_serial.py).
 
 A subprocess, not moto's in-process thread: importing moto into the test process would hook
 botocore's handlers there, and the backend must talk to a server, not to a stub.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -55,7 +57,7 @@ def start_server() -> Server | str:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(Path(__file__).with_name("moto_serial.py")), "127.0.0.1", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
