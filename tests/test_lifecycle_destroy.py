@@ -40,7 +40,15 @@ def test_plan_destroy_shows_every_delete_and_changes_nothing(example: Project) -
     assert data["destroy"] is True
     assert {r["action"] for r in data["resources"]} == {"delete"}
     assert data["summary"]["delete"] == 3
-    assert example.journal()[journal:] == []  # a destroy plan reads nothing remotely
+    # It reads each managed agent (as destroy does before asking), and writes nothing.
+    read = example.journal()[journal:]
+    assert {(e["method"], e["path"].rsplit("/", 1)[0]) for e in read} >= {("GET", "/v1/agents")}
+    assert {e["method"] for e in read} == {"GET"}
+    journal = len(example.journal())
+    offline = example.run("plan", "--destroy", "--no-refresh", "--detailed-exitcode")
+    assert offline.exit_code == 2, offline.output
+    assert "Plan: 0 to create, 0 to update, 3 to delete, 0 unchanged." in offline.output
+    assert example.journal()[journal:] == []  # --no-refresh: nothing is read
     assert len(example.agents()) == 3
 
 

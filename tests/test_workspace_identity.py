@@ -290,6 +290,32 @@ def test_drift_with_a_key_of_another_known_workspace_is_refused_not_reported(
     assert "deleted outside sigmaform" not in drift.output
 
 
+def test_destroy_and_its_plan_with_a_key_of_another_workspace_are_refused(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under the other key every delete would answer 404 ("already gone"): the plan would
+    # promise three deletes, and state would forget agents that stay live in workspace A.
+    use_key(example, monkeypatch, KEY_A)
+    example.edit("agents/support.yaml", "protect: true", "protect: false")
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    monkeypatch.setenv("LOCAL_KEY", KEY_B)
+    before = len(example.journal())
+    for args in (("plan", "--destroy"), ("destroy", "--auto-approve")):
+        refused = example.run(*args)
+        assert refused.exit_code == 3, refused.output
+        assert refused.stdout == ""
+        assert "3 of 3 managed resources are missing remotely" in refused.output
+        assert "instead of destroying. Nothing was sent." in refused.output
+        assert KEY_A not in refused.output and KEY_B not in refused.output
+    assert example.writes(before) == []
+    assert len(agents_of(example, KEY_A)) == 3
+    assert len(example.state()["resources"]) == 3
+    # Offline, the plan cannot know: it shows the deletes, as `plan --no-refresh` does.
+    offline = example.run("plan", "--destroy", "--no-refresh")
+    assert offline.exit_code == 0, offline.output
+    assert "Plan: 0 to create, 0 to update, 3 to delete, 0 unchanged." in offline.output
+
+
 def test_local_emulator_data_removed_is_refused_then_recreated_on_purpose(
     example: Project,
 ) -> None:

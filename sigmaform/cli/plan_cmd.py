@@ -19,6 +19,7 @@ from sigmaform.cli.app import (
 from sigmaform.destroy import destroy_plan
 from sigmaform.errors import EXIT_CHANGES, EXIT_OK, ConfigError
 from sigmaform.operations import backend_for, client_for, make_plan, read_state, save_plan
+from sigmaform.refresh_guard import check_destroy_reaches
 from sigmaform.render import render_plan_blocks
 
 
@@ -83,13 +84,17 @@ def plan(
     """
     project = load_project_for(ctx)
     state = read_state(backend_for(project), project.environment.name)
-    if destroy:
-        if targets:
-            raise ConfigError("--destroy plans every managed resource: it takes no --target")
-        result = destroy_plan(project.resources, state)
-    else:
-        with contextlib.ExitStack() as stack:
-            client = stack.enter_context(client_for(project, parallelism)) if refresh else None
+    if destroy and targets:
+        raise ConfigError("--destroy plans every managed resource: it takes no --target")
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(client_for(project, parallelism)) if refresh else None
+        if destroy:
+            result = destroy_plan(project.resources, state)
+            if client is not None and result.has_changes:
+                # As `destroy` does before it asks: under a key of another workspace every
+                # delete would answer 404, so this plan would promise deletes that never happen.
+                check_destroy_reaches(state, client)
+        else:
             result = make_plan(
                 project,
                 state,
