@@ -18,7 +18,7 @@ from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, ex
 from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
-from sigmaform.errors import ConfigError, StalePlanError
+from sigmaform.errors import ConfigError, RefusedError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
@@ -289,13 +289,34 @@ def ensure_plan_current(plan: Plan, state: State | None, project: Project) -> St
     return state
 
 
+def check_destroy_said(saved: Plan, request: ApplyRequest) -> None:
+    """Refuse (exit 3) a saved destroy plan applied without `--destroy`, and the reverse.
+
+    A saved plan is applied without a prompt, so a plan file swapped for a destroy plan
+    (an artifact between CI jobs) would end the environment; saying `--destroy` keeps
+    that decision in the command a person wrote.
+    """
+    name = str(request.plan_file)
+    if saved.destroy and not request.destroy:
+        raise RefusedError(
+            f"{name} is a destroy plan: it deletes every managed agent of `{saved.environment}`"
+            f" and forgets every adopted object. Apply it on purpose with "
+            f"`{invocation.command('apply', '--destroy', name)}`. Nothing was sent."
+        )
+    if request.destroy and not saved.destroy:
+        raise RefusedError(
+            f"--destroy was given, but {name} is not a destroy plan (make one with "
+            f"`{invocation.command('plan', '--destroy', '--out', name)}`). Nothing was sent."
+        )
+
+
 @dataclass(frozen=True)
 class ApplyRequest:
     plan_file: Path | None = None
     targets: tuple[str, ...] = ()
     refresh: bool = True
     options: ApplyOptions = field(default_factory=ApplyOptions)
-    destroy: bool = False  # `sigmaform destroy`: plan the destroy instead
+    destroy: bool = False  # `destroy`, or `apply --destroy PLANFILE`: a destroy on purpose
     allow_recreate: bool = False  # re-create managed resources even when most are missing
     lock_timeout: float = 0.0  # seconds to wait for the state lock
 
@@ -317,6 +338,7 @@ def apply_project(
         options = request.options
         saved = None if request.plan_file is None else load_plan(request.plan_file)
         if saved is not None:
+            check_destroy_said(saved, request)
             state = ensure_plan_current(saved, backend.read(), project)
             # The saved plan only authorises: what runs is recomputed from state and the
             # files (and the remote, as the saved plan was), and must match it exactly.

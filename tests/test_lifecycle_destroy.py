@@ -94,10 +94,38 @@ def test_saved_destroy_plan_is_applied_exactly(example: Project) -> None:
     unprotected(example)
     plan_file = example.root / "destroy.json"
     assert example.run("plan", "--destroy", "--out", str(plan_file)).exit_code == 0
-    result = example.run("apply", str(plan_file))
+    journal = len(example.journal())
+    # Applied without a prompt, a destroy plan must be named as one by whoever runs it.
+    unsaid = example.run("apply", str(plan_file))
+    assert unsaid.exit_code == 3, unsaid.output
+    assert f"{plan_file} is a destroy plan: it deletes every managed agent of `local`" in (
+        unsaid.output
+    )
+    assert f"apply --destroy {plan_file}`. Nothing was sent." in unsaid.output
+    assert example.journal()[journal:] == []
+    assert len(example.agents()) == 3
+    result = example.run("apply", "--destroy", str(plan_file))
     assert result.exit_code == 0, result.output
     assert "3 deleted" in result.output
     assert example.agents() == []
+
+
+def test_apply_destroy_needs_a_saved_destroy_plan(example: Project) -> None:
+    unprotected(example)
+    journal = len(example.journal())
+    bare = example.run("apply", "--destroy", "--auto-approve")
+    assert bare.exit_code == 1
+    assert "--destroy applies a saved destroy plan (PLANFILE); to destroy an environment, run" in (
+        bare.output
+    )
+    plan_file = example.root / "update.json"
+    example.edit("agents/receptionist.yaml", "Greet the caller warmly", "Greet the caller kindly")
+    assert example.run("plan", "--out", str(plan_file)).exit_code == 0
+    wrong = example.run("apply", "--destroy", str(plan_file))
+    assert wrong.exit_code == 3
+    assert f"--destroy was given, but {plan_file} is not a destroy plan" in wrong.output
+    assert [e for e in example.journal()[journal:] if e["method"] != "GET"] == []
+    assert len(example.agents()) == 3
 
 
 def test_destroy_with_target_is_a_usage_error(example: Project) -> None:

@@ -99,7 +99,10 @@ def _destroy_flag(plan: Plan, _: str) -> None:
 
 
 TAMPERING: dict[str, tuple[Callable[[Plan, str], None], str]] = {
-    "destroy flag set": (
+    # Refused before anything is compared: nobody said --destroy.
+    "destroy flag set": (_destroy_flag, "plan.json is a destroy plan: it deletes every"),
+    # Said, and still refused: the recomputed destroy plan differs from the file.
+    "destroy flag set, applied with --destroy": (
         _destroy_flag,
         "agent.receptionist: action no-op in the plan file, delete",
     ),
@@ -142,10 +145,12 @@ def test_edited_plan_is_refused_and_nothing_is_sent(
     victim_before = _agent(project, victim)
     before = len(project.journal())
 
-    result = project.run("apply", str(plan_file), "--allow-delete")
+    said = ("--destroy",) if case.endswith("--destroy") else ()
+    result = project.run("apply", str(plan_file), "--allow-delete", *said)
 
     assert result.exit_code == 3, result.output
-    assert "the plan file does not match the plan recomputed" in result.output
+    if case != "destroy flag set":
+        assert "the plan file does not match the plan recomputed" in result.output
     assert expected in result.output
     if case == "many additions":  # the first ten are listed, the rest counted
         assert "agent.extra-10" not in result.output and "... and 2 more" in result.output

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from sigmaform import invocation
 from sigmaform.apply import ApplyOptions
 from sigmaform.cli.app import (
     allow_recreate_option,
@@ -42,6 +43,11 @@ from sigmaform.operations import ApplyRequest, apply_project, load_plan
     help="json: one JSON object per line as each resource finishes (`sigmaform schema "
     "apply-event`); needs --auto-approve or PLANFILE.",
 )
+@click.option(
+    "--destroy",
+    is_flag=True,
+    help="PLANFILE is a destroy plan (`plan --destroy --out`): required to apply one.",
+)
 @allow_recreate_option
 @target_option
 @parallelism_option
@@ -55,6 +61,7 @@ def apply(
     force: bool,
     refresh: bool,
     fmt: str,
+    destroy: bool,
     allow_recreate: bool,
     targets: tuple[str, ...],
     parallelism: int,
@@ -65,18 +72,24 @@ def apply(
     With PLANFILE (from `plan --out`), the plan is applied to the environment it was made
     for (-e, if given, must name the same one): it is recomputed from state and the files
     (and the API, if the plan was refreshed) and applied only if it matches PLANFILE
-    exactly, so it is refused if anything changed since. Without it, a fresh plan is shown
-    and must be confirmed by typing `yes`.
+    exactly, so it is refused if anything changed since. A destroy plan also needs
+    --destroy. Without PLANFILE, a fresh plan is shown and must be confirmed by typing `yes`.
 
     \b
     Examples:
       sigmaform -e local apply --auto-approve
       sigmaform -e staging plan --out plan.json && sigmaform -e staging apply plan.json
+      sigmaform -e pr-123 plan --destroy --out gone.json && sigmaform apply --destroy gone.json
       sigmaform -e staging apply --auto-approve --format json | jq -c .
     """
     g = get_globals(ctx)
     if planfile is not None and targets:
         raise ConfigError("--target cannot be combined with a saved plan (it has its own)")
+    if destroy and planfile is None:
+        raise ConfigError(
+            "--destroy applies a saved destroy plan (PLANFILE); to destroy an environment, "
+            f"run `{invocation.command('destroy')}`"
+        )
     # A saved plan names its environment: without -e, that one is applied; with -e, a
     # different one is refused (exit 3) once the plan is checked against state.
     planned_env = load_plan(planfile).environment if planfile and g.env is None else None
@@ -85,6 +98,7 @@ def apply(
     console.require_answerable()
     request = ApplyRequest(
         plan_file=planfile,
+        destroy=destroy,
         targets=targets,
         refresh=refresh,
         options=ApplyOptions(allow_delete=allow_delete, force=force, parallelism=parallelism),
