@@ -22,6 +22,7 @@ from sigmaform.errors import ConfigError, RefusedError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
+from sigmaform.lost_creates import scoped_unknowns
 from sigmaform.moves import move_state, retarget_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
 from sigmaform.project import load_project
@@ -230,12 +231,14 @@ def make_plan(
             if len(found) == 1 and isinstance(found[0].get("agentId"), str):
                 full = client.get_agent(found[0]["agentId"])
                 unmanaged[name] = [full] if full is not None else []
+    scoped = scoped_unknowns(project.resources, moved, remote, client, resolver(moved), reach)
     plan = build_plan(
         project.resources,
         state,
         remote,
         targets=wanted,
         unmanaged_agents=unmanaged,
+        scoped_unmanaged=scoped,
         moves=moves,
         allow_delete=allow_delete,
         agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,

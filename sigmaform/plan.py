@@ -61,7 +61,7 @@ from sigmaform.targets import check_targets, referenced_by_targets
 PLAN_FORMAT_VERSION = 1
 KNOWN_AFTER_APPLY = "(known after apply)"
 CONFLICT_NOTE = "conflict"
-RECOVERED_NOTE = "recovered an agent created by an interrupted apply"
+RECOVERED_NOTE = "recovered {noun} created by an interrupted apply"
 
 
 class Action(StrEnum):
@@ -408,6 +408,7 @@ def build_plan(
     *,
     targets: Sequence[str] = (),
     unmanaged_agents: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    scoped_unmanaged: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     moves: Sequence[Move] = (),
     allow_delete: bool = False,
     agents: Sequence[Mapping[str, Any]] | None = None,
@@ -421,6 +422,9 @@ def build_plan(
     state was saved: it is recovered (planned as a create with its id, nothing sent).
     Otherwise the create is marked as a conflict (apply refuses it and suggests `import`).
     A re-create (an agent deleted outside sigmaform) follows the same rule.
+    `scoped_unmanaged` maps the address of a create of a scoped kind (a test case) to its
+    owner's remote objects that state does not know (`lost_creates.py`): the one of them
+    that holds every declared field, if exactly one does, is recovered the same way.
     `moves` (sigmaform.yaml's `moved:`) rename addresses in state before comparing.
     An adopted object whose file now names another one is planned as an adoption of that
     one, unless `retarget` is off (drift: it compares the remote with state alone).
@@ -500,29 +504,39 @@ def build_plan(
                     "as it is"
                 )
             namesakes = (unmanaged_agents or {}).get(str(resource.spec.get("agentName")), ())
-            if kind.name == "Agent" and namesakes:
-                ours = _recovered_create(kind, namesakes, desired, key, id_to_name)
-                if ours is not None:
-                    why = (
-                        f"{RECOVERED_NOTE} (id {ours})"
-                        if applied_state is None
-                        else f"deleted outside sigmaform, but an unmanaged agent of the same "
-                        f"name (id {ours}) holds the declared config"
+            if kind.name == "Agent":
+                # agentName is unique: the one namesake is ours, or a conflict.
+                alike = _holding(kind, namesakes, desired, key, id_to_name)
+                ours = alike[0] if len(namesakes) == 1 and alike else None
+                whose = "of the same name"
+            else:
+                found = (scoped_unmanaged or {}).get(resource.address, ())
+                alike = _holding(kind, found, desired, key, id_to_name)
+                # Two alike (one made by hand besides): neither is taken, one is created.
+                ours = alike[0] if len(alike) == 1 else None
+                whose = "of its " + " and ".join(sorted(kind.scope.values()))
+            if ours is not None:
+                noun = _noun(kind)
+                why = (
+                    f"{RECOVERED_NOTE.format(noun=noun)} (id {ours})"
+                    if applied_state is None
+                    else f"deleted outside sigmaform, but an unmanaged {noun.split(' ', 1)[1]}"
+                    f" {whose} (id {ours}) holds the declared config"
+                )
+                kept_notes = [n for n in notes if not n.startswith("deleted outside")]
+                plans.append(
+                    ResourcePlan(
+                        action=Action.CREATE,
+                        id=ours,
+                        notes=(
+                            *kept_notes,
+                            f"{why}: it matches the files, so it is recorded in state and "
+                            "nothing is sent",
+                        ),
+                        **common,  # type: ignore[arg-type]
                     )
-                    kept_notes = [n for n in notes if not n.startswith("deleted outside")]
-                    plans.append(
-                        ResourcePlan(
-                            action=Action.CREATE,
-                            id=ours,
-                            notes=(
-                                *kept_notes,
-                                f"{why}: it matches the files, so it is recorded in state and "
-                                "nothing is sent",
-                            ),
-                            **common,  # type: ignore[arg-type]
-                        )
-                    )
-                    continue
+                )
+                continue
             if kind.name == "Agent" and applied_state is None:
                 notes += renamed_without_move(resource, state)
             if kind.name == "Agent" and namesakes:
@@ -789,23 +803,28 @@ def _with_move(plan: ResourcePlan, moved_from: Mapping[str, str]) -> ResourcePla
     return replace(plan, moved_from=old, action=action)
 
 
-def _recovered_create(
+def _holding(
     kind: Kind,
-    namesakes: Sequence[Mapping[str, Any]],
+    bodies: Sequence[Mapping[str, Any]],
     desired: Mapping[str, Any],
     key: bytes,
     id_to_name: Mapping[str, str],
-) -> str | None:
-    """The id of the one unmanaged agent that holds exactly the declared config, if any."""
-    if len(namesakes) != 1:
-        return None
-    body = namesakes[0]
+) -> list[str]:
+    """The ids of the unmanaged remote objects that hold exactly the declared config."""
     merged = MERGED_OBJECTS[kind.name]
-    held = observed(kind, body, desired, key, id_to_name)
     units = [u for u, _ in iter_units(desired, merged)]
-    if changed_units(held, desired, merged, only=units) or not body.get(kind.id_field):
-        return None
-    return str(body[kind.id_field])
+    ids = []
+    for body in bodies:
+        held = observed(kind, body, desired, key, id_to_name)
+        if body.get(kind.id_field) and not changed_units(held, desired, merged, only=units):
+            ids.append(str(body[kind.id_field]))
+    return ids
+
+
+def _noun(kind: Kind) -> str:
+    """`an agent`, `a test case`: the kind as the plan's notes name it."""
+    words = kind.prefix.replace("-", " ")
+    return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
 
 
 def _apply_order(plan: ResourcePlan) -> tuple[int, int, str]:

@@ -214,6 +214,40 @@ def step_remote_delete(w: World) -> None:
     assert w.id(ADDRESS) != old and [c["testCaseId"] for c in cases(w)] == [w.id(ADDRESS)]
 
 
+def step_killed(w: World) -> None:
+    """An apply killed after the server made the case but before state recorded it (what
+    `state rm` leaves too): the next plan finds it under its agent, records it by its id
+    and sends nothing; one a person made alike in the dashboard besides makes two, and
+    then neither is taken: the case is created."""
+    write_case(w)
+    applied(w)
+    made = w.id(ADDRESS)
+    forgot = w.run("state", "rm", ADDRESS)
+    assert forgot.exit_code == 0, forgot.output
+    text, data = plan(w)
+    assert f"+ {ADDRESS}  (recover, id {made})" in text
+    assert "recovered a test case created by an interrupted apply" in text
+    assert resource(data, ADDRESS)["effect"] == "adopt"
+    assert "Plan: 0 to create, 1 to adopt, 0 to update, 0 to delete, 4 unchanged." in text
+    mark = w.mark()
+    applied(w)
+    assert w.project.writes(mark) == []
+    assert w.id(ADDRESS) == made and [c["testCaseId"] for c in cases(w)] == [made]
+    clean(w)
+
+    support = w.id("agent.support")
+    with w.api() as api:  # a second, identical case made by hand
+        twin = api.post("/v1/test-cases", json=whole(support))
+    assert twin.status_code == 201, twin.text
+    assert w.run("state", "rm", ADDRESS).exit_code == 0
+    text, _ = plan(w)
+    assert f"+ {ADDRESS}  (create)\n" in text and "recovered" not in text
+    mark = w.mark()
+    applied(w)
+    assert [(m, p) for m, p, _, _ in sent_with_query(w, mark)] == [("POST", "/v1/test-cases")]
+    assert len(cases(w)) == 3
+
+
 def step_agent_remote_delete(w: World) -> None:
     """Its agent deleted in the dashboard: both are created again, the case under the new
     agent (a test case cannot move to another agent)."""
@@ -361,6 +395,7 @@ STEPS: dict[str, Callable[[World], None]] = {
     "delete": step_delete,
     "remote-edit": step_remote_edit,
     "remote-delete": step_remote_delete,
+    "killed": step_killed,
     "agent-remote-delete": step_agent_remote_delete,
     "another-agent": step_another_agent,
     "rename": step_rename,
@@ -368,7 +403,7 @@ STEPS: dict[str, Callable[[World], None]] = {
     "destroy": step_destroy,
     "wrong-key": step_wrong_key,
 }
-OVER_SOCKET = {"create", "update", "remote-edit", "remote-delete", "wrong-key"}
+OVER_SOCKET = {"create", "update", "remote-edit", "remote-delete", "killed", "wrong-key"}
 
 
 @pytest.mark.parametrize(

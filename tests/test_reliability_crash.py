@@ -324,3 +324,70 @@ def test_update_written_but_unrecorded_leaves_no_phantom_drift(tmp_path: Path) -
     assert drift.exit_code == 0, str(drift)
     plan = cli("plan", "--detailed-exitcode")
     assert plan.exit_code == 0 and "Changed outside sigmaform" not in plan.stdout, str(plan)
+
+
+# -- test cases: a kind found under its agent, with no name of its own -------------------
+
+
+def _write_cases(root: Path, count: int) -> None:
+    for i in range(count):
+        path = root / "agents" / "tests" / f"case-{i:02d}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "kind": "TestCase",
+            "name": f"case-{i:02d}",
+            "spec": {
+                "agent": agent_name(i % 2),
+                "label": f"Case {i}",
+                "userPrompt": f"You are caller {i} and want to move your booking.",
+                "successCriteria": "The agent offers a new time.",
+                "attempt": 2,
+            },
+        }
+        path.write_text(json.dumps(doc))  # JSON is YAML, and keeps this test free of yaml
+
+
+def _cases(root: Path, agent_ids: list[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    with inspector(root / ".sigmaform" / "emulator", API_KEY) as api:
+        for agent_id in agent_ids:
+            answer = api.get("/v1/test-cases", params={"agentId": agent_id})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            found += body if isinstance(body, list) else body["data"]
+    return found
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_killed_apply_of_test_cases_recovers_without_duplicates(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    root = tmp_path / "project"
+    cli = _applied(root, count=2)
+    agent_ids = [r["id"] for r in read_state(root)["resources"].values()]
+    cases = 10
+    _write_cases(root, cases)
+    _slow(root, latency_ms=150)
+    journal = root / ".sigmaform" / "emulator" / "journal.jsonl"
+    process = start_cli(root, "apply", "--auto-approve", "--parallelism", "2")
+    _wait_for_first_write(journal, journal.stat().st_size, process)
+    time.sleep(rng.uniform(0.0, 0.6))
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    _slow(root, latency_ms=0)
+
+    saved = LocalBackend(state_file(root)).read()
+    recorded = sum(1 for r in saved.resources.values() if r.kind == "TestCase") if saved else 0
+    before = len(_cases(root, agent_ids))
+    assert recorded <= before
+    assert cli("state", "unlock").exit_code == 0
+    recovery = cli("apply", "--auto-approve")
+    assert recovery.exit_code == 0, str(recovery)
+    recovered = recovery.stdout.count("recovered a test case created by an interrupted apply")
+    assert recovered == before - recorded, str(recovery)
+
+    remote = _cases(root, agent_ids)
+    assert sorted(c["label"] for c in remote) == sorted(f"Case {i}" for i in range(cases))
+    held = {r.id for r in LocalBackend(state_file(root)).read().resources.values()}  # type: ignore[union-attr]
+    assert {c["testCaseId"] for c in remote} <= held
+    plan = cli("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, str(plan)
