@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -246,11 +247,36 @@ def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_cli(root: Path, *args: str, env: str = "rel") -> subprocess.Popen[bytes]:
+class CliProcess(subprocess.Popen[bytes]):
+    """`python -m sigmaform` writing its output to files, read back by `communicate`.
+
+    Not pipes: a pipe holds 64 KB and nobody reads it until the process ends, so a long
+    plan (50 agents' prompts) would stall the apply on its first print, and a kill meant to
+    land among its writes would land before any.
+    """
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str]) -> None:
+        # Closed by communicate(), which every caller ends with.
+        self._outputs = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
+        super().__init__(
+            list(args), env=dict(env), stdout=self._outputs[0], stderr=self._outputs[1]
+        )
+
+    def communicate(
+        self, input: bytes | None = None, timeout: float | None = None
+    ) -> tuple[bytes, bytes]:
+        self.wait(timeout)
+        out, err = self._outputs
+        for handle in (out, err):
+            handle.seek(0)
+        texts = (out.read(), err.read())
+        for handle in (out, err):
+            handle.close()
+        return texts
+
+
+def start_cli(root: Path, *args: str, env: str = "rel") -> CliProcess:
     """`python -m sigmaform` as its own process (for kills and real concurrency)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "sigmaform", "-C", str(root), "-e", env, *args],
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    return CliProcess(
+        [sys.executable, "-m", "sigmaform", "-C", str(root), "-e", env, *args], subprocess_env()
     )
