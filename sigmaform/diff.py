@@ -132,8 +132,9 @@ def share_equal(value: Any, like: Any) -> Any:
 
 
 def _text(a: Any, b: Any) -> bool:
-    """Both sides text, one of them held out of line in state (equal by digest)."""
-    return isinstance(a, (str, TextRef)) and isinstance(b, (str, TextRef))
+    """One side held out of line in state (a TextRef or JsonRef): equal by digest means
+    equal content, of the same type."""
+    return isinstance(a, TextRef) or isinstance(b, TextRef)
 
 
 def _same_number(a: Any, b: Any) -> bool:

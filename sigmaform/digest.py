@@ -1,17 +1,27 @@
-"""Digests of rendered config: what stale-plan checks and the promotion gate compare."""
+"""Digests of rendered config: what stale-plan checks and the promotion gate compare.
+
+A resource's config digest, kept in state per resource, is the first 128 bits of the
+sha256 of its canonical config in base64url (22 characters): ample to tell configs apart
+(a collision takes deliberate work of about 2**64, by someone who edits the files anyway).
+State version 2 kept `sha256:` and all 64 hex digits; `short_digest` reads those as their
+first 128 bits, so an old state still compares equal for an unchanged config.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigmaform.remote import comparable_desired
-from sigmaform.resource import Resource
 from sigmaform.sensitive import Sensitive, source_tree
+
+if TYPE_CHECKING:
+    from sigmaform.resource import Resource
 
 
 def _canonical(value: Any) -> bytes:
@@ -22,8 +32,30 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _digest(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
+_LONG = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _short(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def short_digest(recorded: str) -> str:
+    """A config digest as this version writes it, from one that state version 2 or a plan
+    file of that time recorded (`sha256:` and 64 hex digits); any other as it is."""
+    if _LONG.fullmatch(recorded):
+        return _short(bytes.fromhex(recorded[7:]))
+    return recorded
+
+
+def _config(resource: Resource) -> bytes:
+    return _canonical(
+        {
+            "kind": resource.kind,
+            "name": resource.name,
+            "protect": resource.protect,
+            "spec": source_tree(resource.spec),
+        }
+    )
 
 
 def config_digest(resource: Resource) -> str:
@@ -32,14 +64,13 @@ def config_digest(resource: Resource) -> str:
     This is what promotion compares across environments' states, so it must be computable
     without the secret values of another environment.
     """
-    return _digest(
-        {
-            "kind": resource.kind,
-            "name": resource.name,
-            "protect": resource.protect,
-            "spec": source_tree(resource.spec),
-        }
-    )
+    return _short(hashlib.sha256(_config(resource)).digest())
+
+
+def full_config_digest(resource: Resource) -> str:
+    """`config_digest` with all of the sha256 (`sha256:HEX`): what a test case's recorded
+    digest is made from, unchanged since state version 2 so recorded runs stay valid."""
+    return "sha256:" + hashlib.sha256(_config(resource)).hexdigest()
 
 
 def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
@@ -88,7 +119,7 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
         head = _text({"kind": resource.kind, "name": resource.name, "protect": resource.protect})
         sources = _fill(spec, [_text(f"<{s.source}>") for s in secrets])
         config = f'{head[:-1]},"spec":{sources}}}'
-        configs[resource.address] = "sha256:" + hashlib.sha256(config.encode()).hexdigest()
+        configs[resource.address] = _short(hashlib.sha256(config.encode()).digest())
         fingerprints = _fill(spec, [_text(s.fingerprint(key)) for s in secrets])
         item = f"[{_text(resource.address)},{_text(resource.protect)},{fingerprints}]"
         whole.update(b"," + item.encode() if i else item.encode())

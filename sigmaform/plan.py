@@ -31,7 +31,7 @@ from sigmaform.diff import (
     union_shape,
     unit_name,
 )
-from sigmaform.digest import plan_digests
+from sigmaform.digest import plan_digests, short_digest
 from sigmaform.duplicates import PossibleDuplicate, find_possible_duplicates
 from sigmaform.errors import ConfigError, Problem
 from sigmaform.kinds import KINDS, REFERENCED, Kind, canonical_address
@@ -55,7 +55,7 @@ from sigmaform.sensitive import (
     upgrade_fingerprints,
 )
 from sigmaform.state import ResourceState, State
-from sigmaform.state_blobs import materialize
+from sigmaform.state_blobs import expand_arrays, materialize
 from sigmaform.targets import check_targets, referenced_by_targets
 
 PLAN_FORMAT_VERSION = 1
@@ -188,7 +188,7 @@ class ResourcePlan:
             notes=tuple(data.get("notes", ())),
             protect=bool(data.get("protect", False)),
             depends_on=tuple(data.get("dependsOn", ())),
-            config_digest=str(data.get("configDigest", "")),
+            config_digest=short_digest(str(data.get("configDigest", ""))),
             source=str(data.get("source", "")),
             moved_from=data.get("movedFrom"),
             kept=tuple(FieldChange.from_dict(c) for c in data.get("kept", ())),
@@ -578,6 +578,10 @@ def build_plan(
             continue
 
         applied = applied_state.applied
+        if refreshed:
+            # Compared with the server field by field, item by item (and secrets found
+            # by the shape of what was applied): long arrays are read from state's blobs.
+            applied = expand_arrays(applied)
         if resource.ignore_changes:  # left alone on purpose: not compared at all
             desired = without_units(desired, resource.ignore_changes)
             applied = without_units(applied, resource.ignore_changes)

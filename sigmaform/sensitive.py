@@ -14,11 +14,16 @@ committed state is public to whoever reads the repository, so a fingerprint must
 let them test guesses quickly: the secret is first stretched with scrypt (memory-hard,
 about 16 MiB and tens of milliseconds per guess, salted per state), then HMAC'd with a
 key derived from the state's lineage and, when set, the project key in
-SIGMAFORM_FINGERPRINT_KEY (without which no guess can be tested at all).
+SIGMAFORM_FINGERPRINT_KEY (without which no guess can be tested at all). What is stored
+is the first 128 bits of that HMAC in base64url (`sensitive:v3:`): enough that two
+secrets never share one by chance, and no help to a guesser, whose cost is the scrypt.
+Version 2 stored all 256 bits in hex; its fingerprints are read as their first 128 bits,
+so a state written before shows no change for an unchanged secret.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -32,7 +37,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 MASK = "(sensitive)"
-FINGERPRINT_PREFIX = "sensitive:v2:scrypt-hmac-sha256:"
+FINGERPRINT_PREFIX = "sensitive:v3:"
+V2_PREFIX = "sensitive:v2:scrypt-hmac-sha256:"  # state version 2: the same HMAC, whole, hex
+_V2 = re.compile(re.escape(V2_PREFIX) + "[0-9a-f]{64}")
+_FINGERPRINT_BYTES = 16
 LEGACY_PREFIX = "sensitive:hmac-sha256:"  # before 2026-12: HMAC of the plain secret
 FINGERPRINT_KEY_VAR = "SIGMAFORM_FINGERPRINT_KEY"
 MIN_SCRUBBED = 4  # shorter values would mask ordinary words in every message
@@ -192,12 +200,32 @@ def sensitive_values(value: Any) -> list[str]:
 
 def fingerprint(value: str, key: bytes) -> str:
     """Keyed, stretched fingerprint of a secret, safe to store: shows a rotation."""
-    digest = hmac.new(key, _stretched(value, key), hashlib.sha256).hexdigest()
-    return FINGERPRINT_PREFIX + digest
+    digest = hmac.new(key, _stretched(value, key), hashlib.sha256).digest()
+    return FINGERPRINT_PREFIX + _short(digest)
+
+
+def _short(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).rstrip(b"=").decode()
 
 
 def is_fingerprint(value: object) -> bool:
-    return isinstance(value, str) and value.startswith((FINGERPRINT_PREFIX, LEGACY_PREFIX))
+    return isinstance(value, str) and value.startswith(
+        (FINGERPRINT_PREFIX, V2_PREFIX, LEGACY_PREFIX)
+    )
+
+
+def from_v2(applied: Any) -> Any:
+    """A tree from state version 2 or earlier with each `sensitive:v2:` fingerprint in the
+    current form: the same HMAC, shortened, so it needs no secret and no key."""
+    if isinstance(applied, str):
+        if applied.startswith(V2_PREFIX) and _V2.fullmatch(applied):
+            return FINGERPRINT_PREFIX + _short(bytes.fromhex(applied[len(V2_PREFIX) :]))
+        return applied
+    if isinstance(applied, dict):
+        return {k: from_v2(v) for k, v in applied.items()}
+    if isinstance(applied, list):
+        return [from_v2(v) for v in applied]
+    return applied
 
 
 def _legacy_matches(stored: str, value: str, legacy_key: bytes) -> bool:

@@ -26,21 +26,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sigmaform import invocation, state_journal
+from sigmaform.digest import short_digest
 from sigmaform.errors import ConfigError, LockHeldError, Problem, RefusedError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.jsonfile import read_json_file
-from sigmaform.sensitive import fingerprint_key
+from sigmaform.sensitive import fingerprint_key, from_v2
 from sigmaform.state_blobfiles import LocalBlobs
 from sigmaform.state_blobs import BlobReader, TextRef, decode, encode, materialize
-from sigmaform.state_check import state_problems
+from sigmaform.state_check import address_kind, state_problems
 
 if TYPE_CHECKING:
     from sigmaform.resource import Project
 
 # 2: long applied text out of line as `{"$blob": ...}` markers, user `$` keys escaped
-# (state_blobs). Version 1 documents (inline text) are read as they are and written as 2.
-STATE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# (state_blobs). 3: long arrays out of line too (`{"$json": ...}`), 128-bit digests and
+# fingerprints, no `kind` in a record (its address says it). Documents of versions 1 and
+# 2 are read (their digests and fingerprints shortened as read) and written as 3.
+STATE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 Blobs = dict[str, "str | TextRef"]  # the long texts a document refers to, by digest
 
 
@@ -62,10 +65,10 @@ class ResourceState:
     nested_ids: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self, blobs: Blobs | None = None, *, inline: bool = False) -> dict[str, Any]:
-        """The stored record: long text as markers, collected into `blobs` (or, `inline`,
-        as text: for showing it)."""
+        """The stored record: long values as markers, collected into `blobs`, and no kind
+        (the address names it); or, `inline`, everything as text with its kind: for
+        showing it."""
         out: dict[str, Any] = {
-            "kind": self.kind,
             "id": self.id,
             "applied": materialize(self.applied)
             if inline
@@ -73,6 +76,8 @@ class ResourceState:
             "configDigest": self.config_digest,
             "appliedAt": self.applied_at,
         }
+        if inline:
+            out["kind"] = self.kind
         if self.protect:
             out["protect"] = True
         if self.nested_ids:
@@ -85,15 +90,27 @@ class ResourceState:
         data: Mapping[str, Any],
         blobs: BlobReader | None = None,
         *,
+        address: str,
         version: int = STATE_VERSION,
         source: str = "state",
     ) -> ResourceState:
-        applied = dict(data.get("applied") or {})
+        """The record stored at `address` by a document of `version`."""
+        applied: Any = dict(data.get("applied") or {})
+        if version >= 2:
+            applied = decode(applied, blobs, source)
+        if version < 3:
+            applied = from_v2(applied)
+        kind = data.get("kind")
+        if kind is None:
+            found = address_kind(address)
+            if found is None:
+                raise ValueError(f"{address!r} is not an address")
+            kind = found.name
         return cls(
-            kind=str(data["kind"]),
+            kind=str(kind),
             id=str(data["id"]),
-            applied=decode(applied, blobs, source) if version >= 2 else applied,
-            config_digest=str(data.get("configDigest", "")),
+            applied=applied,
+            config_digest=short_digest(str(data.get("configDigest", ""))),
             applied_at=str(data.get("appliedAt", "")),
             protect=bool(data.get("protect", False)),
             nested_ids={k: dict(v) for k, v in (data.get("nestedIds") or {}).items()},
@@ -173,9 +190,11 @@ class State:
                 lineage=str(data["lineage"]),
                 serial=int(data["serial"]),
                 workspace=str(data["workspace"]) if data.get("workspace") else None,
-                tests={str(k): dict(v) for k, v in (data.get("tests") or {}).items()},
+                tests={str(k): _tests(v) for k, v in (data.get("tests") or {}).items()},
                 resources={
-                    str(k): ResourceState.from_dict(v, blobs, version=version, source=source)
+                    str(k): ResourceState.from_dict(
+                        v, blobs, address=str(k), version=version, source=source
+                    )
                     for k, v in data["resources"].items()
                 },
             )
@@ -183,6 +202,14 @@ class State:
             raise ConfigError(
                 Problem(source, message=f"state file is damaged: {error!r}")
             ) from None
+
+
+def _tests(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A test record with its agent's digest as this version writes config digests."""
+    out = dict(record)
+    if isinstance(out.get("agentDigest"), str):
+        out["agentDigest"] = short_digest(out["agentDigest"])
+    return out
 
 
 def render_document(document: Mapping[str, Any]) -> str:

@@ -1,13 +1,20 @@
-"""Long text in state, kept out of line: content-addressed by sha256, stored once, read lazily.
+"""Long values in state, kept out of line: content-addressed by sha256, stored once, read lazily.
 
 A state document that held every applied prompt grew with the text of the whole project,
 so each write rewrote all of it and each read held it all in memory. From state version 2
 an applied string longer than `THRESHOLD` bytes is written as a marker, `{"$blob":
 "sha256:<hex>"}`, and its text is stored once by the backend (the local backend beside the
-state file, the shared backends in a table or under a key prefix). Reading gives a
-`TextRef`: it carries the digest and loads the text only when something needs it (a plan's
-line diff, `state show`). Comparing it with a string compares digests, so a plan that finds
-nothing changed never loads a blob.
+state file, the shared backends in a table or under a key prefix). From version 3 an array
+whose JSON is longer than that (a webhooks or tools list) is stored the same way, as its
+canonical JSON under `{"$json": "sha256:<hex>"}`, and the digest is the first 128 bits
+(32 hex digits) of the sha256: version 2's full 64 digits are still read. Reading gives a
+`TextRef` (a `JsonRef` for an array): it carries the digest and loads the text only when
+something needs it (a plan's line diff, `state show`). Comparing it with a value compares
+digests, so a plan that finds nothing changed never loads a blob.
+
+128 bits are ample for content addressing here: two values share a digest only by a
+deliberate collision (about 2**64 work), and all a collision could do is hide a change
+from a plan, which then sends nothing.
 
 A user's mapping key starting with `$` (a JSON Schema `$ref` in a tool's parameters) is
 written with one more `$`, so no user value can ever read back as a marker.
@@ -16,18 +23,21 @@ written with one more `$`, so no user value can ever read back as a marker.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sigmaform.errors import ConfigError, Problem
 
-THRESHOLD = 256  # bytes of UTF-8: shorter strings stay in the document
+THRESHOLD = 256  # bytes of UTF-8: shorter strings and arrays stay in the document
 MARKER = "$blob"
+JSON_MARKER = "$json"  # an array, stored as its canonical JSON
 PREFIX = "sha256:"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+HEX_DIGITS = 32  # of the sha256 a new reference keeps; version 2 kept all 64
+_DIGEST = re.compile(r"sha256:[0-9a-f]{32}(?:[0-9a-f]{32})?")
 # Finds the digests a document refers to without parsing it (pruning keeps the backup's).
-DIGEST_IN_TEXT = re.compile(r'"\$blob": ?"(sha256:[0-9a-f]{64})"')
+DIGEST_IN_TEXT = re.compile(r'"\$(?:blob|json)": ?"(sha256:[0-9a-f]{32}(?:[0-9a-f]{32})?)"')
 
 
 class BlobReader(Protocol):
@@ -40,7 +50,13 @@ class BlobReader(Protocol):
 
 
 def digest_of(text: str) -> str:
-    return PREFIX + hashlib.sha256(text.encode()).hexdigest()
+    return PREFIX + hashlib.sha256(text.encode()).hexdigest()[:HEX_DIGITS]
+
+
+def names(digest: str, data: bytes) -> bool:
+    """Whether `digest` (a new short one, or version 2's full one) is that of `data`."""
+    hexdigest = digest.removeprefix(PREFIX)
+    return hashlib.sha256(data).hexdigest()[: len(hexdigest)] == hexdigest
 
 
 def is_long(text: str) -> bool:
@@ -52,7 +68,7 @@ def is_long(text: str) -> bool:
 
 def checked(digest: str, data: bytes, where: str) -> str:
     """The text of a blob read from `where`, if it is the one `digest` names."""
-    if PREFIX + hashlib.sha256(data).hexdigest() != digest:
+    if not names(digest, data):
         raise ConfigError(
             Problem(where, message=f"state blob {digest} is corrupt (its content does not match)")
         )
@@ -95,7 +111,7 @@ class TextRef:
         if isinstance(other, TextRef):
             return self.digest == other.digest
         if isinstance(other, str):
-            return is_long(other) and digest_of(other) == self.digest
+            return is_long(other) and names(self.digest, other.encode())
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -108,34 +124,100 @@ class TextRef:
         return f"TextRef({self.digest!r})"
 
 
+class JsonRef(TextRef):
+    """A long applied array known by the digest of its canonical JSON (`canonical`).
+
+    It equals a list with the same canonical JSON; `.value` parses the stored text.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> list[Any]:
+        parsed = json.loads(self.text)
+        if not isinstance(parsed, list):
+            raise ConfigError(f"state blob {self.digest} is not a JSON array")
+        return parsed
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextRef):
+            return isinstance(other, JsonRef) and self.digest == other.digest
+        if isinstance(other, list):
+            return names(self.digest, canonical(other).encode())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are unhashable
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"JsonRef({self.digest!r})"
+
+
+def canonical(value: Any) -> str:
+    """The JSON an array is stored and compared as: sorted keys, no spaces, and a whole
+    float written as an integer (the API may echo `5` for a declared `5.0`, which Python
+    compares as equal: so does the digest)."""
+    return json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, JsonRef):
+        return value.value
+    if isinstance(value, TextRef):
+        return value.text
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def encode(value: Any, sink: dict[str, str | TextRef]) -> Any:
-    """`value` as a version-2 document holds it; each long text goes into `sink` by digest."""
+    """`value` as a version-3 document holds it; each long text or array goes into `sink`
+    by digest."""
     if isinstance(value, str):
         if not is_long(value):
             return value
         digest = digest_of(value)
         sink.setdefault(digest, value)
         return {MARKER: digest}
+    if isinstance(value, JsonRef):
+        sink.setdefault(value.digest, value)
+        return {JSON_MARKER: value.digest}
     if isinstance(value, TextRef):
         sink.setdefault(value.digest, value)
         return {MARKER: value.digest}
     if isinstance(value, Mapping):
         return {("$" + k if k.startswith("$") else k): encode(v, sink) for k, v in value.items()}
     if isinstance(value, list):
+        # Arrays are compared whole (a unit), so a long one is stored whole, as its JSON:
+        # inside it nothing is a marker, so nothing is escaped either.
+        text = canonical(value)
+        if is_long(text):
+            digest = digest_of(text)
+            sink.setdefault(digest, text)
+            return {JSON_MARKER: digest}
         return [encode(v, sink) for v in value]
     return value
 
 
 def decode(value: Any, reader: BlobReader | None, where: str) -> Any:
-    """A version-2 document's value with markers as TextRefs (the inverse of `encode`)."""
+    """A version-2 or 3 document's value with markers as TextRefs and JsonRefs (the inverse
+    of `encode`)."""
     if isinstance(value, Mapping):
-        if MARKER in value:
-            digest = value[MARKER]
+        for marker, ref in ((MARKER, TextRef), (JSON_MARKER, JsonRef)):
+            if marker not in value:
+                continue
+            digest = value[marker]
             if len(value) != 1 or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
                 raise ConfigError(
-                    Problem(where, message=f"damaged state: a malformed {MARKER} marker")
+                    Problem(where, message=f"damaged state: a malformed {marker} marker")
                 )
-            return TextRef(digest, reader)
+            return ref(digest, reader)
         out = {}
         for key, item in value.items():
             if key.startswith("$"):
@@ -152,7 +234,10 @@ def decode(value: Any, reader: BlobReader | None, where: str) -> Any:
 
 
 def materialize(value: Any) -> Any:
-    """`value` with every TextRef replaced by its text (for showing or sending it)."""
+    """`value` with every TextRef replaced by its text, every JsonRef by its array (for
+    showing or sending it)."""
+    if isinstance(value, JsonRef):
+        return value.value
     if isinstance(value, TextRef):
         return value.text
     if isinstance(value, dict):
@@ -163,6 +248,20 @@ def materialize(value: Any) -> Any:
         if not any(isinstance(v, (TextRef, dict, list)) for v in value):
             return value
         return [materialize(v) for v in value]
+    return value
+
+
+def expand_arrays(value: Any) -> Any:
+    """`value` with every JsonRef replaced by its array (TextRefs stay): for comparing it
+    with a server's object item by item, which reads no prompt."""
+    if isinstance(value, JsonRef):
+        return value.value
+    if isinstance(value, dict):
+        if not any(isinstance(v, (JsonRef, dict, list)) for v in value.values()):
+            return value
+        return {k: expand_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_arrays(v) for v in value]
     return value
 
 

@@ -66,7 +66,7 @@ def state_problems(data: Any, source: str) -> list[Problem]:
             problems.append(
                 Problem(source, path=where, message=f"damaged state: {address_problem(address)}")
             )
-        elif kind.name != item["kind"]:
+        elif item.get("kind", kind.name) != kind.name:
             problems.append(
                 Problem(
                     source,
@@ -75,7 +75,9 @@ def state_problems(data: Any, source: str) -> list[Problem]:
                     f"but its kind is {item['kind']}",
                 )
             )
-        key = (item["kind"], item["id"])
+        # Version 3 leaves `kind` out: the address says it.
+        kind_name = item.get("kind") or (kind.name if kind else "")
+        key = (kind_name, item["id"])
         if not _encodable(item["id"]):
             problems.append(
                 Problem(
@@ -89,7 +91,7 @@ def state_problems(data: Any, source: str) -> list[Problem]:
                 Problem(
                     source,
                     path=f"{where}.id",
-                    message=f"damaged state: {item['kind']} id `{item['id']}` is also held by "
+                    message=f"damaged state: {kind_name} id `{item['id']}` is also held by "
                     f"`{holders[key]}`; one remote object is managed under one address only: "
                     "keep one of them",
                 )

@@ -176,7 +176,7 @@ def _apply(
                 resources.pop(str(address), None)
             else:
                 resources[str(address)] = ResourceState.from_dict(
-                    _mapping(record), blobs, version=version, source=source
+                    _mapping(record), blobs, address=str(address), version=version, source=source
                 )
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(

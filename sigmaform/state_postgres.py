@@ -36,7 +36,14 @@ from sigmaform.errors import (
 )
 from sigmaform.resource import Project
 from sigmaform.sensitive import MIN_SCRUBBED, remember
-from sigmaform.state import Blobs, LockInfo, State, describe_wait, stale_write_error
+from sigmaform.state import (
+    STATE_VERSION,
+    Blobs,
+    LockInfo,
+    State,
+    describe_wait,
+    stale_write_error,
+)
 from sigmaform.state_blobs import checked, missing
 from sigmaform.state_journal import Change
 from sigmaform.state_postgres_rows import (
@@ -365,7 +372,7 @@ class PostgresBackend:
         with self._connection("write") as conn, conn.transaction():
             current = conn.execute(
                 sql.SQL(
-                    "SELECT lineage, serial, document ? 'resources' FROM {}"
+                    "SELECT lineage, serial, document ? 'resources', document -> 'version' FROM {}"
                     " WHERE project = %s AND environment = %s FOR UPDATE"
                 ).format(states),
                 self._layout.key,
@@ -373,8 +380,9 @@ class PostgresBackend:
             found = None if current is None else (str(current[0]), int(current[1]))
             if found != expected:
                 raise self._conflict(expected, found)
-            if current is not None and current[2] and not whole:
-                # First write since the one-row layout: every resource becomes a row.
+            if current is not None and not whole and (current[2] or current[3] != STATE_VERSION):
+                # First write since the one-row layout, or since an older version: every
+                # resource becomes a row of this version (no row is left in an older form).
                 records = dict(encoded((everything or state).resources, blobs))
                 whole = True
             if current is None:

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from sigmaform.state import Blobs, State
-from sigmaform.state_blobs import TextRef, text_of
+from sigmaform.state_blobs import JSON_MARKER, MARKER, TextRef, text_of
 
 ROW_TABLES = """
 CREATE TABLE IF NOT EXISTS {schema}.state_resources (
@@ -278,8 +278,9 @@ def referenced(record: Mapping[str, Any]) -> set[str]:
 
     def walk(value: Any) -> None:
         if isinstance(value, Mapping):
-            if isinstance(value.get("$blob"), str) and len(value) == 1:
-                found.add(value["$blob"])
+            marker = next((m for m in (MARKER, JSON_MARKER) if m in value), None)
+            if marker is not None and isinstance(value[marker], str) and len(value) == 1:
+                found.add(value[marker])
             else:
                 for item in value.values():
                     walk(item)

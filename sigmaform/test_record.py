@@ -1,7 +1,7 @@
 """What state keeps of a test run, per agent: the content tested, and how it went.
 
     state.tests["agent.support"] = {
-        "agentDigest": "sha256:...",            # the agent's configDigest the cases ran on
+        "agentDigest": "Ab3...",                # the agent's configDigest the cases ran on
         "cases": {"test-case.refund": {"digest": "sha256:...", "batches": ["batch_..."],
                                        "successful": 4, "attempts": 5, "verdict": "passed"}},
         "successful": 4, "attempts": 5, "verdict": "passed", "ranAt": "2026-12-02T02:00:00Z"}
@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sigmaform.digest import config_digest
+from sigmaform.digest import full_config_digest
 from sigmaform.resource import Resource
 from sigmaform.test_gate import CaseGate, suite_passes
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def case_digest(resource: Resource, gate: Mapping[str, Any] | None) -> str:
     """A test case's config digest together with its gate."""
-    payload = {"config": config_digest(resource), "gate": CaseGate.of(gate).to_dict()}
+    payload = {"config": full_config_digest(resource), "gate": CaseGate.of(gate).to_dict()}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
