@@ -39,6 +39,13 @@ def _rename(old: str, new: str) -> Callable[[Doc], None]:
     return change
 
 
+def _moved_keeping_kind(old: str, new: str, kind: str) -> Callable[[Doc], None]:
+    def change(doc: Doc) -> None:
+        doc["resources"][new] = {**doc["resources"].pop(old), "kind": kind}
+
+    return change
+
+
 def _set(field: str, value: Any) -> Callable[[Doc], None]:
     return lambda doc: doc["resources"]["agent.support"].__setitem__(field, value)
 
@@ -63,8 +70,10 @@ CASES: dict[str, tuple[Callable[[Doc], None], str]] = {
     "unknown kind": (_set("kind", "Robot"), "resources.agent.support.kind"),
     "address without a dot": (_rename("agent.support", "agentsupport"), "agentsupport"),
     "unknown address prefix": (_rename("agent.support", "robot.support"), "not an address"),
+    # From version 3 the address alone says the kind; a record that still names one
+    # (versions 1 and 2, or an edit) must agree with it.
     "address of another kind": (
-        _rename("agent.support", "chat.support"),
+        _moved_keeping_kind("agent.support", "chat.support", "Agent"),
         "`chat.support` is a Chat address, but its kind is Agent",
     ),
     "name not matching the pattern": (_rename("agent.support", "agent.Support"), "Support"),

@@ -36,6 +36,7 @@ from sigmaform.state_postgres import (  # noqa: E402
 
 PASSWORD = "hunter2-Sup3rSecret"
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state-v1" / "local.json"
+FIXTURE_V2 = Path(__file__).parent / "fixtures" / "state-v2"
 URL_VAR = "SIGMAFORM_STATE_URL"
 
 
@@ -751,6 +752,41 @@ def test_a_state_in_the_one_row_layout_is_read_and_migrated_on_the_next_write(pg
     assert (prompt,) in texts
     again = pg.backend().read()
     assert again == written and again.resources["agent.support"] == state.resources["agent.support"]
+
+
+def test_version_2_rows_are_read_and_all_rewritten_by_the_next_write(pg: Pg) -> None:
+    # What the previous layout's release left: a version 2 header, rows with `kind`, long
+    # digests and fingerprints (tests/fixtures/state-v2, written by that release).
+    fixture = FIXTURE_V2 / "state" / "local.json"
+    old = json.loads(fixture.read_text())
+    backend = pg.backend()
+    backend.store(State.from_dict(old, "fixture", LocalBackend(fixture).blobs), None)
+    header = {k: v for k, v in old.items() if k != "resources"}
+    with psycopg.connect(pg.url) as conn:
+        conn.execute(f"UPDATE {pg.schema}.states SET document = %s", [json.dumps(header)])
+        for address, record in old["resources"].items():
+            conn.execute(
+                f"UPDATE {pg.schema}.state_resources SET record = %s WHERE address = %s",
+                [json.dumps(record), address],
+            )
+    reader = pg.backend()
+    state = reader.read()
+    assert state is not None and state.resources == State.from_dict(old, "fixture").resources
+
+    # One change, but every row is rewritten in this version's form: none is left behind
+    # under a version 3 header.
+    support = state.resources["agent.support"]
+    changed = replace(support, applied={**support.applied, "welcomeMessage": "Hello"})
+    reader.append(state.with_resource("agent.support", changed), [("agent.support", changed)])
+    with psycopg.connect(pg.url) as conn:
+        (version,) = conn.execute(
+            f"SELECT document -> 'version' FROM {pg.schema}.states"
+        ).fetchone()
+        records = conn.execute(f"SELECT record FROM {pg.schema}.state_resources").fetchall()
+    assert version == 3 and len(records) == len(old["resources"])
+    assert not any("kind" in r or "sensitive:v2:" in json.dumps(r) for (r,) in records)
+    again = pg.backend().read()
+    assert again is not None and again.resources["agent.support"] == changed
 
 
 def test_a_missing_blob_is_a_clear_error_naming_the_table_and_digest(pg: Pg) -> None:
