@@ -326,7 +326,7 @@ class PostgresBackend:
         version it does not know is replaced whole.
         """
         blobs: Blobs = {}
-        records = encoded(state.resources, blobs)
+        records = encoded(dict(state.resources), blobs)  # a copy, as in _commit
         with self._mutex:
             stored = self._stored
         if stored is not None and stored.version == expected:
@@ -383,7 +383,9 @@ class PostgresBackend:
             if current is not None and not whole and (current[2] or current[3] != STATE_VERSION):
                 # First write since the one-row layout, or since an older version: every
                 # resource becomes a row of this version (no row is left in an older form).
-                records = dict(encoded((everything or state).resources, blobs))
+                # A copy (atomic under the GIL): an apply's recorder changes its mapping
+                # from other threads while this encodes.
+                records = dict(encoded(dict((everything or state).resources), blobs))
                 whole = True
             if current is None:
                 self._layout.insert_header(conn, state)

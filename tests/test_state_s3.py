@@ -703,7 +703,7 @@ def test_long_text_is_stored_once_under_the_blob_prefix_and_a_missing_one_is_nam
     s3: S3,
 ) -> None:
     prompt = "You are a careful support agent.\n" * 30
-    digest = hashlib.sha256(prompt.encode()).hexdigest()
+    digest = hashlib.sha256(prompt.encode()).hexdigest()[:32]
     agents = [replace(a_resource(n), applied={"instructions": prompt}) for n in (1, 2)]
     state = State.new("local")
     for n, agent in enumerate(agents, start=1):
