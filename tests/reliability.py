@@ -199,7 +199,8 @@ def assert_converged(
         f"missing {sorted(wanted - set(names))}, extra {sorted(set(names) - wanted)}"
     )
     state = read_state(root)["resources"]
-    state_ids = {r["id"] for r in state.values() if r["kind"] == "Agent"}
+    # The address says the kind (state version 3 keeps no `kind` per resource).
+    state_ids = {r["id"] for a, r in state.items() if a.startswith("agent.")}
     server_ids = {str(a["agentId"]) for a in remote}
     assert state_ids == server_ids, (
         f"state-only ids {sorted(state_ids - server_ids)}, "

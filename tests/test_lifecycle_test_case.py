@@ -8,6 +8,7 @@ and the test cases the API holds afterwards.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ def step_create(w: World) -> None:
     graph = w.run("graph")  # the routing: a test case is no part of it
     assert graph.exit_code == 0 and "test-case" not in graph.output
     state = w.project.state("staging")["resources"][ADDRESS]
-    assert state["kind"] == "TestCase" and state["configDigest"].startswith("sha256:")
+    assert ADDRESS.startswith("test-case.") and "kind" not in state  # the address says it
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", state["configDigest"])
     assert state["applied"]["mockData"] == {"customer_name": "Dana", "plan_name": "Pro"}
 
 

@@ -75,7 +75,7 @@ def _parses_or_absent(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict) and data["version"] == 2, path
+    assert isinstance(data, dict) and data["version"] == 3, path
     return data
 
 
