@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -40,13 +41,20 @@ def test_prefetched_fingerprints_are_the_ones_computed_in_turn() -> None:
     # Stretching on other threads changes when scrypt runs, never what it gives.
     key = hashlib.sha256(b"prefetch-lineage").digest()
     values = [f"prefetch-secret-{i}" for i in range(3)]
+    # The HMAC's first 128 bits, base64url.
     expected = [
         FINGERPRINT_PREFIX
-        + hmac.new(
-            key,
-            hashlib.scrypt(v.encode(), salt=key, n=2**14, r=8, p=1, maxmem=64 * 2**20, dklen=32),
-            hashlib.sha256,
-        ).hexdigest()
+        + base64.urlsafe_b64encode(
+            hmac.new(
+                key,
+                hashlib.scrypt(
+                    v.encode(), salt=key, n=2**14, r=8, p=1, maxmem=64 * 2**20, dklen=32
+                ),
+                hashlib.sha256,
+            ).digest()[:16]
+        )
+        .rstrip(b"=")
+        .decode()
         for v in values
     ]
     prefetch_fingerprints([*values, values[0]], key)
