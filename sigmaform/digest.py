@@ -9,7 +9,6 @@ first 128 bits, so an old state still compares equal for an unchanged config.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -18,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sigmaform.remote import comparable_desired
-from sigmaform.sensitive import Sensitive, source_tree
+from sigmaform.sensitive import Sensitive, short_b64, source_tree
 
 if TYPE_CHECKING:
     from sigmaform.resource import Resource
@@ -35,15 +34,11 @@ def _text(value: Any) -> str:
 _LONG = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def _short(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
-
-
 def short_digest(recorded: str) -> str:
     """A config digest as this version writes it, from one that state version 2 or a plan
     file of that time recorded (`sha256:` and 64 hex digits); any other as it is."""
     if _LONG.fullmatch(recorded):
-        return _short(bytes.fromhex(recorded[7:]))
+        return short_b64(bytes.fromhex(recorded[7:]))
     return recorded
 
 
@@ -64,7 +59,7 @@ def config_digest(resource: Resource) -> str:
     This is what promotion compares across environments' states, so it must be computable
     without the secret values of another environment.
     """
-    return _short(hashlib.sha256(_config(resource)).digest())
+    return short_b64(hashlib.sha256(_config(resource)).digest())
 
 
 def full_config_digest(resource: Resource) -> str:
@@ -119,7 +114,7 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
         head = _text({"kind": resource.kind, "name": resource.name, "protect": resource.protect})
         sources = _fill(spec, [_text(f"<{s.source}>") for s in secrets])
         config = f'{head[:-1]},"spec":{sources}}}'
-        configs[resource.address] = _short(hashlib.sha256(config.encode()).digest())
+        configs[resource.address] = short_b64(hashlib.sha256(config.encode()).digest())
         fingerprints = _fill(spec, [_text(s.fingerprint(key)) for s in secrets])
         item = f"[{_text(resource.address)},{_text(resource.protect)},{fingerprints}]"
         whole.update(b"," + item.encode() if i else item.encode())

@@ -201,10 +201,12 @@ def sensitive_values(value: Any) -> list[str]:
 def fingerprint(value: str, key: bytes) -> str:
     """Keyed, stretched fingerprint of a secret, safe to store: shows a rotation."""
     digest = hmac.new(key, _stretched(value, key), hashlib.sha256).digest()
-    return FINGERPRINT_PREFIX + _short(digest)
+    return FINGERPRINT_PREFIX + short_b64(digest)
 
 
-def _short(digest: bytes) -> str:
+def short_b64(digest: bytes) -> str:
+    """The first 128 bits of a digest in base64url, unpadded (22 characters): the form of
+    state's secret fingerprints and config digests."""
     return base64.urlsafe_b64encode(digest[:_FINGERPRINT_BYTES]).rstrip(b"=").decode()
 
 
@@ -219,7 +221,7 @@ def from_v2(applied: Any) -> Any:
     current form: the same HMAC, shortened, so it needs no secret and no key."""
     if isinstance(applied, str):
         if applied.startswith(V2_PREFIX) and _V2.fullmatch(applied):
-            return FINGERPRINT_PREFIX + _short(bytes.fromhex(applied[len(V2_PREFIX) :]))
+            return FINGERPRINT_PREFIX + short_b64(bytes.fromhex(applied[len(V2_PREFIX) :]))
         return applied
     if isinstance(applied, dict):
         return {k: from_v2(v) for k, v in applied.items()}
