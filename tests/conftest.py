@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+# The shared state backends' fixtures (pg, s3, and `shared` over both), for every module.
+pytest_plugins = ("shared_state",)
+
 # A loaded CI machine (two cores, services beside the tests) can take longer than hypothesis'
 # 200 ms default per example; a slow example is not a failure of the property under test.
 settings.register_profile("sigmaform", deadline=None)

@@ -12,17 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Project
-from pg import Cluster, start_cluster
+from pg import Cluster
 from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
+from shared_state import URL_VAR, Pg, PgProject, use_postgres
 
-from sigmaform.errors import ConfigError, LockHeldError, LockLostError, StalePlanError
+from sigmaform.errors import ConfigError, LockHeldError, LockLostError
 from sigmaform.state import LocalBackend, LockInfo, State
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
@@ -37,67 +36,6 @@ from sigmaform.state_postgres import (  # noqa: E402
 PASSWORD = "hunter2-Sup3rSecret"
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state-v1" / "local.json"
 FIXTURE_V2 = Path(__file__).parent / "fixtures" / "state-v2"
-URL_VAR = "SIGMAFORM_STATE_URL"
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    started = start_cluster()
-    if isinstance(started, str):
-        pytest.skip(started)
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture(scope="session")
-def database(cluster: Cluster) -> str:
-    return cluster.create_database("sigmaform")
-
-
-@dataclass
-class Pg:
-    """One test's corner of the shared database: its own schema."""
-
-    url: str
-    schema: str
-
-    def backend(self, project: str = "acme", env: str = "local", **kw: Any) -> PostgresBackend:
-        return PostgresBackend(self.url, project, env, schema=self.schema, **kw)
-
-
-@pytest.fixture
-def pg(database: str, request: pytest.FixtureRequest) -> Pg:
-    # Parametrized names share their first 50 characters: a digest keeps schemas apart
-    # (a shared one made scenarios read each other's state).
-    digest = hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
-    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
-    return Pg(database, f"t_{name}_{digest}")
-
-
-def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the example project's state at the database, the URL through ${env.*}."""
-    monkeypatch.setenv(URL_VAR, pg.url)
-    project.edit(
-        "sigmaform.yaml",
-        'state: {backend: local, path: ".sigmaform/state/{environment}.json"}',
-        'state: {backend: postgres, url: "${env.' + URL_VAR + '}", '
-        f"schema: {pg.schema}, project: acme}}",
-    )
-
-
-@dataclass
-class PgProject(Project):
-    """The example project with its state in the database; `state()` reads the row."""
-
-    pg: Pg | None = None
-
-    def state(self, env: str | None = None) -> dict[str, Any]:
-        assert self.pg is not None
-        found = self.pg.backend(env=env or self.env).read()
-        assert found is not None, "no state in the database"
-        return found.to_dict()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -111,38 +49,10 @@ def test_plan_apply_scenarios_pass_with_the_postgres_backend(
 # -- the backend ------------------------------------------------------------------------
 
 
-def test_read_write_round_trip_keeps_the_whole_document(pg: Pg) -> None:
-    backend = pg.backend()
-    assert backend.read() is None
-    state = State.new("local").with_resource("agent.one", a_resource(1))
-    written = backend.write(state)
-    assert written.serial == 1
-    again = pg.backend().read()
-    assert again == written
-    assert again is not None and again.to_dict() == written.to_dict()
-    # Another environment and another project are other rows.
-    assert pg.backend(env="prod").read() is None
+def test_another_project_is_another_row(pg: Pg) -> None:
+    """One database holds many projects' states (the round trip: test_state_shared.py)."""
+    pg.backend().write(State.new("local").with_resource("agent.one", a_resource(1)))
     assert pg.backend(project="other").read() is None
-
-
-def test_a_lost_update_is_refused_with_exit_3(pg: Pg) -> None:
-    first, second = pg.backend(), pg.backend()
-    base = first.write(State.new("local"))
-    mine = second.read()
-    assert mine is not None
-    first.write(base.with_resource("agent.one", a_resource(1)))
-    with pytest.raises(StalePlanError) as caught:
-        second.write(mine.with_resource("agent.two", a_resource(2)))
-    assert caught.value.exit_code == 3
-    assert str(caught.value) == (
-        f"state postgres:{pg.schema}/acme/local was written by someone else since it was read "
-        "(expected serial 1, found serial 2): run `sigmaform plan` again"
-    )
-    stored = first.read()
-    assert stored is not None and list(stored.resources) == ["agent.one"]
-    # A second "first write" of a new state is a conflict too, not an overwrite.
-    with pytest.raises(StalePlanError, match=r"expected no state, found serial 2"):
-        second.write(State.new("local"))
 
 
 def test_history_keeps_the_last_n_previous_versions(pg: Pg) -> None:
@@ -161,30 +71,6 @@ def test_history_keeps_the_last_n_previous_versions(pg: Pg) -> None:
     assert row is not None
     assert row[0]["serial"] == 5 and row[0]["replaced"] == {"agent.a4": None}
     assert "resources" not in row[0]
-
-
-def test_lock_held_is_refused_at_once_naming_the_holder(pg: Pg) -> None:
-    holder, other = pg.backend(), pg.backend()
-    info = LockInfo("apply", who="ci-runner-7", host="runner-host", pid=4242)
-    with holder.lock(info):
-        with pytest.raises(LockHeldError) as caught, other.lock(LockInfo("apply")):
-            pass
-        assert caught.value.exit_code == 3
-        assert str(caught.value).startswith(
-            f"state postgres:{pg.schema}/acme/local is locked by "
-            f"ci-runner-7@runner-host (pid 4242, apply, since {info.created})"
-        )
-        assert other.is_locked()
-        assert other.lock_holder() == info
-        # The holder reads and writes on its own session while it holds the lock.
-        holder.write(State.new("local"))
-        # Other environments are not locked.
-        with pg.backend(env="prod").lock(LockInfo("apply")):
-            pass
-    assert not other.is_locked()
-    assert other.lock_holder() is None
-    with other.lock(LockInfo("apply")):
-        assert holder.is_locked()
 
 
 def test_force_unlock_removes_the_row_but_cannot_steal_a_live_lock(pg: Pg) -> None:
@@ -437,77 +323,25 @@ def test_kill_9_mid_apply_frees_the_lock_and_the_next_apply_converges(
     assert example.run("plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_push_moves_local_state_to_postgres_and_pull_brings_it_back(
-    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert example.run("apply", "--auto-approve").exit_code == 0
-    local = example.state()
-    use_postgres(example, pg, monkeypatch)
-    pushed = example.run("state", "push")
-    assert pushed.exit_code == 0, pushed.output
-    assert pushed.output == (
-        f"Pushed .sigmaform/state/local.json to postgres:{pg.schema}/acme/local: "
-        f"serial {local['serial']}, 3 resources.\n"
-    )
-    stored = pg.backend().read()
-    assert stored is not None and stored.to_dict() == local
-    assert example.run("plan", "--detailed-exitcode").exit_code == 0
-    again = example.run("state", "push")
-    assert again.exit_code == 0 and "already holds" in again.output
-
-    # pull: into a missing file, an exact copy.
-    state_file = example.root / ".sigmaform" / "state" / "local.json"
-    state_file.unlink()
-    pulled = example.run("state", "pull")
-    assert pulled.exit_code == 0, pulled.output
-    assert example.state() == local
-
-
-def test_push_and_pull_refuse_a_different_lineage_without_force(
+def test_a_forced_push_keeps_the_replaced_state_in_history(
     example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_postgres(example, pg, monkeypatch)
     theirs = pg.backend().write(State.new("local").with_resource("agent.x", a_resource(1)))
-    state_file = example.root / ".sigmaform" / "state" / "local.json"
-    mine = LocalBackend(state_file).write(State.new("local"))
-    refused = example.run("state", "push")
-    assert refused.exit_code == 3
-    assert (
-        f"Error: refusing to overwrite postgres:{pg.schema}/acme/local (lineage "
-        f"{theirs.lineage}) with .sigmaform/state/local.json (lineage {mine.lineage}): they "
-        "are different states; pass --force to replace it"
-    ) in refused.output
-    refused = example.run("state", "pull")
-    assert refused.exit_code == 3 and "they are different states" in refused.output
-    assert LocalBackend(state_file).read() == mine
-
+    LocalBackend(example.root / ".sigmaform" / "state" / "local.json").write(State.new("local"))
     forced = example.run("state", "push", "--force")
     assert forced.exit_code == 0, forced.output
-    stored = pg.backend().read()
-    assert stored is not None
-    assert stored.lineage == mine.lineage and stored.serial == theirs.serial + 1
     assert pg.backend().history_serials() == [theirs.serial]
 
 
-def test_push_refuses_to_replace_newer_state_and_push_needs_a_shared_backend(
-    example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    state_file = example.root / ".sigmaform" / "state" / "local.json"
-    old = LocalBackend(state_file).write(State.new("local"))
-    assert example.run("state", "push").output == (
+def test_push_needs_a_shared_backend(example: Project) -> None:
+    LocalBackend(example.root / ".sigmaform" / "state" / "local.json").write(State.new("local"))
+    refused = example.run("state", "push")
+    assert refused.exit_code == 1
+    assert refused.output == (
         "Error: state push/pull copy state between the local file (state.path) and a shared "
         "backend, but this project's state.backend is `local`\n"
     )
-    use_postgres(example, pg, monkeypatch)
-    pg.backend().store(replace(old, serial=5), None)
-    refused = example.run("state", "push")
-    assert refused.exit_code == 3
-    assert (
-        f"postgres:{pg.schema}/acme/local is newer than .sigmaform/state/local.json "
-        "(serial 5 > 1): copy it the other way first, or pass --force to replace it"
-    ) in refused.output
-    assert example.run("state", "pull").exit_code == 0
-    assert example.state()["serial"] == 5
 
 
 def test_a_lost_session_mid_apply_is_a_clear_error(pg: Pg) -> None:

@@ -8,103 +8,27 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import pytest
 from conftest import Project
-from s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, Server, start_server
+from s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
+from shared_state import LOCAL_STATE_LINE, S3, S3Project, use_s3
 
 from sigmaform.errors import ConfigError, LockHeldError, LockLostError, StalePlanError
-from sigmaform.state import LocalBackend, LockInfo, State
+from sigmaform.state import LockInfo, State
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (the s3 extra)")
 
 from botocore.exceptions import ClientError  # noqa: E402
 
 from sigmaform.state_s3 import S3Backend, StateStorageError  # noqa: E402
-
-LOCAL_STATE_LINE = 'state: {backend: local, path: ".sigmaform/state/{environment}.json"}'
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[Server]:
-    started = start_server()
-    if isinstance(started, str):
-        pytest.skip(started)
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@dataclass
-class S3:
-    """One test's bucket on the shared server."""
-
-    endpoint: str
-    bucket: str
-
-    def backend(self, env: str = "local") -> S3Backend:
-        return S3Backend(
-            self.bucket, f"agents/{env}.json", region=REGION, endpoint_url=self.endpoint
-        )
-
-    def client(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION)
-
-    def objects(self) -> list[str]:
-        listed = self.client().list_objects_v2(Bucket=self.bucket)
-        return sorted(o["Key"] for o in listed.get("Contents", []))
-
-
-@pytest.fixture
-def s3(s3_server: Server, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> S3:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-    # No instance-metadata lookups for credentials or region: only loopback is reachable.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
-    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
-    found = S3(s3_server.url, f"{name}-{digest}")
-    found.client().create_bucket(
-        Bucket=found.bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    return found
-
-
-def use_s3(project: Project, s3: S3) -> None:
-    """Point the example project's state at the bucket, as a team's sigmaform.yaml would."""
-    project.edit(
-        "sigmaform.yaml",
-        LOCAL_STATE_LINE,
-        f"state: {{backend: s3, bucket: {s3.bucket}, "
-        f'key: "agents/{{environment}}.json", region: {REGION}, endpointUrl: "{s3.endpoint}"}}',
-    )
-
-
-@dataclass
-class S3Project(Project):
-    """The example project with its state in the bucket; `state()` reads the object."""
-
-    s3: S3 | None = None
-
-    def state(self, env: str | None = None) -> dict[str, Any]:
-        assert self.s3 is not None
-        found = self.s3.backend(env or self.env).read()
-        assert found is not None, "no state in the bucket"
-        return found.to_dict()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -119,38 +43,12 @@ def test_plan_apply_scenarios_pass_with_the_s3_backend(
 # -- the backend ------------------------------------------------------------------------
 
 
-def test_read_write_round_trip_keeps_the_whole_document(s3: S3) -> None:
+def test_a_conditional_store_names_what_it_found(s3: S3) -> None:
+    """A process that never read the object compares with what is there (the lost update
+    itself: test_state_shared.py)."""
     backend = s3.backend()
-    assert backend.read() is None
-    state = State.new("local").with_resource("agent.one", a_resource(1))
-    written = backend.write(state)
-    assert written.serial == 1
-    again = s3.backend().read()
-    assert again == written
-    assert again is not None and again.to_dict() == written.to_dict()
-    assert s3.backend("prod").read() is None
-    assert s3.objects() == ["agents/local.json"]
-
-
-def test_a_lost_update_is_refused_with_exit_3_and_nothing_is_lost(s3: S3) -> None:
-    first, second = s3.backend(), s3.backend()
-    base = first.write(State.new("local"))
-    mine = second.read()
-    assert mine is not None
-    first.write(base.with_resource("agent.one", a_resource(1)))
-    with pytest.raises(StalePlanError) as caught:
-        second.write(mine.with_resource("agent.two", a_resource(2)))
-    assert caught.value.exit_code == 3
-    assert str(caught.value) == (
-        f"state s3://{s3.bucket}/agents/local.json was written by someone else since it was "
-        "read (expected serial 1, found serial 2): run `sigmaform plan` again"
-    )
-    stored = s3.backend().read()
-    assert stored is not None and list(stored.resources) == ["agent.one"]
-    # A second "first write" of a new state is a conflict too, not an overwrite.
-    with pytest.raises(StalePlanError, match=r"expected no state, found serial 2"):
-        second.write(State.new("local"))
-    # A process that never read the object compares with what is there.
+    mine = backend.write(State.new("local"))
+    stored = backend.write(mine.with_resource("agent.one", a_resource(1)))
     with pytest.raises(StalePlanError, match=r"expected serial 7, found serial 2"):
         s3.backend().store(replace(mine, serial=8), (mine.lineage, 7))
     other = State.new("local")
@@ -190,28 +88,6 @@ def test_a_versioned_bucket_keeps_every_state(s3: S3) -> None:
         )["Body"]
         serials.append(json.loads(body.read())["serial"])
     assert sorted(serials) == [1, 2, 3, 4]
-
-
-def test_lock_held_is_refused_at_once_naming_the_holder(s3: S3) -> None:
-    holder, other = s3.backend(), s3.backend()
-    info = LockInfo("apply", who="ci-runner-7", host="runner-host", pid=4242)
-    with holder.lock(info):
-        with pytest.raises(LockHeldError) as caught, other.lock(LockInfo("apply")):
-            pass
-        assert caught.value.exit_code == 3
-        assert str(caught.value) == (
-            f"state s3://{s3.bucket}/agents/local.json is locked by ci-runner-7@runner-host "
-            f"(pid 4242, apply, since {info.created}); wait for it to finish, retry with "
-            "--lock-timeout (or, if it is gone, run `sigmaform state unlock`)"
-        )
-        assert other.is_locked()  # another host: it may be alive
-        assert other.lock_holder() == info
-        holder.write(State.new("local"))
-        with s3.backend("prod").lock(LockInfo("apply")):
-            pass
-    assert not other.is_locked()
-    assert other.lock_holder() is None
-    assert s3.objects() == ["agents/local.json"]
 
 
 def test_release_leaves_a_lock_that_is_no_longer_ours(s3: S3) -> None:
@@ -522,59 +398,6 @@ def test_a_write_behind_the_lock_fails_the_apply_with_exit_3_and_is_kept(
     assert "the apply stopped at once and sends nothing more" in text
     assert s3.backend().read() == theirs  # nothing lost
     assert s3.backend().lock_holder() is None  # the refused apply released its lock
-
-
-def test_push_moves_local_state_to_s3_and_pull_brings_it_back(example: Project, s3: S3) -> None:
-    assert example.run("apply", "--auto-approve").exit_code == 0
-    local = example.state()
-    use_s3(example, s3)
-    pushed = example.run("state", "push")
-    assert pushed.exit_code == 0, pushed.output
-    assert pushed.output == (
-        f"Pushed .sigmaform/state/local.json to s3://{s3.bucket}/agents/local.json: "
-        f"serial {local['serial']}, 3 resources.\n"
-    )
-    stored = s3.backend().read()
-    assert stored is not None and stored.to_dict() == local
-    assert example.run("plan", "--detailed-exitcode").exit_code == 0
-    again = example.run("state", "push")
-    assert again.exit_code == 0 and "already holds" in again.output
-
-    # The prompts travelled as blobs: gone locally, pull brings them back from the bucket.
-    state_file = example.root / ".sigmaform" / "state" / "local.json"
-    blob_dir = state_file.with_name("local.json.blobs")
-    blob_files = sorted(p.name for p in blob_dir.rglob("*") if p.is_file())
-    assert blob_files and '{"$blob": "sha256:' in json.dumps(local)
-    state_file.unlink()
-    shutil.rmtree(blob_dir)
-    pulled = example.run("state", "pull")
-    assert pulled.exit_code == 0, pulled.output
-    assert example.state() == local
-    assert sorted(p.name for p in blob_dir.rglob("*") if p.is_file()) == blob_files
-    assert example.run("plan", "--detailed-exitcode").exit_code == 0
-    shown = example.run("state", "show", "agent.support")
-    assert shown.exit_code == 0 and "$blob" not in shown.output
-    assert [o for o in s3.objects() if ".blobs/" not in o] == ["agents/local.json"]
-
-
-def test_push_refuses_a_different_lineage_without_force(example: Project, s3: S3) -> None:
-    use_s3(example, s3)
-    theirs = s3.backend().write(State.new("local").with_resource("agent.x", a_resource(1)))
-    state_file = example.root / ".sigmaform" / "state" / "local.json"
-    mine = LocalBackend(state_file).write(State.new("local"))
-    refused = example.run("state", "push")
-    assert refused.exit_code == 3
-    assert (
-        f"Error: refusing to overwrite s3://{s3.bucket}/agents/local.json (lineage "
-        f"{theirs.lineage}) with .sigmaform/state/local.json (lineage {mine.lineage})"
-    ) in refused.output
-    refused = example.run("state", "pull")
-    assert refused.exit_code == 3 and "they are different states" in refused.output
-    forced = example.run("state", "push", "--force")
-    assert forced.exit_code == 0, forced.output
-    stored = s3.backend().read()
-    assert stored is not None
-    assert stored.lineage == mine.lineage and stored.serial == theirs.serial + 1
 
 
 def test_s3_settings_are_hand_checked_without_the_schema(
