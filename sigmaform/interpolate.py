@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +68,9 @@ class Renderer:
     secret_names: set[str] = field(default_factory=set)
     # Directories' real paths, kept: each `!file` costs one lstat, not one per component.
     realpaths: RealPaths = field(default_factory=RealPaths)
+    # Called with the text of each sensitive value rendered (plan starts stretching it
+    # for its fingerprint while the other files load).
+    on_secret: Callable[[str], None] | None = None
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -81,7 +84,7 @@ class Renderer:
                     # A webhook secret is sensitive even when written literally.
                     if rendered and not self.environment.is_local:
                         self._literal_secret(doc, child, (*path, key))
-                    rendered = Sensitive(rendered, source="literal")
+                    rendered = self._sensitive(rendered, "literal")
                 out[key] = rendered
             return out
         if isinstance(value, list):
@@ -208,7 +211,12 @@ class Renderer:
             return rendered
         whole_secret = len(sources) == 3 and not sources[0] and not sources[2]
         source = secret_names[0] if whole_secret else "".join(sources)
-        return Sensitive(rendered, source=source)
+        return self._sensitive(rendered, source)
+
+    def _sensitive(self, value: str, source: str) -> Sensitive:
+        if self.on_secret is not None and value:
+            self.on_secret(value)
+        return Sensitive(value, source=source)
 
     def _expression(self, doc: Document, expression: str, path: JsonPath) -> tuple[str, str | None]:
         """The text of one expression, and the secret's `secret.NAME` if it is one."""

@@ -7,8 +7,10 @@ module never prints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,14 +20,19 @@ from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, ex
 from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
-from sigmaform.errors import ConfigError, RefusedError, StalePlanError
+from sigmaform.errors import ConfigError, RefusedError, SigmaformError, StalePlanError
 from sigmaform.files import write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
 from sigmaform.lost_creates import scoped_unknowns
 from sigmaform.moves import move_state, retarget_state
 from sigmaform.plan import Action, Plan, build_plan, normalise_targets
-from sigmaform.project import load_project
+from sigmaform.project import (
+    load_project,
+    load_project_file,
+    select_environment,
+    with_base_url_override,
+)
 from sigmaform.refresh_guard import (
     check_adoptions_exist,
     check_destroy_reaches,
@@ -37,7 +44,12 @@ from sigmaform.remote import MERGED_OBJECTS, comparable_desired
 from sigmaform.render import plan_json
 from sigmaform.resource import Project, Resource
 from sigmaform.saved_plan import authorise, read_plan_file
-from sigmaform.sensitive import has_legacy, legacy_fingerprint_key, upgrade_fingerprints
+from sigmaform.sensitive import (
+    has_legacy,
+    legacy_fingerprint_key,
+    stretch_soon,
+    upgrade_fingerprints,
+)
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 from sigmaform.targets import check_targets, referenced_by_targets
 
@@ -62,6 +74,47 @@ def open_project(
         environ=environ,
         check=schema_problems,
     )
+
+
+def open_project_and_state(
+    root: Path, env: str | None, *, environ: Mapping[str, str] | None = None
+) -> tuple[Project, State]:
+    """The project (as `open_project` gives it) and its state: what a plan starts from.
+
+    A local state file is read before the resource files, because its lineage keys the
+    secrets' fingerprints: each secret the files name is then stretched (scrypt, tens of
+    milliseconds) on another thread while the other files load, instead of after. Its
+    problems are still reported after the files' own. A shared backend is read after
+    the files, as before: bad files are reported without a round trip to it.
+    """
+    from sigmaform.validate import schema_problems
+
+    root = root.absolute()
+    pf = with_base_url_override(load_project_file(root), os.environ if environ is None else environ)
+    environment = select_environment(pf, env)
+    early: State | SigmaformError | OSError | None = None
+    on_secret: Callable[[str], None] | None = None
+    if pf.state.backend == "local":
+        shell = Project(root, pf.environments, environment, (), pf.state, pf.moved)
+        try:
+            early = read_state(local_backend(shell), environment.name)
+        except (SigmaformError, OSError) as error:
+            early = error
+        else:
+            on_secret = partial(stretch_soon, key=early.fingerprint_key)
+    project = load_project(
+        root,
+        env,
+        environ=environ,
+        check=schema_problems,
+        project_file=pf,
+        on_secret=on_secret,
+    )
+    if isinstance(early, BaseException):
+        raise early
+    if early is None:
+        early = read_state(backend_for(project), environment.name)
+    return project, early
 
 
 def backend_for(project: Project) -> StateBackend:
@@ -485,6 +538,7 @@ __all__ = [
     "load_plan",
     "make_plan",
     "open_project",
+    "open_project_and_state",
     "read_state",
     "record_unchanged",
     "save_plan",

@@ -217,18 +217,28 @@ def load_project(
     secrets: SecretsMode = "required",
     environ: Mapping[str, str] | None = None,
     check: Callable[[RenderedResource], list[Problem]] | None = None,
+    project_file: ProjectFile | None = None,
+    on_secret: Callable[[str], None] | None = None,
 ) -> Project:
     """The project rendered for one environment; ConfigError with every problem in every file.
 
     `check` runs on each rendered resource (the schema check, from validate.py, which
     imports this module) so commands that send requests refuse bad input first.
+    `project_file`: sigmaform.yaml as the caller read it already (base URL overridden).
+    `on_secret` is called with the text of each sensitive value as it is rendered.
     """
     environ = os.environ if environ is None else environ
     root = root.absolute()
-    pf = with_base_url_override(load_project_file(root), environ)
+    pf = project_file or with_base_url_override(load_project_file(root), environ)
     environment = select_environment(pf, env)
     renderer = ResourceRenderer(
-        pf, environment, secrets=secrets, environ=environ, check=check, keep_documents=False
+        pf,
+        environment,
+        secrets=secrets,
+        environ=environ,
+        check=check,
+        keep_documents=False,
+        on_secret=on_secret,
     )
     problems: list[Problem] = []
     # One file at a time: it is read, rendered and checked, and only what the checks
@@ -359,6 +369,7 @@ class ResourceRenderer:
         env_placeholders: bool = False,
         check: Callable[[RenderedResource], list[Problem]] | None = None,
         keep_documents: bool = False,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
         self.pf = pf
         self.environment = environment
@@ -372,6 +383,7 @@ class ResourceRenderer:
             files={} if files is None else files,
             forbidden_env=credential_variables(pf),
             env_placeholders=env_placeholders,
+            on_secret=on_secret,
         )
         self.problems: list[Problem] = []
         self.rendered: list[RenderedResource] = []

@@ -31,10 +31,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
+from typing import Any
 
 MASK = "(sensitive)"
 FINGERPRINT_PREFIX = "sensitive:v3:"
@@ -157,30 +154,66 @@ def _scrypt(value: str, salt: bytes) -> bytes:
     return hashlib.scrypt(value.encode("utf-8"), salt=salt, **_SCRYPT)
 
 
+class _Stretching:
+    """One scrypt running on its own thread; `result()` waits for it.
+
+    scrypt releases the GIL, so it runs beside the caller's own work. At most one runs
+    per core at a time (each takes 16 MiB). A plain thread, not concurrent.futures: that
+    package and the logging it imports cost a command more than starting a thread does.
+    """
+
+    __slots__ = ("_done", "_error", "_result")
+
+    def __init__(self, value: str, salt: bytes) -> None:
+        self._done = threading.Event()
+        self._result = b""
+        self._error: BaseException | None = None
+        # A daemon: a command that fails early exits without waiting for it.
+        threading.Thread(target=self._run, args=(value, salt), daemon=True).start()
+
+    def _run(self, value: str, salt: bytes) -> None:
+        try:
+            with _cores:
+                self._result = _scrypt(value, salt)
+        except BaseException as error:  # handed to whoever waits for the result
+            self._error = error
+        finally:
+            self._done.set()
+
+    def result(self) -> bytes:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 # (secret, salt) -> its scrypt, or the work computing it on another thread.
-_stretches: dict[tuple[str, bytes], bytes | Future[bytes]] = {}
+_stretches: dict[tuple[str, bytes], bytes | _Stretching] = {}
 _stretches_lock = threading.Lock()
 _MAX_STRETCHES = 1024
+_cores = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+def stretch_soon(value: str, key: bytes) -> None:
+    """Start stretching `value` on another thread, unless it is stretched or under way.
+
+    Called as soon as a secret is known (the loader calls it for each one it renders),
+    so that by the time a fingerprint is asked for, its scrypt is done. The fingerprint
+    is exactly `fingerprint`'s; nothing is kept but this process's cache.
+    """
+    with _stretches_lock:
+        if (value, key) not in _stretches:
+            _stretches[(value, key)] = _Stretching(value, key)
 
 
 def prefetch_fingerprints(values: Iterable[str], key: bytes) -> None:
     """Start stretching the distinct secrets not stretched yet, on other threads.
 
-    scrypt releases the GIL: a plan with 4 distinct secrets waits about one scrypt on
-    4 idle cores instead of four in turn, and goes on with its own work meanwhile. The
-    fingerprints are exactly `fingerprint`'s; nothing is kept but this process's cache.
+    A plan with 4 distinct secrets then waits about one scrypt per core instead of four
+    in turn, and goes on with its own work meanwhile.
     """
-    with _stretches_lock:
-        todo = sorted({v for v in values if (v, key) not in _stretches})
-    if len(todo) < 2:
-        return  # nothing to overlap: one secret is computed when first needed
-    from concurrent.futures import ThreadPoolExecutor  # only when there is work for it
-
-    pool = ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1))
-    with _stretches_lock:
-        for value in todo:
-            _stretches.setdefault((value, key), pool.submit(_scrypt, value, key))
-    pool.shutdown(wait=False)  # its threads end once the submitted work is done
+    for value in sorted(set(values)):
+        stretch_soon(value, key)
 
 
 def sensitive_values(value: Any) -> list[str]:

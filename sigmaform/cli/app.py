@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -21,6 +21,9 @@ from sigmaform.cli.completion import complete_environment, complete_target
 from sigmaform.errors import EXIT_ERROR, SigmaformError
 from sigmaform.invocation import Invocation
 from sigmaform.resource import Project
+
+if TYPE_CHECKING:
+    from sigmaform.state import State
 from sigmaform.sensitive import scrub
 
 
@@ -282,6 +285,18 @@ def load_project_for(
     several = len(project.environments) > 1
     invocation.remember_env(project.environment.name if several else None)
     return project
+
+
+def load_project_and_state_for(ctx: click.Context) -> tuple[Project, State]:
+    """`load_project_for` and the project's state, read in the order that plans fastest
+    (`operations.open_project_and_state`)."""
+    from sigmaform.operations import open_project_and_state
+
+    g = get_globals(ctx)
+    project, state = open_project_and_state(g.project_root(), g.env)
+    several = len(project.environments) > 1
+    invocation.remember_env(project.environment.name if several else None)
+    return project, state
 
 
 parallelism_option = click.option(

@@ -12,13 +12,13 @@ from sigmaform.cli.app import (
     allow_recreate_option,
     cli,
     get_globals,
-    load_project_for,
+    load_project_and_state_for,
     parallelism_option,
     target_option,
 )
 from sigmaform.destroy import destroy_plan
 from sigmaform.errors import EXIT_CHANGES, EXIT_OK, ConfigError
-from sigmaform.operations import backend_for, client_for, make_plan, read_state, save_plan
+from sigmaform.operations import client_for, make_plan, save_plan
 from sigmaform.refresh_guard import check_destroy_reaches
 from sigmaform.render import render_plan_blocks
 
@@ -82,8 +82,7 @@ def plan(
       sigmaform -e prod plan --no-refresh --detailed-exitcode
       sigmaform -e pr-123 plan --destroy
     """
-    project = load_project_for(ctx)
-    state = read_state(backend_for(project), project.environment.name)
+    project, state = load_project_and_state_for(ctx)
     if destroy and targets:
         raise ConfigError("--destroy plans every managed resource: it takes no --target")
     with contextlib.ExitStack() as stack:
