@@ -118,6 +118,30 @@ def changed_units(
     return deltas
 
 
+def same_units(
+    before: Mapping[str, Any], after: Mapping[str, Any], merged: Collection[str]
+) -> bool:
+    """Whether `before` and `after` hold the same units with the same values: then
+    `changed_units(before, after, merged)` is empty, and neither side has a unit that the
+    other lacks. One deep `==` (in C but for long state text, compared by digest), then
+    each unit's type as `changed_units` sees it (`True` equals `1`, but is a change)."""
+    if before != after:
+        return False
+    for key, value in after.items():
+        held = before[key]
+        if key in merged and isinstance(value, Mapping):
+            for sub, item in value.items():
+                if not _same_type(held[sub], item):
+                    return False
+        elif not _same_type(held, value):
+            return False
+    return True
+
+
+def _same_type(a: Any, b: Any) -> bool:
+    return type(a) is type(b) or _same_number(a, b) or _text(a, b)
+
+
 def share_equal(value: Any, like: Any) -> Any:
     """`value` with each text equal to the text at the same place in `like` replaced by
     `like`'s object: what a server echoes back (a 10 KB prompt) is then held once, not

@@ -456,21 +456,31 @@ class NotRegularFileError(OSError):
     """A FIFO, socket or device where a file's text was expected."""
 
 
-def read_regular(path: Path) -> bytes:
+def read_regular(path: Path | str) -> bytes:
     """The bytes of a regular file (symlinks followed).
 
     Anything else raises instead of blocking: reading a FIFO waits for a writer forever,
     and a device such as /dev/zero never ends. O_NONBLOCK makes opening a FIFO return at
     once, so the check is made on the opened file itself, not on a path that may change.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with open(fd, "rb") as handle:  # closes fd, whatever happens
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(info.st_mode):
             raise NotRegularFileError(0, "not a regular file", str(path))
-        return handle.read()
+        # Raw reads, without a buffered file object around them: a plan reads a file and
+        # a prompt per agent. The size is a hint only; reading goes on to the end.
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def load_documents(path: Path, display: str | None = None) -> list[Document]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Renderer:
     environ: Mapping[str, str]
     secrets: SecretsMode = "required"
     problems: list[Problem] = field(default_factory=list)
-    files: dict[Path, str | Problem] = field(default_factory=dict)
+    files: dict[str, str | Problem] = field(default_factory=dict)  # by real path
     # validate only: an unset `${env.X}` renders as a placeholder instead of an error, so
     # any laptop and the pre-commit hook can validate (plan and apply name what is missing;
     # promote and diff-env compare rendered values, which a placeholder would falsify).
@@ -71,6 +72,7 @@ class Renderer:
     # Called with the text of each sensitive value rendered (plan starts stretching it
     # for its fingerprint while the other files load).
     on_secret: Callable[[str], None] | None = None
+    _real_root: str | None = field(default=None, init=False, repr=False)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -122,11 +124,11 @@ class Renderer:
     def _file(self, doc: Document, ref: FileRef, path: JsonPath) -> str:
         # File contents are NOT interpolated: prompts are prose full of `{{var}}` and may
         # mention `${` literally; a prompt that needs a value can use SigmaMind's own
-        # `{{variables}}` instead.
-        target = doc.path.parent / ref.path
+        # `{{variables}}` instead. Paths are text here: a plan reads a prompt per agent.
+        target = os.path.join(os.path.dirname(doc.path), ref.path)
         cached: str | Problem | None
         try:
-            target = self.realpaths.resolve(target)
+            target = self.realpaths.real(target)
         except (RuntimeError, OSError):  # a symlink loop
             mark = ref.mark
             cached = Problem(
@@ -147,11 +149,13 @@ class Renderer:
             return ""
         return cached
 
-    def _read(self, doc: Document, ref: FileRef, target: Path, path: JsonPath) -> str | Problem:
+    def _read(self, doc: Document, ref: FileRef, target: str, path: JsonPath) -> str | Problem:
         def problem(message: str) -> Problem:
             return Problem(doc.display, ref.mark.line, ref.mark.column, format_path(path), message)
 
-        if not within(target, self.realpaths.resolve(self.root)):
+        if self._real_root is None:
+            self._real_root = self.realpaths.real(self.root)
+        if not within(target, self._real_root):
             return problem(f"`!file {ref.path}` is outside the project directory; refused")
         try:
             text = read_regular(target).decode("utf-8")
@@ -167,8 +171,10 @@ class Renderer:
             return problem(f"`!file {ref.path}`: cannot read ({error.strerror})")
         if "\0" in text:
             return problem(f"`!file {ref.path}`: a NUL character (\\0) is not allowed in text")
-        # Read as read_text would: universal newlines, so a CRLF prompt diffs like an LF one.
-        return text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\r" in text:
+            # Read as read_text would: universal newlines, so a CRLF prompt diffs like an LF one.
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
 
     def _string(self, doc: Document, text: str, path: JsonPath) -> Any:
         if "${" not in text:

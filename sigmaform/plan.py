@@ -28,6 +28,7 @@ from sigmaform.diff import (
     get_unit,
     iter_units,
     project,
+    same_units,
     union_shape,
     unit_name,
 )
@@ -592,10 +593,10 @@ def build_plan(
                 sources += (plain_spec(kind, remote_body, id_to_name),)
             legacy = legacy_fingerprint_key(state.lineage)
             applied = upgrade_fingerprints(applied, sources, legacy, key)
-        declared_units = [u for u, _ in iter_units(desired, merged)]
         drift: list[FieldChange] = []
-        current = applied
-        remote_spec: dict[str, Any] | None = None
+        deltas: list[UnitDelta] = []
+        unmanaged: list[str] = []
+        kept: list[FieldChange] = []
         if refreshed and remote_body is not None:
             if closed := kind.closed(remote_body):
                 plans.append(_left_alone(common, applied_state.id, closed))
@@ -604,9 +605,12 @@ def build_plan(
             current = observed(kind, remote_body, desired, key, id_to_name)
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
             drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]
-        deltas = changed_units(current, desired, merged, only=declared_units)
-        removed, unmanaged, kept = _undeclared(applied, remote_spec, set(declared_units), merged)
-        deltas += removed
+            deltas, unmanaged, kept = _to_apply(current, applied, remote_spec, desired, merged)
+        elif not same_units(applied, desired, merged):
+            # Without a refresh, what was applied is what is held. Most resources did not
+            # change: same_units tells so at the cost of one deep `==` (the long texts by
+            # digest), without the per-unit comparison below.
+            deltas, unmanaged, kept = _to_apply(applied, applied, None, desired, merged)
         if protect_changed := (applied_state.protect != resource.protect):
             notes.append("protect: " + ("on" if resource.protect else "off"))
         action = Action.UPDATE if deltas or protect_changed else Action.NOOP
@@ -747,6 +751,21 @@ def _follow_new_agent_ids(
             )
         )
     return out
+
+
+def _to_apply(
+    current: Mapping[str, Any],
+    applied: Mapping[str, Any],
+    remote_spec: Mapping[str, Any] | None,
+    desired: Mapping[str, Any],
+    merged: Collection[str],
+) -> tuple[list[UnitDelta], list[str], list[FieldChange]]:
+    """The units to send (changed, then removed), the undeclared ones no longer managed,
+    and the values that stay in them (see _undeclared)."""
+    declared = [u for u, _ in iter_units(desired, merged)]
+    deltas = changed_units(current, desired, merged, only=declared)
+    removed, unmanaged, kept = _undeclared(applied, remote_spec, set(declared), merged)
+    return deltas + removed, unmanaged, kept
 
 
 def _undeclared(

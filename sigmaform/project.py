@@ -325,7 +325,7 @@ def render_resources(
     *,
     secrets: SecretsMode = "required",
     environ: Mapping[str, str] | None = None,
-    files: dict[Path, Any] | None = None,
+    files: dict[str, Any] | None = None,
     incomplete: bool = False,
     env_placeholders: bool = False,
 ) -> tuple[list[RenderedResource], list[Problem]]:
@@ -365,7 +365,7 @@ class ResourceRenderer:
         *,
         secrets: SecretsMode = "required",
         environ: Mapping[str, str] | None = None,
-        files: dict[Path, Any] | None = None,
+        files: dict[str, Any] | None = None,
         env_placeholders: bool = False,
         check: Callable[[RenderedResource], list[Problem]] | None = None,
         keep_documents: bool = False,

@@ -22,26 +22,30 @@ class RealPaths:
     """
 
     def __init__(self) -> None:
-        self._dirs: dict[str, Path] = {}
+        self._dirs: dict[str, str] = {}
 
     def resolve(self, path: Path | str) -> Path:
+        return Path(self.real(path))
+
+    def real(self, path: Path | str) -> str:
+        """`resolve` as text: the loader fences 1,000 prompts without 1,000 Path objects."""
         text = os.path.abspath(path) if not os.path.isabs(path) else os.fspath(path)
         parent, name = os.path.split(text)
         if not name or name in (".", ".."):
-            return Path(text).resolve()
+            return str(Path(text).resolve())
         real_parent = self._dirs.get(parent)
         if real_parent is None:
-            real_parent = Path(parent).resolve()  # raises on a loop: not cached
+            real_parent = str(Path(parent).resolve())  # raises on a loop: not cached
             self._dirs[parent] = real_parent
-        joined = real_parent / name
+        joined = os.path.join(real_parent, name)
         try:
             mode = os.lstat(joined).st_mode
         except FileNotFoundError:
             return joined  # as resolve() answers for a missing file
         except OSError:
-            return Path(text).resolve()
+            return str(Path(text).resolve())
         if stat.S_ISLNK(mode):
-            return joined.resolve()
+            return str(Path(joined).resolve())
         return joined
 
 

@@ -23,6 +23,7 @@ so a state written before shows no change for an unchanged secret.
 
 from __future__ import annotations
 
+import _thread
 import base64
 import hashlib
 import hmac
@@ -158,18 +159,20 @@ class _Stretching:
     """One scrypt running on its own thread; `result()` waits for it.
 
     scrypt releases the GIL, so it runs beside the caller's own work. At most one runs
-    per core at a time (each takes 16 MiB). A plain thread, not concurrent.futures: that
-    package and the logging it imports cost a command more than starting a thread does.
+    per core at a time (each takes 16 MiB). A bare `_thread`: concurrent.futures (and
+    the logging it imports) costs more than the thread, and `threading.Thread.start`
+    waits until the new thread runs, which on a busy machine is a scheduler's slice.
+    Like a daemon thread, it does not keep a failing command from exiting.
     """
 
     __slots__ = ("_done", "_error", "_result")
 
     def __init__(self, value: str, salt: bytes) -> None:
-        self._done = threading.Event()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()  # released by the thread when the result is in
         self._result = b""
         self._error: BaseException | None = None
-        # A daemon: a command that fails early exits without waiting for it.
-        threading.Thread(target=self._run, args=(value, salt), daemon=True).start()
+        _thread.start_new_thread(self._run, (value, salt))
 
     def _run(self, value: str, salt: bytes) -> None:
         try:
@@ -178,10 +181,11 @@ class _Stretching:
         except BaseException as error:  # handed to whoever waits for the result
             self._error = error
         finally:
-            self._done.set()
+            self._done.release()
 
     def result(self) -> bytes:
-        self._done.wait()
+        with self._done:  # held until the thread is done
+            pass
         if self._error is not None:
             raise self._error
         return self._result

@@ -99,7 +99,7 @@ def check_project(
     found.update(_project_problems(written))
     found.update(unmatched_globs(root, pf))
     found.update(move_problems(pf, declared_addresses(documents)))
-    files: dict[Path, Any] = {}
+    files: dict[str, Any] = {}
     by_env: dict[str, list[Problem]] = {}
     for environment in environments:
         rendered, env_problems = render_resources(
