@@ -84,11 +84,26 @@ def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-# A secret's place in a spec encoded once (see plan_digests). NUL is in no rendered value
-# (the loader, `!file` and the environment refuse it), and JSON writes it `\u0000`, so the
-# encoded marker cannot be part of any other encoded string: an unescaped `"` only opens
-# or closes a string, and no string that opens with a NUL is ours.
+# A secret's or a long text's place in a spec encoded once (see plan_digests). NUL is in
+# no rendered value (the loader, `!file` and the environment refuse it), and JSON writes it
+# `\u0000`, so the encoded marker cannot be part of any other encoded string: an unescaped
+# `"` only opens or closes a string, and no string that opens with a NUL is ours.
 _MARKER = re.compile(r'"\\u0000(\d+)\\u0000"')
+# A top-level text at least this long (a prompt) is encoded and hashed on its own: the
+# rest of the spec's JSON is then small, and no text of prompt size is copied to build it.
+_LONG = 1024
+# Bytes that need no escape in JSON text (UTF-8 continuation bytes included), and the two
+# control characters prose holds: a text with none but these is escaped by replacing.
+_PLAIN = bytes(range(0x20, 0x100)) + b"\n\t"
+
+
+class _Long:
+    """A long text standing in a spec while it is encoded: written as a marker."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, str], str]:
@@ -96,40 +111,64 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
 
     The same digests as those functions give, from one JSON encoding of each spec instead
     of two: prompts make up most of the bytes, and encoding them is most of the time.
-    Secrets are encoded as markers, then written as their source for the config digest
-    and as their fingerprint for the plan digest.
+    Secrets and long texts are encoded as markers; the pieces between the markers are
+    hashed in turn with, in their places, the secrets' sources (for the config digest) or
+    fingerprints (for the plan digest), and each long text's own encoding.
     """
     configs: dict[str, str] = {}
     whole = hashlib.sha256(b"[")
     ordered = sorted(resources, key=lambda r: (r.address, r.protect))
     for i, resource in enumerate(ordered):
-        secrets: list[Sensitive] = []
-        spec = json.dumps(
-            resource.spec,
+        holes: list[Sensitive | _Long] = []
+        spec = {
+            k: _Long(v) if isinstance(v, str) and len(v) >= _LONG else v
+            for k, v in resource.spec.items()
+        }
+        encoded = json.dumps(
+            spec,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
-            default=partial(_marker, secrets),  # called for each Sensitive, in place
+            default=partial(_marker, holes),  # called for each hole, in place
         )
         head = _text({"kind": resource.kind, "name": resource.name, "protect": resource.protect})
-        sources = _fill(spec, [_text(f"<{s.source}>") for s in secrets])
-        config = f'{head[:-1]},"spec":{sources}}}'
-        configs[resource.address] = short_b64(hashlib.sha256(config.encode()).digest())
-        fingerprints = _fill(spec, [_text(s.fingerprint(key)) for s in secrets])
-        item = f"[{_text(resource.address)},{_text(resource.protect)},{fingerprints}]"
-        whole.update(b"," + item.encode() if i else item.encode())
+        pieces = _MARKER.split(encoded)  # text, hole index, text, ...
+        filled = [_encoded(h.text) if isinstance(h, _Long) else b"" for h in holes]
+        config = hashlib.sha256(f'{head[:-1]},"spec":'.encode())
+        item = f"[{_text(resource.address)},{_text(resource.protect)},".encode()
+        whole.update(b"," + item if i else item)
+        for n, piece in enumerate(pieces):
+            if n % 2 == 0:
+                data = piece.encode()
+                config.update(data)
+                whole.update(data)
+                continue
+            hole = holes[int(piece)]
+            if isinstance(hole, _Long):
+                config.update(filled[int(piece)])
+                whole.update(filled[int(piece)])
+            else:
+                config.update(_text(f"<{hole.source}>").encode())
+                whole.update(_text(hole.fingerprint(key)).encode())
+        config.update(b"}")
+        whole.update(b"]")
+        configs[resource.address] = short_b64(config.digest())
     whole.update(b"]")
     return configs, "sha256:" + whole.hexdigest()
 
 
-def _marker(secrets: list[Sensitive], value: object) -> str:
-    if not isinstance(value, Sensitive):
+def _marker(holes: list[Sensitive | _Long], value: object) -> str:
+    if not isinstance(value, Sensitive | _Long):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
-    secrets.append(value)
-    return f"\0{len(secrets) - 1}\0"
+    holes.append(value)
+    return f"\0{len(holes) - 1}\0"
 
 
-def _fill(encoded: str, values: list[str]) -> str:
-    if not values:
-        return encoded
-    return _MARKER.sub(lambda found: values[int(found.group(1))], encoded)
+def _encoded(text: str) -> bytes:
+    """`_text(text).encode()`, faster for prose: JSON escapes only `"`, `\\` and control
+    characters, and prose holds no control character but newlines and tabs."""
+    raw = text.encode()
+    if raw.translate(None, _PLAIN):  # another control character: the encoder's own way
+        return _text(text).encode()
+    escaped = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + escaped.replace(b"\n", b"\\n").replace(b"\t", b"\\t") + b'"'

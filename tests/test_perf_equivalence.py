@@ -63,17 +63,30 @@ def test_prefetched_fingerprints_are_the_ones_computed_in_turn() -> None:
 
 
 def test_one_encoding_gives_both_digests() -> None:
-    # plan_digests encodes each spec once, secrets as markers: the same digests as the
-    # plain functions, also for text that looks like a marker or holds quotes and escapes.
+    # plan_digests encodes each spec once, secrets and long texts as markers: the same
+    # digests as the plain functions, also for text that looks like a marker or holds
+    # quotes and escapes, and for long texts (escaped by replacing, unless they hold a
+    # control character other than newline and tab) at and around the length where
+    # they start being hashed on their own.
     resources = list(open_project(EXAMPLES, "local").resources)
     tricky = '\\u0000 0\\u0000 "\\u00000\\u0000" \\\\u0000 é \n\t \u2028 ${x}'
+    long_texts = [
+        tricky,
+        tricky * 40,
+        "x" * 1023,
+        "x" * 1024,
+        "\n".join(["# Prompt", 'Say "hi" to {{name}}\t\\ ok'] * 60),
+        "a\rb\x01c\x1f\x7f\b\f" * 200,
+        "é ü 漢字 \U0001f600 " * 100,
+    ]
     resources += [
         Resource(
             kind="Agent",
             name=f"tricky-{i}",
             spec={
                 "agentName": tricky,
-                "instructions": f"{tricky} {i}",
+                "instructions": f"{long_texts[i]} {i}",
+                "welcomeMessage": long_texts[-1 - i],
                 "agentSettings": {
                     "webhooks": [
                         {"name": tricky, "secret": Sensitive(f"s{i}", source="secret.A")},
@@ -86,7 +99,7 @@ def test_one_encoding_gives_both_digests() -> None:
             line=1,
             protect=bool(i % 2),
         )
-        for i in range(3)
+        for i in range(len(long_texts))
     ]
     key = hashlib.sha256(b"lineage-2").digest()
     configs, whole = plan_digests(resources, key)
