@@ -8,8 +8,6 @@ import json
 import math
 import os
 import re
-import secrets
-import shutil
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -647,6 +645,9 @@ def write_atomic(
     A reader sees the old file or the new one, never half of either. `mode` (e.g. 0o600
     for state and plan files) applies to the file and its backup, whatever they had.
     """
+    import secrets  # here: commands that only read (plan, validate) never load it
+    import shutil
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     backup_tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.backup.tmp")

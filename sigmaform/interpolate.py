@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -36,6 +35,8 @@ _USAGE = "use ${var.NAME}, ${env.NAME}, ${secret.NAME} or ${environment}; $${ wr
 
 def suggest(word: str, candidates: list[str] | set[str] | Mapping[str, Any]) -> str:
     """` (did you mean `x`?)` when a candidate is close, else ``."""
+    import difflib  # here: only a message with a suggestion needs it
+
     close = difflib.get_close_matches(word, sorted(candidates), n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
 

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sigmaform import invocation
-from sigmaform.api_profile import profile_of
-from sigmaform.apply import ApplyOptions, ApplyReport, Outcome, check_safety, execute
 from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
@@ -53,7 +51,8 @@ from sigmaform.sensitive import (
 from sigmaform.state import LockInfo, ResourceState, State, StateBackend, local_backend
 from sigmaform.targets import check_targets, referenced_by_targets
 
-if TYPE_CHECKING:  # httpx loads only when a command talks to the API
+if TYPE_CHECKING:  # httpx (and apply's machinery) load only when a command talks to the API
+    from sigmaform.apply import ApplyOptions, ApplyReport, Outcome
     from sigmaform.client import Client, RetryPolicy
 
 
@@ -182,6 +181,8 @@ def fetch_remote(
     not hold (deleted, or moved between pages while we read) or holds only in part is
     read on its own, so a shifting list can never make a live agent look deleted.
     """
+    from sigmaform.api_profile import profile_of  # here: only a refresh needs it
+
     declared = {r.address: tuple(r.spec) for r in resources}
     items = [
         (address, rs)
@@ -297,6 +298,8 @@ def make_plan(
         agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,
     )
     if allow_delete or plan.destroy:
+        from sigmaform.api_profile import profile_of
+
         profile_of(client).check_plan(plan, project.environment.name)
     return plan
 
@@ -371,10 +374,16 @@ class ApplyRequest:
     plan_file: Path | None = None
     targets: tuple[str, ...] = ()
     refresh: bool = True
-    options: ApplyOptions = field(default_factory=ApplyOptions)
+    options: ApplyOptions = field(default_factory=lambda: _default_options())
     destroy: bool = False  # `destroy`, or `apply --destroy PLANFILE`: a destroy on purpose
     allow_recreate: bool = False  # re-create managed resources even when most are missing
     lock_timeout: float = 0.0  # seconds to wait for the state lock
+
+
+def _default_options() -> ApplyOptions:
+    from sigmaform.apply import ApplyOptions
+
+    return ApplyOptions()
 
 
 def apply_project(
@@ -386,6 +395,9 @@ def apply_project(
     retry: RetryPolicy | None = None,
 ) -> tuple[Plan, ApplyReport | None]:
     """Lock, plan (or load the saved plan), confirm, check safety, execute. None: nothing done."""
+    from sigmaform.api_profile import profile_of
+    from sigmaform.apply import check_safety, execute
+
     backend = backend_for(project)
     with (
         backend.lock(LockInfo("apply"), request.lock_timeout),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,6 +41,8 @@ def _is_long(value: Any) -> bool:
 
 
 def _text_diff(before: Any, after: Any) -> list[str]:
+    import difflib  # here: a plan with no changed text never needs it
+
     old = before.splitlines() if isinstance(before, str) else []
     new = after.splitlines() if isinstance(after, str) else []
     lines = list(difflib.unified_diff(old, new, lineterm="", n=2))

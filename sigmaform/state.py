@@ -12,10 +12,8 @@ name while the first still holds the old one. The holder's details live in a fil
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import socket
 import sys
 import time
 import uuid
@@ -253,7 +251,7 @@ class LockInfo:
 
     operation: str
     who: str = field(default_factory=lambda: _user())
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=lambda: _host())
     pid: int = field(default_factory=os.getpid)
     created: str = field(default_factory=utc_now)
 
@@ -271,10 +269,18 @@ class LockInfo:
 
 
 def _user() -> str:
+    import getpass  # here: only a command that takes the lock needs it
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _host() -> str:
+    import socket  # here: only a command that takes or shows the lock needs it
+
+    return socket.gethostname()
 
 
 class StateBackend(Protocol):
@@ -317,7 +323,7 @@ class AppendingBackend(Protocol):
 
 def holder_alive(holder: LockInfo) -> bool:
     """False only for a process of this host that is known to be gone."""
-    if holder.host != socket.gethostname():
+    if holder.host != _host():
         return True
     if sys.platform == "win32":
         # os.kill(pid, 0) sends CTRL_C_EVENT on Windows; the file lock itself says who is alive.

@@ -7,7 +7,6 @@ agent does not exist yet cannot work; each one taken in says why in the plan.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Sequence
 
 from sigmaform.errors import ConfigError
@@ -21,6 +20,8 @@ def check_targets(targets: Sequence[str], known: Collection[str]) -> None:
     for target in targets:
         if target in known:
             continue
+        import difflib  # here: only a message with a suggestion needs it
+
         close = difflib.get_close_matches(target, sorted(known), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         problems.append(f"--target {target}: no such resource in the files or in state{hint}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -255,6 +254,8 @@ def cli(
 
 def _log_to_stderr() -> None:
     """-v shows each API request (method, path, status, time; never bodies or headers)."""
+    import logging  # here: ~8 ms of imports that only -v needs
+
     logger = logging.getLogger("sigmaform")
     # Replace, not keep, an earlier handler: in one process (tests, embedding) stderr may
     # have been swapped since, and a stale stream would swallow the log.

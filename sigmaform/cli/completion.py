@@ -7,15 +7,12 @@ print a traceback into the user's prompt, and `validate` is where it gets report
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
 from click.shell_completion import CompletionItem
-
-log = logging.getLogger(__name__)
 
 
 def _project_root(ctx: click.Context) -> Path | None:
@@ -81,7 +78,9 @@ def _quietly(ctx: click.Context, *sources: Callable[[click.Context], list[str]])
         try:
             found += source(ctx)
         except Exception as error:
-            log.debug("completion: %s", error)
+            import logging  # here: every command imports this module, few complete
+
+            logging.getLogger(__name__).debug("completion: %s", error)
     return found
 
 

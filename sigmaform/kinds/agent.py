@@ -15,7 +15,6 @@ timestamps), is taken as ours; none means the create did not happen and it is se
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +23,6 @@ from typing import Any
 from sigmaform.errors import ApiError
 from sigmaform.kinds.base import Api, Kind, as_object, created_since
 from sigmaform.sensitive import reveal_tree
-
-log = logging.getLogger("sigmaform.client")
 
 CREATE_SETTINGS_NAMES: dict[str, str] = {
     "enablePostConversationAnalysis": "enablePostConversationInsights",
@@ -126,7 +123,9 @@ class AgentKind(Kind):
             if found is not None:
                 if stats is not None:
                     stats.record_recovered_create()
-                log.debug(
+                import logging  # here: a plan never sends a create
+
+                logging.getLogger("sigmaform.client").debug(
                     "create of agent %r had a lost response; found it as %s",
                     name,
                     found.get("agentId"),
