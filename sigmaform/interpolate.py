@@ -82,7 +82,10 @@ class Renderer:
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, child in value.items():
-                rendered = self.render(doc, child, (*path, key), in_spec)
+                if _as_is(child):
+                    rendered = child
+                else:
+                    rendered = self.render(doc, child, (*path, key), in_spec)
                 if in_spec and key in SENSITIVE_KEYS and isinstance(rendered, str):
                     # A webhook secret is sensitive even when written literally.
                     if rendered and not self.environment.is_local:
@@ -91,7 +94,10 @@ class Renderer:
                 out[key] = rendered
             return out
         if isinstance(value, list):
-            return [self.render(doc, child, (*path, i), in_spec) for i, child in enumerate(value)]
+            return [
+                child if _as_is(child) else self.render(doc, child, (*path, i), in_spec)
+                for i, child in enumerate(value)
+            ]
         if isinstance(value, FileRef):
             return self._file(doc, value, path)
         return value
@@ -324,6 +330,16 @@ class Renderer:
             f"in environment `{self.environment.name}` (its vars: {known})",
         )
         return ""
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _as_is(value: Any) -> bool:
+    """A value that renders as itself: a number, a boolean, null or text without `${`.
+    Most values are; deciding it here saves a call (and a path) per value."""
+    kind = value.__class__
+    return (kind is str and "${" not in value) or kind in _SCALARS
 
 
 def _as_text(value: Any) -> str:
