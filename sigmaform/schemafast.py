@@ -159,12 +159,18 @@ class _Compiler:
         return lambda v: not _is_number(v) or v < n
 
     def _kw_properties(self, properties: Mapping[str, Any], _: Mapping[str, Any]) -> Check:
-        compiled = [(name, self.compile(sub)) for name, sub in properties.items()]
+        compiled = {name: self.compile(sub) for name, sub in properties.items()}
+        lookup = compiled.get
 
         def check(v: Any) -> bool:
+            # By the instance's keys, not the schema's: a spec sets a few of many fields.
             if not isinstance(v, dict):
                 return True
-            return all(sub(v[name]) for name, sub in compiled if name in v)
+            for name, item in v.items():
+                sub = lookup(name)
+                if sub is not None and not sub(item):
+                    return False
+            return True
 
         return check
 
@@ -174,14 +180,15 @@ class _Compiler:
     def _kw_additionalProperties(self, value: Any, schema: Mapping[str, Any]) -> Check:
         known = frozenset(schema.get("properties", {}))
         if value is False:
-            return lambda v: not isinstance(v, dict) or all(k in known for k in v)
+            return lambda v: not isinstance(v, dict) or known.issuperset(v)
         sub = self.compile(value)
         return lambda v: (
             not isinstance(v, dict) or all(sub(item) for k, item in v.items() if k not in known)
         )
 
     def _kw_required(self, names: list[str], _: Mapping[str, Any]) -> Check:
-        return lambda v: not isinstance(v, dict) or all(n in v for n in names)
+        wanted = frozenset(names)
+        return lambda v: not isinstance(v, dict) or v.keys() >= wanted
 
     def _kw_propertyNames(self, value: Any, _: Mapping[str, Any]) -> Check:
         sub = self.compile(value)
@@ -197,7 +204,16 @@ class _Compiler:
         if "prefixItems" in schema:
             raise _Unsupported("prefixItems")
         sub = self.compile(value)
-        return lambda v: not isinstance(v, list) or all(sub(item) for item in v)
+
+        def check(v: Any) -> bool:
+            if not isinstance(v, list):
+                return True
+            for item in v:  # noqa: SIM110 - a loop: all() would make a generator per call
+                if not sub(item):
+                    return False
+            return True
+
+        return check
 
     def _kw_minItems(self, n: int, _: Mapping[str, Any]) -> Check:
         return lambda v: not isinstance(v, list) or len(v) >= n
@@ -281,7 +297,17 @@ def _all(checks: list[Check]) -> Check:
         return _always
     if len(checks) == 1:
         return checks[0]
-    return lambda v: all(c(v) for c in checks)
+    if len(checks) == 2:  # the most common case: `type` and one more
+        first, second = checks
+        return lambda v: first(v) and second(v)
+
+    def check(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 - a loop: all() would make a generator per call
+            if not c(v):
+                return False
+        return True
+
+    return check
 
 
 @functools.cache
