@@ -163,7 +163,7 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                 refused.append(
                     Problem(shown, message=f"cannot read: {failure} (a broken symlink?)")
                 )
-            elif not within(realpaths.resolve(path), inside):
+            elif not within(realpaths.real(path), inside):
                 refused.append(
                     Problem(shown, message="a symlink to outside the project directory; refused")
                 )
