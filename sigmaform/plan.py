@@ -586,7 +586,13 @@ def build_plan(
         if resource.ignore_changes:  # left alone on purpose: not compared at all
             desired = without_units(desired, resource.ignore_changes)
             applied = without_units(applied, resource.ignore_changes)
-        if has_legacy(applied):
+        # Without a refresh, what was applied is what is held. Most resources did not
+        # change: same_units tells so at the cost of one deep `==` (the long texts by
+        # digest). Fingerprints in the old form would then be desired as they are: an
+        # upgrade (below) re-makes only a value whose old fingerprint its source matches,
+        # never the text of that fingerprint itself.
+        unchanged = not refreshed and same_units(applied, desired, merged)
+        if not unchanged and has_legacy(applied):
             # Fingerprints from before v2: re-made from whichever value they still match.
             sources: tuple[Any, ...] = (resource.spec,)
             if refreshed and remote_body is not None:
@@ -606,10 +612,7 @@ def build_plan(
             old_shape = project(remote_spec, union_shape(applied, {}, merged))
             drift = [_field_change(d) for d in changed_units(applied, old_shape, merged)]
             deltas, unmanaged, kept = _to_apply(current, applied, remote_spec, desired, merged)
-        elif not same_units(applied, desired, merged):
-            # Without a refresh, what was applied is what is held. Most resources did not
-            # change: same_units tells so at the cost of one deep `==` (the long texts by
-            # digest), without the per-unit comparison below.
+        elif not unchanged:
             deltas, unmanaged, kept = _to_apply(applied, applied, None, desired, merged)
         if protect_changed := (applied_state.protect != resource.protect):
             notes.append("protect: " + ("on" if resource.protect else "off"))

@@ -22,6 +22,7 @@ from sigmaform.files import (
     display_path,
     gc_paused,
     load_documents,
+    relative_text,
 )
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, suggest
 from sigmaform.kinds import KINDS
@@ -312,10 +313,7 @@ def with_base_url_override(pf: ProjectFile, environ: Mapping[str, str]) -> Proje
 
 
 def _display(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    return relative_text(path, root)
 
 
 def render_resources(
