@@ -19,7 +19,7 @@ from sigmaform.destroy import destroy_plan
 from sigmaform.diff import iter_units
 from sigmaform.digest import plan_digest
 from sigmaform.errors import ConfigError, RefusedError, SigmaformError, StalePlanError
-from sigmaform.files import write_atomic
+from sigmaform.files import gc_paused, write_atomic
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import without_units
 from sigmaform.lost_creates import scoped_unknowns
@@ -96,7 +96,8 @@ def open_project_and_state(
     if pf.state.backend == "local":
         shell = Project(root, pf.environments, environment, (), pf.state, pf.moved)
         try:
-            early = read_state(local_backend(shell), environment.name)
+            with gc_paused():  # a state is many small acyclic objects, as the files are
+                early = read_state(local_backend(shell), environment.name)
         except (SigmaformError, OSError) as error:
             early = error
         else:
@@ -246,9 +247,15 @@ def make_plan(
     moved = retarget_state(project.resources, move_state(state, moves)[0])[0]
     check_targets(wanted, {r.address for r in project.resources} | set(moved.resources))
     if client is None:
-        return build_plan(
-            project.resources, state, None, targets=wanted, moves=moves, allow_delete=allow_delete
-        )
+        with gc_paused():  # the plan's records are acyclic: no cycle collection passes
+            return build_plan(
+                project.resources,
+                state,
+                None,
+                targets=wanted,
+                moves=moves,
+                allow_delete=allow_delete,
+            )
     reach = (*wanted, *referenced_by_targets(project.resources, wanted))
     listing: list[Mapping[str, Any]] = []
 
