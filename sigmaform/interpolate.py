@@ -74,6 +74,9 @@ class Renderer:
     # for its fingerprint while the other files load).
     on_secret: Callable[[str], None] | None = None
     _real_root: str | None = field(default=None, init=False, repr=False)
+    _secrets: dict[str, tuple[str | None, bool]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -255,11 +258,7 @@ class Renderer:
         if scope == "env":
             return self._env(doc, name, path), None
         self.secret_names.add(name)
-        # Empty counts as unset: CI systems pass an undefined secret as "", and sending
-        # an empty webhook secret would silently disable payload signing.
-        secret = self.environ.get(name) or None
-        if secret is None:
-            secret = self.environment.secret_defaults.get(name) or None
+        secret, malformed = self._secret(name)
         if secret is None:
             if self.secrets == "required":
                 self._problem(
@@ -270,7 +269,7 @@ class Renderer:
                 )
             self.unresolved.add(path)
             secret = ""
-        elif secret != secret.strip() or any(ord(c) < 32 or ord(c) == 127 for c in secret):
+        elif malformed:
             # Usually a trailing newline from a file; sent as is, it would sign nothing
             # the receiver can check, and a library's error could quote it.
             self._problem(
@@ -281,6 +280,22 @@ class Renderer:
             )
             secret = ""
         return secret, f"secret.{name}"
+
+    def _secret(self, name: str) -> tuple[str | None, bool]:
+        """The value of secret `name` (None: unset) and whether it is malformed; looked up
+        once per name (1,000 agents may use one secret 1,000 times)."""
+        found = self._secrets.get(name)
+        if found is None:
+            # Empty counts as unset: CI systems pass an undefined secret as "", and sending
+            # an empty webhook secret would silently disable payload signing.
+            secret = self.environ.get(name) or None
+            if secret is None:
+                secret = self.environment.secret_defaults.get(name) or None
+            malformed = secret is not None and (
+                secret != secret.strip() or any(ord(c) < 32 or ord(c) == 127 for c in secret)
+            )
+            found = self._secrets[name] = (secret, malformed)
+        return found
 
     def _env(self, doc: Document, name: str, path: JsonPath) -> str:
         held = self.forbidden_env.get(name)

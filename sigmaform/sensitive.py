@@ -45,7 +45,8 @@ MIN_SCRUBBED = 4  # shorter values would mask ordinary words in every message
 # scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB per evaluation.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 32}
 
-_known: set[str] = set()
+_known: set[str] = set()  # every form of every value remembered
+_remembered: set[str] = set()  # the values whose forms are in _known
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
@@ -53,10 +54,11 @@ _pattern: re.Pattern[str] | None = None
 def remember(value: str) -> None:
     """Mask `value` in every later `scrub()` (secrets, API keys, database passwords)."""
     global _pattern
-    if len(value) < MIN_SCRUBBED:
+    if len(value) < MIN_SCRUBBED or value in _remembered:  # a secret used by many agents
         return
     forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     with _known_lock:
+        _remembered.add(value)
         if forms <= _known:
             return
         _known.update(forms)
@@ -69,6 +71,7 @@ def forget_remembered() -> None:
     global _pattern
     with _known_lock:
         _known.clear()
+        _remembered.clear()
         _pattern = None
 
 
