@@ -29,7 +29,7 @@ def slim(doc: Document, spec_paths: Sequence[JsonPath], env: str) -> Document:
     for path in wanted:
         for end in range(len(path), -1, -1):
             prefix = path[:end]
-            mark = doc.marks.get(prefix)
+            mark = doc.mark_at(prefix)
             if mark is not None:
                 marks[prefix] = mark
     return Document(path=doc.path, display=doc.display, index=doc.index, data=None, marks=marks)

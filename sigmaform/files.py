@@ -13,7 +13,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,27 +59,91 @@ class FileRef:
     mark: Mark
 
 
-@dataclass
 class Document:
-    """One YAML document: plain data plus where each value sits in the file."""
+    """One YAML document: plain data plus where each value sits in the file.
 
-    path: Path
-    display: str
-    index: int
-    data: Any
-    marks: dict[JsonPath, Mark] = field(default_factory=dict, repr=False)
-    # Where each mapping key starts (the value's mark is in `marks`): unknown-key messages.
-    key_marks: dict[JsonPath, Mark] = field(default_factory=dict, repr=False)
+    `marks` (by path) and `key_marks` (where each mapping key starts: unknown-key
+    messages) are worked out when first asked for, from the document's `node` when it was
+    loaded without them (see load_documents); `mark_at` and `locate` answer for one path
+    without working out the others.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        display: str,
+        index: int,
+        data: Any,
+        marks: dict[JsonPath, Mark] | None = None,
+        key_marks: dict[JsonPath, Mark] | None = None,
+        *,
+        node: yaml.Node | None = None,
+    ) -> None:
+        self.path = path
+        self.display = display
+        self.index = index
+        self.data = data
+        self._node = node  # kept only until the marks are worked out
+        lazy = node is not None and marks is None
+        self._marks = None if lazy else ({} if marks is None else marks)
+        self._key_marks = None if lazy else ({} if key_marks is None else key_marks)
+
+    def __repr__(self) -> str:
+        return f"Document({self.display!r}, {self.index})"
+
+    @property
+    def marks(self) -> dict[JsonPath, Mark]:
+        if self._marks is None:
+            self._work_out_marks()
+        assert self._marks is not None
+        return self._marks
+
+    @property
+    def key_marks(self) -> dict[JsonPath, Mark]:
+        if self._key_marks is None:
+            self._work_out_marks()
+        assert self._key_marks is not None
+        return self._key_marks
+
+    def _work_out_marks(self) -> None:
+        assert self._node is not None
+        builder = _Builder(None, no_aliases=True)  # only such documents are loaded lazily
+        builder.build(self._node, ())
+        self._marks, self._key_marks, self._node = builder.marks, builder.key_marks, None
+
+    def mark_at(self, path: JsonPath, *, key: bool = False) -> Mark | None:
+        """`marks.get(path)` (`key_marks` with `key`), found in the node when the marks
+        have not been worked out: a plan asks a few per document, of thousands."""
+        if self._marks is not None:
+            return (self.key_marks if key else self._marks).get(path)
+        node: Any = self._node
+        found = node
+        for part in path:
+            if node.__class__ is yaml.MappingNode and isinstance(part, str):
+                pair = next((pair for pair in node.value if pair[0].value == part), None)
+                if pair is None:
+                    return None
+                found, node = pair
+            elif node.__class__ is yaml.SequenceNode and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    return None
+                found = node = node.value[part]
+            else:
+                return None
+        if key and (not path or found is node):
+            return None  # the root, or a sequence item: no key
+        mark = (found if key else node).start_mark
+        return Mark(mark.line + 1, mark.column + 1)
 
     @property
     def start(self) -> Mark:
-        return self.marks.get((), Mark(1, 1))
+        return self.mark_at(()) or Mark(1, 1)
 
     def locate(self, path: Sequence[str | int]) -> Mark:
         """The mark of `path`, or of its nearest ancestor that has one."""
         key = tuple(path)
         while key:
-            mark = self.marks.get(key)
+            mark = self.mark_at(key)
             if mark is not None:
                 return mark
             key = key[:-1]
@@ -87,7 +151,7 @@ class Document:
 
     def locate_key(self, path: Sequence[str | int]) -> Mark:
         """Where the mapping key at the end of `path` is written (else as `locate`)."""
-        return self.key_marks.get(tuple(path)) or self.locate(path)
+        return self.mark_at(tuple(path), key=True) or self.locate(path)
 
     def problem(self, path: Sequence[str | int], message: str, severity: str = "error") -> Problem:
         mark = self.locate(path)
@@ -177,7 +241,7 @@ class _Builder:
     same pass, refuses duplicate keys and unsafe tags, and bounds alias expansion.
     """
 
-    def __init__(self, loader: _Loader, no_aliases: bool = False) -> None:
+    def __init__(self, loader: _Loader | None, no_aliases: bool = False) -> None:
         self.loader = loader
         # The text holds no `*`, so no alias: the cycle and expansion checks can be skipped.
         self.no_aliases = no_aliases
@@ -338,6 +402,53 @@ class _Builder:
         self.marks[path] = own_mark
 
 
+class _Unusual(Exception):
+    """Something _plain leaves to _Builder, which reports it or records what it needs."""
+
+
+def _plain(node: yaml.Node, depth: int) -> Any:
+    """The data `_Builder` gives for a document without aliases, without marks: raises
+    _Unusual at anything that _Builder would report or treat apart (a merge key), so the
+    data and problems are always _Builder's."""
+    cls = node.__class__
+    if cls is yaml.ScalarNode:
+        tag, value = node.tag, node.value
+        if tag == _STR and "\0" not in value:
+            return value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return value[0] in "tT"
+        if tag == FILE_TAG and value and "\0" not in value:
+            return FileRef(value, _mark(node))
+        if tag == _INT and len(value) < 100:  # far from Python's limit on digits
+            if value.startswith("0o"):
+                return int(value[2:], 8)
+            if value.startswith("0x"):
+                return int(value[2:], 16)
+            return int(value)
+        if tag == _FLOAT and value.lstrip("+-").lower() not in (".inf", ".nan"):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+        raise _Unusual
+    if depth >= MAX_DEPTH:
+        raise _Unusual  # its items would be nested too deep (or it is empty: no matter)
+    if cls is yaml.MappingNode and node.tag == _MAP:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+                raise _Unusual
+            key = key_node.value
+            if key in result or "\0" in key:
+                raise _Unusual
+            result[key] = _plain(value_node, depth + 1)
+        return result
+    if cls is yaml.SequenceNode and node.tag == _SEQ:
+        return [_plain(item, depth + 1) for item in node.value]
+    raise _Unusual
+
+
 def _tag_message(tag: str) -> str:
     shown = "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
     return f"tag `{shown}` is not allowed (only plain YAML values and `!file`)"
@@ -483,8 +594,16 @@ def read_regular(path: Path | str) -> bytes:
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
-def load_documents(path: Path, display: str | None = None) -> list[Document]:
-    """Every non-empty YAML document in a file; ConfigError with every problem found."""
+def load_documents(
+    path: Path, display: str | None = None, *, marks_later: bool = False
+) -> list[Document]:
+    """Every non-empty YAML document in a file; ConfigError with every problem found.
+
+    `marks_later`: a document with nothing unusual (no alias, merge, tag, duplicate key,
+    NUL or out-of-range number) is built without its marks, which its Document works out
+    from the composed node when first asked: a caller that keeps only a few of them
+    (load_project) saves most of the building, and holds the node only meanwhile.
+    """
     shown = display if display is not None else str(path)
     try:
         raw = read_regular(path)
@@ -514,6 +633,15 @@ def load_documents(path: Path, display: str | None = None) -> list[Document]:
             ):
                 index += 1
                 continue  # an empty document between `---` lines
+            if marks_later and no_aliases:
+                try:
+                    plain = _plain(node, 0)
+                except _Unusual:
+                    pass  # built below, the way that reports it
+                else:
+                    documents.append(Document(path, shown, index, plain, node=node))
+                    index += 1
+                    continue
             builder = _Builder(loader, no_aliases=no_aliases)
             try:
                 data = builder.build(node, ())

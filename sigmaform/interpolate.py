@@ -382,9 +382,9 @@ def mark_of(doc: Document, path: JsonPath, env: str | None) -> Mark:
     value; then the nearest written ancestor.
     """
     if env is not None and path and path[0] == "spec":
-        override = ("environments", env, *path[1:])
-        if override in doc.marks:
-            return doc.marks[override]
+        mark = doc.mark_at(("environments", env, *path[1:]))
+        if mark is not None:
+            return mark
     return doc.locate(path)
 
 

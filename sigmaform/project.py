@@ -247,7 +247,7 @@ def load_project(
     with gc_paused():
         for path in resource_files(root, pf):
             try:
-                documents = load_documents(path, display_path(path, root))
+                documents = load_documents(path, display_path(path, root), marks_later=True)
             except ConfigError as error:
                 problems += error.problems
                 continue
@@ -428,7 +428,7 @@ class ResourceRenderer:
             kind = resource.kind_info
             fields = [*kind.references, *([kind.unique_field] if kind.unique_field else [])]
             kept = slim(doc, [("spec", f) for f in fields], env)
-            item = dataclasses.replace(item, document=kept)
+            item = RenderedResource(resource, kept, env, item.unresolved)
         self.rendered.append(item)
 
     def finish(self, incomplete: bool = False) -> tuple[list[RenderedResource], list[Problem]]:

@@ -8,8 +8,15 @@ import hmac
 import json
 from pathlib import Path
 
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from sigmaform.diff import share_equal
 from sigmaform.digest import config_digest, plan_digest, plan_digests
+from sigmaform.errors import ConfigError
+from sigmaform.files import Document, JsonPath, load_documents
 from sigmaform.operations import open_project
 from sigmaform.remote import comparable_desired
 from sigmaform.resource import Resource
@@ -116,3 +123,108 @@ def test_share_equal_keeps_the_value_and_shares_equal_text() -> None:
     assert shared["instructions"] is desired["instructions"]
     assert shared["agentSettings"]["a"] == "other"
     assert share_equal([True, 1], [1, True]) == [True, 1]  # only text is shared
+
+
+def _load_both(path: Path) -> tuple[list[Document] | str, list[Document] | str]:
+    """load_documents as usual and with marks_later: the documents, or the error text."""
+    loaded: list[list[Document] | str] = []
+    for later in (False, True):
+        try:
+            loaded.append(load_documents(path, "x.yaml", marks_later=later))
+        except ConfigError as error:
+            loaded.append(str(error))
+    return loaded[0], loaded[1]
+
+
+def _paths(doc: Document) -> list[JsonPath]:
+    """Every path with a mark, a few that have none, and their keys' paths."""
+    known = list(doc.marks) + list(doc.key_marks)
+    return known + [(*p, "nowhere") for p in known] + [(*p, 99) for p in known] + [(7,)]
+
+
+def _assert_same_documents(path: Path) -> int:
+    """Loaded both ways, the same; returns how many documents were loaded without marks."""
+    eager, later = _load_both(path)
+    if isinstance(eager, str) or isinstance(later, str):
+        assert later == eager
+        return 0
+    assert [(d.index, d.data) for d in later] == [(d.index, d.data) for d in eager]
+    without_marks = sum(1 for d in later if d._marks is None)  # before any is asked for
+    for lazy, full in zip(later, eager, strict=True):
+        # Asked one path at a time (from the node), then all at once (worked out): the
+        # same marks as loading them with the data.
+        for where in _paths(full):
+            assert lazy.mark_at(where) == full.marks.get(where), where
+            assert lazy.mark_at(where, key=True) == full.key_marks.get(where), where
+            assert lazy.locate(where) == full.locate(where), where
+            assert lazy.locate_key(where) == full.locate_key(where), where
+        assert lazy.start == full.start
+        assert lazy.marks == full.marks
+        assert lazy.key_marks == full.key_marks
+    return without_marks
+
+
+_UNUSUAL = [
+    "a: 1\nb: [1, 2, {c: d}]\n",
+    "a: &x {k: 1}\nb: *x\n",  # an alias: built with its marks
+    "base: {k: 1}\nover:\n  <<: {k: 2, j: 3}\n  k: 4\n",  # a merge key
+    "a: 1\na: 2\n",  # a duplicate key
+    "a: !!str 1\n",  # a tag
+    "a: !file ''\n",
+    "a: !file p.md\nb: !file\n",
+    'a: "nul \\0 here"\n',
+    '"k\\0": 1\n',
+    "[1, 2]: x\n",  # a key that is not a plain value
+    f"a: {'9' * 5000}\n",  # too many digits
+    f"a: {'9' * 99}\nb: {'9' * 100}\n",
+    "a: 1e999\nb: -.inf\nc: .nan\n",
+    "a: 0o17\nb: 0x1F\nc: 0755\nd: +1.5e3\ne: -0\nf: 1_000\n",
+    "a: yes\nb: ~\nc: Null\nd: TRUE\ne: ''\nf:\n",
+    "---\na: 1\n---\n---\n- x\n- y: [z]\n",
+    "a: " + "[" * 101 + "]" * 101 + "\n",  # deeper than MAX_DEPTH
+    "a: " + "[" * 99 + "]" * 99 + "\n",
+    "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 99)) + "  " * 99 + "v: 1\n",
+    "- - - x\n  - [ ]\n- {}\n",
+    "? complex\n: value\n",
+    "k: |\n  text\n  more\nq: >-\n  folded\n",
+]
+
+
+@pytest.mark.parametrize("text", _UNUSUAL)
+def test_loading_marks_later_gives_the_same_documents_and_marks(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(text, encoding="utf-8")
+    _assert_same_documents(path)
+
+
+def test_every_example_loads_the_same_with_marks_later() -> None:
+    paths = sorted(EXAMPLES.rglob("*.yaml"))
+    # Ordinary files take the quick way: otherwise this would compare _Builder to itself.
+    assert sum(_assert_same_documents(path) for path in paths) >= len(paths) - 1
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.sampled_from(list("ab :-#&*!'\"\n\té0.")), max_size=8),
+)
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet="abc<", max_size=3), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_DATA, flow=st.booleans())
+def test_any_data_loads_the_same_with_marks_later(tmp_path: Path, data: object, flow: bool) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data, default_flow_style=flow), encoding="utf-8")
+    _assert_same_documents(path)
