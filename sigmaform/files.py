@@ -25,9 +25,12 @@ from sigmaform.errors import ConfigError, Problem
 try:
     from yaml import CSafeDumper as _BaseDumper
     from yaml import CSafeLoader as _BaseLoader
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+    _CParser = None  # type: ignore[misc,assignment]
 
 FILE_TAG = "!file"
 MAX_DEPTH = 100  # deeper data is a mistake or an attack; libyaml's composer recurses on the C stack
@@ -120,10 +123,12 @@ class Document:
         found = node
         for part in path:
             if node.__class__ is yaml.MappingNode and isinstance(part, str):
-                pair = next((pair for pair in node.value if pair[0].value == part), None)
-                if pair is None:
+                for key_node, value_node in node.value:
+                    if key_node.value == part:
+                        found, node = key_node, value_node
+                        break
+                else:
                     return None
-                found, node = pair
             elif node.__class__ is yaml.SequenceNode and isinstance(part, int):
                 if not 0 <= part < len(node.value):
                     return None
@@ -214,6 +219,14 @@ def _resolve(self: _Loader, kind: type, value: str, implicit: tuple[bool, bool])
     return _SEQ if kind is yaml.SequenceNode else _MAP
 
 
+def _parser_only(self: _Loader, stream: str) -> None:
+    """libyaml's parser and composer alone: the constructor's and resolver's Python state
+    (set up per file by CSafeLoader.__init__) is never used here."""
+    _CParser.__init__(self, stream)
+
+
+if _CParser is not None:
+    _Loader.__init__ = _parser_only  # type: ignore[method-assign,assignment]
 _Loader.resolve = _resolve  # type: ignore[method-assign,assignment]
 # No path resolvers are registered: nothing to track per node. The composer calls these two
 # for every node, so they are C functions that do nothing with their arguments instead of

@@ -85,7 +85,10 @@ class Renderer:
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, child in value.items():
-                if _as_is(child):
+                # Most values render as themselves (text without `${`, numbers, booleans,
+                # null): told apart here, without a call and a path for each.
+                kind = child.__class__
+                if (kind is str and "${" not in child) or kind in _SCALARS:
                     rendered = child
                 else:
                     rendered = self.render(doc, child, (*path, key), in_spec)
@@ -98,7 +101,9 @@ class Renderer:
             return out
         if isinstance(value, list):
             return [
-                child if _as_is(child) else self.render(doc, child, (*path, i), in_spec)
+                child
+                if (child.__class__ is str and "${" not in child) or child.__class__ in _SCALARS
+                else self.render(doc, child, (*path, i), in_spec)
                 for i, child in enumerate(value)
             ]
         if isinstance(value, FileRef):
@@ -347,14 +352,7 @@ class Renderer:
         return ""
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
-
-
-def _as_is(value: Any) -> bool:
-    """A value that renders as itself: a number, a boolean, null or text without `${`.
-    Most values are; deciding it here saves a call (and a path) per value."""
-    kind = value.__class__
-    return (kind is str and "${" not in value) or kind in _SCALARS
+_SCALARS = frozenset({int, float, bool, type(None)})  # values that render as themselves
 
 
 def _as_text(value: Any) -> str:

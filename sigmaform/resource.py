@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,10 @@ class Resource:
     def kind_info(self) -> Kind:
         return KINDS[self.kind]
 
-    @property
+    @cached_property
     def address(self) -> str:
+        # Cached: a plan asks each resource's address many times. (A frozen dataclass
+        # allows this: cached_property writes the instance's __dict__ directly.)
         return f"{self.kind_info.prefix}.{self.name}"
 
 
