@@ -116,6 +116,8 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
     fingerprints (for the plan digest), and each long text's own encoding.
     """
     configs: dict[str, str] = {}
+    # A secret's two encodings, by its text: one secret is often used by many resources.
+    secret_text: dict[tuple[str, str], tuple[bytes, bytes]] = {}
     whole = hashlib.sha256(b"[")
     ordered = sorted(resources, key=lambda r: (r.address, r.protect))
     for i, resource in enumerate(ordered):
@@ -148,8 +150,14 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
                 config.update(filled[int(piece)])
                 whole.update(filled[int(piece)])
             else:
-                config.update(_text(f"<{hole.source}>").encode())
-                whole.update(_text(hole.fingerprint(key)).encode())
+                held = secret_text.get((hole.reveal(), hole.source))
+                if held is None:
+                    held = secret_text[(hole.reveal(), hole.source)] = (
+                        _text(f"<{hole.source}>").encode(),
+                        _text(hole.fingerprint(key)).encode(),
+                    )
+                config.update(held[0])
+                whole.update(held[1])
         config.update(b"}")
         whole.update(b"]")
         configs[resource.address] = short_b64(config.digest())
