@@ -77,6 +77,7 @@ class Renderer:
     _secrets: dict[str, tuple[str | None, bool]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _texts: dict[str, str | Sensitive] = field(default_factory=dict, init=False, repr=False)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -194,6 +195,20 @@ class Renderer:
     def _string(self, doc: Document, text: str, path: JsonPath) -> Any:
         if "${" not in text:
             return text
+        # The same text renders the same in one environment (1,000 agents may name one
+        # `${secret.X}`), unless rendering it reported something or recorded where it was
+        # used: only a clean text or secret is kept.
+        held = self._texts.get(text)
+        if held is not None:
+            return held
+        before = (len(self.problems), len(self.unresolved), len(self.env_uses))
+        rendered = self._expand(doc, text, path)
+        after = (len(self.problems), len(self.unresolved), len(self.env_uses))
+        if after == before and isinstance(rendered, str | Sensitive):
+            self._texts[text] = rendered
+        return rendered
+
+    def _expand(self, doc: Document, text: str, path: JsonPath) -> Any:
         whole = _TOKEN.fullmatch(text)
         if whole and whole.group(1) is not None:
             found = _EXPRESSION.fullmatch(whole.group(1).strip())
