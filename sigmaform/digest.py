@@ -91,7 +91,7 @@ def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
 _MARKER = re.compile(r'"\\u0000(\d+)\\u0000"')
 # A top-level text at least this long (a prompt) is encoded and hashed on its own: the
 # rest of the spec's JSON is then small, and no text of prompt size is copied to build it.
-_LONG = 1024
+_LONG_TEXT = 1024
 # Bytes that need no escape in JSON text (UTF-8 continuation bytes included), and the two
 # control characters prose holds: a text with none but these is escaped by replacing.
 _PLAIN = bytes(range(0x20, 0x100)) + b"\n\t"
@@ -123,7 +123,7 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
     for i, resource in enumerate(ordered):
         holes: list[Sensitive | _Long] = []
         spec = {
-            k: _Long(v) if isinstance(v, str) and len(v) >= _LONG else v
+            k: _Long(v) if isinstance(v, str) and len(v) >= _LONG_TEXT else v
             for k, v in resource.spec.items()
         }
         encoded = json.dumps(
