@@ -37,6 +37,7 @@ from sigmaform.remote import MERGED_OBJECTS, comparable_desired, nested_ids, obs
 from sigmaform.resource import Environment, Resource
 from sigmaform.sensitive import scrub
 from sigmaform.state import AppendingBackend, ResourceState, State, StateBackend, utc_now
+from sigmaform.state_blobs import materialize
 
 
 class ApiClient(Api, Protocol):
@@ -369,6 +370,7 @@ def _request_body(
                     )
             body[api_field] = ref_id
             continue
+        value = materialize(value)  # a `!file` text held by digest is read again to be sent
         if len(unit) == 1:
             body[top] = value
         else:

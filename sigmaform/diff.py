@@ -145,9 +145,10 @@ def _same_type(a: Any, b: Any) -> bool:
 def share_equal(value: Any, like: Any) -> Any:
     """`value` with each text equal to the text at the same place in `like` replaced by
     `like`'s object: what a server echoes back (a 10 KB prompt) is then held once, not
-    twice, in the state of a 10,000-agent apply. Equal by `==`, so nothing else changes."""
+    twice, in the state of a 10,000-agent apply. Equal by `==`, so nothing else changes.
+    A text `like` holds by digest (a lazily loaded `!file`) is kept by digest too."""
     if isinstance(value, str):
-        return like if isinstance(like, str) and value == like else value
+        return like if isinstance(like, (str, TextRef)) and value == like else value
     if isinstance(value, dict) and isinstance(like, dict):
         return {k: share_equal(v, like[k]) if k in like else v for k, v in value.items()}
     if isinstance(value, list) and isinstance(like, list) and len(value) == len(like):

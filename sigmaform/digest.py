@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sigmaform.remote import comparable_desired
 from sigmaform.sensitive import Sensitive, short_b64, source_tree
+from sigmaform.state_blobs import TextRef
 
 if TYPE_CHECKING:
     from sigmaform.resource import Resource
@@ -68,20 +68,14 @@ def full_config_digest(resource: Resource) -> str:
     return "sha256:" + hashlib.sha256(_config(resource)).hexdigest()
 
 
-def plan_digest(resources: Iterable[Resource], key: bytes) -> str:
+def plan_digest(resources: Sequence[Resource], key: bytes) -> str:
     """Digest of everything apply would send, secrets by fingerprint: detects any edit.
 
-    Hashed item by item: the same bytes as `_digest` of the whole list, without holding
-    the whole project's JSON (prompts included) in memory twice.
+    The same bytes as `_canonical` of the sorted list of `[address, protect,
+    comparable_desired(spec)]`, hashed piece by piece (see plan_digests): a saved plan is
+    checked against a project whose prompts apply holds by digest (spec_text.py).
     """
-    items = sorted([r.address, r.protect, comparable_desired(r.spec, key)] for r in resources)
-    digest = hashlib.sha256(b"[")
-    for i, item in enumerate(items):
-        if i:
-            digest.update(b",")
-        digest.update(_canonical(item))
-    digest.update(b"]")
-    return "sha256:" + digest.hexdigest()
+    return plan_digests(resources, key)[1]
 
 
 # A secret's or a long text's place in a spec encoded once (see plan_digests). NUL is in
@@ -166,6 +160,8 @@ def plan_digests(resources: Sequence[Resource], key: bytes) -> tuple[dict[str, s
 
 
 def _marker(holes: list[Sensitive | _Long], value: object) -> str:
+    if isinstance(value, TextRef):  # apply's `!file` text held by digest: read here
+        value = _Long(value.text)
     if not isinstance(value, Sensitive | _Long):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
     holes.append(value)

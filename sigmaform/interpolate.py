@@ -17,6 +17,7 @@ from sigmaform.files import (
     JsonPath,
     Mark,
     NotRegularFileError,
+    display_path,
     format_path,
     read_regular,
 )
@@ -24,6 +25,8 @@ from sigmaform.kinds import SENSITIVE_KEYS
 from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import Environment
 from sigmaform.sensitive import Sensitive, remember
+from sigmaform.spec_text import FileText, swap_texts
+from sigmaform.state_blobs import is_long
 
 SecretsMode = Literal["required", "placeholder"]
 
@@ -53,7 +56,7 @@ class Renderer:
     environ: Mapping[str, str]
     secrets: SecretsMode = "required"
     problems: list[Problem] = field(default_factory=list)
-    files: dict[str, str | Problem] = field(default_factory=dict)  # by real path
+    files: dict[str, str | Problem | FileText] = field(default_factory=dict)  # by real path
     # validate only: an unset `${env.X}` renders as a placeholder instead of an error, so
     # any laptop and the pre-commit hook can validate (plan and apply name what is missing;
     # promote and diff-env compare rendered values, which a placeholder would falsify).
@@ -78,6 +81,11 @@ class Renderer:
         default_factory=dict, init=False, repr=False
     )
     _texts: dict[str, str | Sensitive] = field(default_factory=dict, init=False, repr=False)
+    # apply: a long `!file` value is kept as a FileText once its resource is checked
+    # (`take_file_texts`), so the rendered project does not hold every prompt.
+    lazy_files: bool = False
+    # Held with their text until taken, so that no id can be reused meanwhile.
+    file_texts: dict[int, tuple[str, FileText]] = field(default_factory=dict)
 
     def render(self, doc: Document, value: Any, path: JsonPath, in_spec: bool = True) -> Any:
         """A copy of `value` with expressions replaced, files read and secrets wrapped."""
@@ -159,11 +167,33 @@ class Renderer:
             if cached is None:
                 cached = self._read(doc, ref, target, path)
                 self.files[target] = cached
+                if self.lazy_files and isinstance(cached, str) and is_long(cached):
+                    lazy = FileText.of(cached, Path(target), display_path(Path(target), self.root))
+                    self.files[target] = lazy  # the cache keeps the digest, not the text
+                    self.file_texts[id(cached)] = (cached, lazy)
+            elif isinstance(cached, FileText):
+                lazy = cached
+                cached = lazy.text  # read again: another document names the same file
+                self.file_texts[id(cached)] = (cached, lazy)
         if isinstance(cached, Problem):
             self.problems.append(cached)
             self.unresolved.add(path)
             return ""
         return cached
+
+    def take_file_texts(self, value: Any) -> Any:
+        """`value` (a rendered spec) with the long `!file` texts read since the last call
+        as FileTexts (lazy_files). Matched by identity: a string that only equals one
+        stays itself."""
+        read, self.file_texts = self.file_texts, {}
+        if not read:
+            return value
+
+        def found(text: str) -> FileText | None:
+            entry = read.get(id(text))
+            return entry[1] if entry is not None and entry[0] is text else None
+
+        return swap_texts(value, found)
 
     def _read(self, doc: Document, ref: FileRef, target: str, path: JsonPath) -> str | Problem:
         def problem(message: str) -> Problem:

@@ -62,8 +62,12 @@ def open_project(
     *,
     secrets: str = "required",
     environ: Mapping[str, str] | None = None,
+    lazy_files: bool = False,
 ) -> Project:
-    """The project for one environment, schema-checked: bad input never reaches the API."""
+    """The project for one environment, schema-checked: bad input never reaches the API.
+
+    `lazy_files`: long `!file` texts are held by digest and read again when needed (apply:
+    see spec_text.py); only code that materializes values may take such a project."""
     from sigmaform.validate import schema_problems
 
     return load_project(
@@ -72,6 +76,7 @@ def open_project(
         secrets=secrets,  # type: ignore[arg-type]
         environ=environ,
         check=schema_problems,
+        lazy_files=lazy_files,
     )
 
 

@@ -104,10 +104,11 @@ class FieldChange:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "sensitive": self.sensitive}
+        # A text held by digest (apply's lazily loaded `!file`) is written as its text.
         if self.before is not MISSING:
-            out["before"] = self.before
+            out["before"] = materialize(self.before)
         if self.after is not MISSING:
-            out["after"] = self.after
+            out["after"] = materialize(self.after)
         return out
 
     @classmethod

@@ -220,6 +220,7 @@ def load_project(
     check: Callable[[RenderedResource], list[Problem]] | None = None,
     project_file: ProjectFile | None = None,
     on_secret: Callable[[str], None] | None = None,
+    lazy_files: bool = False,
 ) -> Project:
     """The project rendered for one environment; ConfigError with every problem in every file.
 
@@ -227,6 +228,7 @@ def load_project(
     imports this module) so commands that send requests refuse bad input first.
     `project_file`: sigmaform.yaml as the caller read it already (base URL overridden).
     `on_secret` is called with the text of each sensitive value as it is rendered.
+    `lazy_files` (apply): long `!file` values are FileTexts once checked (spec_text.py).
     """
     environ = os.environ if environ is None else environ
     root = root.absolute()
@@ -240,6 +242,7 @@ def load_project(
         check=check,
         keep_documents=False,
         on_secret=on_secret,
+        lazy_files=lazy_files,
     )
     problems: list[Problem] = []
     # One file at a time: it is read, rendered and checked, and only what the checks
@@ -368,6 +371,7 @@ class ResourceRenderer:
         check: Callable[[RenderedResource], list[Problem]] | None = None,
         keep_documents: bool = False,
         on_secret: Callable[[str], None] | None = None,
+        lazy_files: bool = False,
     ) -> None:
         self.pf = pf
         self.environment = environment
@@ -382,6 +386,7 @@ class ResourceRenderer:
             forbidden_env=credential_variables(pf),
             env_placeholders=env_placeholders,
             on_secret=on_secret,
+            lazy_files=lazy_files,
         )
         self.problems: list[Problem] = []
         self.rendered: list[RenderedResource] = []
@@ -424,6 +429,7 @@ class ResourceRenderer:
         problems += duplicate_webhooks(item, env)
         if self.check is not None:
             problems += self.check(item)
+        renderer.take_file_texts(spec)  # checked as text; from here on held by digest
         if not self.keep_documents:
             kind = resource.kind_info
             fields = [*kind.references, *([kind.unique_field] if kind.unique_field else [])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from sigmaform.diff import MISSING, Detail
@@ -11,6 +12,7 @@ from sigmaform.graph import plan_graph, to_mermaid
 from sigmaform.markdown import code_block, code_span, html_text, plain_text, table_code
 from sigmaform.plan import KNOWN_AFTER_APPLY, Action, Effect, FieldChange, Plan, ResourcePlan
 from sigmaform.sensitive import MASK
+from sigmaform.state_blobs import TextRef, materialize
 
 SYMBOL = {
     Action.CREATE: "+",
@@ -63,9 +65,18 @@ def _detail_line(detail: Detail) -> str:
     return f"{detail.path}: {_value(detail.before)} -> {_value(detail.after)}"
 
 
+def _readable(change: FieldChange) -> FieldChange:
+    """`change` with a text held by digest (apply's lazily loaded `!file`) read, to show it
+    (one change at a time: the plan itself keeps only the digest)."""
+    if isinstance(change.before, TextRef) or isinstance(change.after, TextRef):
+        return replace(change, before=materialize(change.before), after=materialize(change.after))
+    return change
+
+
 def _change_lines(
     plan: Plan, rp: ResourcePlan, change: FieldChange, color: bool, creating: bool
 ) -> list[str]:
+    change = _readable(change)
     if change.sensitive and not isinstance(change.after, (list, dict)):
         shown = MASK if creating else "(sensitive, changed)"
         return [f"{change.path}: {shown}"]
@@ -255,7 +266,7 @@ def _md_cell(value: Any) -> str:
 def _md_block(plan: Plan, rp: ResourcePlan, changes: Iterable[FieldChange]) -> list[str]:
     rows: list[str] = []
     diffs: list[str] = []
-    for change in changes:
+    for change in map(_readable, changes):
         if change.sensitive and not isinstance(change.after, (list, dict)):
             rows.append(f"| {table_code(change.path)} | {MASK} | (sensitive, changed) |")
         elif _is_long(change.before) or _is_long(change.after):

@@ -275,14 +275,19 @@ def get_globals(ctx: click.Context) -> Globals:
 
 
 def load_project_for(
-    ctx: click.Context, *, secrets: str = "required", env: str | None = None
+    ctx: click.Context,
+    *,
+    secrets: str = "required",
+    env: str | None = None,
+    lazy_files: bool = False,
 ) -> Project:
     """The project of `-C` rendered for `-e` (or `env`); "placeholder" secrets when nothing
-    is sent. Hints printed from here on name its environment when it has several."""
+    is sent. Hints printed from here on name its environment when it has several.
+    `lazy_files`: see operations.open_project."""
     from sigmaform.operations import open_project
 
     g = get_globals(ctx)
-    project = open_project(g.project_root(), env or g.env, secrets=secrets)
+    project = open_project(g.project_root(), env or g.env, secrets=secrets, lazy_files=lazy_files)
     several = len(project.environments) > 1
     invocation.remember_env(project.environment.name if several else None)
     return project

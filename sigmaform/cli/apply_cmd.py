@@ -93,7 +93,9 @@ def apply(
     # A saved plan names its environment: without -e, that one is applied; with -e, a
     # different one is refused (exit 3) once the plan is checked against state.
     planned_env = load_plan(planfile).environment if planfile and g.env is None else None
-    project = load_project_for(ctx, env=planned_env)
+    # Prompts are held by digest and read again when sent: 10,000 agents' text is not
+    # kept in memory for the whole apply.
+    project = load_project_for(ctx, env=planned_env, lazy_files=True)
     console = ApplyConsole(g, fmt=fmt, auto_approve=auto_approve or planfile is not None)
     console.require_answerable()
     request = ApplyRequest(
