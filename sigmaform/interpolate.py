@@ -163,18 +163,19 @@ class Renderer:
                 f"`!file {ref.path}`: a symlink loop",
             )
         else:
-            cached = self.files.get(target)
-            if cached is None:
+            known = self.files.get(target)
+            if known is None:
                 cached = self._read(doc, ref, target, path)
                 self.files[target] = cached
                 if self.lazy_files and isinstance(cached, str) and is_long(cached):
                     lazy = FileText.of(cached, Path(target), display_path(Path(target), self.root))
                     self.files[target] = lazy  # the cache keeps the digest, not the text
                     self.file_texts[id(cached)] = (cached, lazy)
-            elif isinstance(cached, FileText):
-                lazy = cached
-                cached = lazy.text  # read again: another document names the same file
-                self.file_texts[id(cached)] = (cached, lazy)
+            elif isinstance(known, FileText):
+                cached = known.text  # read again: another document names the same file
+                self.file_texts[id(cached)] = (cached, known)
+            else:
+                cached = known
         if isinstance(cached, Problem):
             self.problems.append(cached)
             self.unresolved.add(path)
