@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,11 @@ def test_without_a_terminal_apply_asks_for_auto_approve(example: Project) -> Non
     assert example.journal() == []
 
 
-def apply_on_a_terminal(example: Project, answer: str) -> tuple[int, str]:
-    """`sigmaform apply` in its own process whose stdin is a terminal, answering ANSWER."""
+def apply_on_a_terminal(
+    example: Project, answer: str, before_answer: Callable[[], None] | None = None
+) -> tuple[int, str]:
+    """`sigmaform apply` in its own process whose stdin is a terminal, answering ANSWER;
+    with `before_answer`, that runs once the prompt is shown and before the answer."""
     pty = pytest.importorskip("pty")  # POSIX only
     controller, terminal = pty.openpty()
     try:
@@ -163,6 +167,12 @@ def apply_on_a_terminal(example: Project, answer: str) -> tuple[int, str]:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        shown = ""
+        if before_answer is not None:
+            assert process.stdout is not None
+            while "Enter a value" not in shown and process.poll() is None:
+                shown += process.stdout.read(1)
+            before_answer()
         os.write(controller, answer.encode())
         deadline = time.monotonic() + 60
         while process.poll() is None and time.monotonic() < deadline:
@@ -174,7 +184,7 @@ def apply_on_a_terminal(example: Project, answer: str) -> tuple[int, str]:
                 pass
             time.sleep(0.05)
         output, _ = process.communicate(timeout=10)
-        return process.returncode, output
+        return process.returncode, shown + output
     finally:
         os.close(controller)
         os.close(terminal)

@@ -1,0 +1,70 @@
+"""Apply holds long `!file` texts by digest and reads them again when it needs them.
+
+What a user sees must not change: the plan apply shows is the one `plan` shows, the
+request carries the whole text, state keeps it out of line. And a prompt edited after the
+plan was shown is never sent in place of the one shown.
+"""
+
+from __future__ import annotations
+
+from conftest import Project
+from test_cli_hints import apply_on_a_terminal
+
+SUPPORT_PROMPT = "agents/prompts/support.md"
+
+
+def _posts(example: Project) -> list[dict[str, object]]:
+    return [e for e in example.writes() if e["method"] == "POST"]
+
+
+def test_apply_shows_the_plan_that_plan_shows_and_sends_each_whole_text(
+    example: Project,
+) -> None:
+    planned = example.run("plan", "--no-color")
+    assert planned.exit_code == 0, planned.output
+    applied = example.run("apply", "--auto-approve", "--no-color")
+    assert applied.exit_code == 0, applied.output
+    # Every line of the plan (the prompts' text included) as `plan` printed it.
+    plan_part = planned.output.split("\nPlan: ")[0]
+    assert plan_part in applied.output
+    prompt = (example.root / SUPPORT_PROMPT).read_text()
+    assert len(prompt.encode()) > 256  # long enough to be held by digest
+    sent = [p["body"] for p in _posts(example) if "Acme Support" in str(p["body"])]
+    assert len(sent) == 1
+    assert sent[0]["instructions"] == prompt
+    again = example.run("plan", "--no-color", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+
+
+def test_a_prompt_edited_at_the_prompt_is_not_sent(example: Project) -> None:
+    path = example.root / SUPPORT_PROMPT
+    shown = path.read_text()
+
+    def edit() -> None:
+        path.write_text(shown + "\nA line added after the plan was shown.\n")
+
+    code, output = apply_on_a_terminal(example, "yes\n", before_answer=edit)
+    assert code == 1, output
+    assert (
+        f"agent.support: failed: {SUPPORT_PROMPT}: the file changed (or is gone) since "
+        "sigmaform read it for this plan; nothing was sent from it: run the command again"
+    ) in output
+    # The others were created; nothing was sent for support, in either version.
+    assert not any("Acme Support" in str(p["body"]) for p in _posts(example))
+    assert "agent.support" not in example.state()["resources"]
+    assert len(example.agents()) == 2
+    # The next apply shows and sends the text as it is now.
+    again = example.run("apply", "--auto-approve", "--no-color")
+    assert again.exit_code == 0, again.output
+    assert "+A line added after the plan was shown." in again.output
+    sent = [p["body"] for p in _posts(example) if "Acme Support" in str(p["body"])]
+    assert [body["instructions"] for body in sent] == [path.read_text()]
+
+
+def test_a_prompt_removed_before_it_is_sent_fails_that_agent_alone(example: Project) -> None:
+    path = example.root / SUPPORT_PROMPT
+    code, output = apply_on_a_terminal(example, "yes\n", before_answer=path.unlink)
+    assert code == 1, output
+    assert f"agent.support: failed: {SUPPORT_PROMPT}: the file changed (or is gone)" in output
+    assert not any("Acme Support" in str(p["body"]) for p in _posts(example))
+    assert len(example.agents()) == 2
