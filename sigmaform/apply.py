@@ -240,6 +240,24 @@ class StateRecorder:
         """The state with its own copy of the resources (workers go on changing ours)."""
         return replace(self.state, resources=dict(self._resources))
 
+    def settle(self, change: Callable[[State], State]) -> None:
+        """A last change to the state as a whole (the workspace, learnt once the writes
+        are done): carried by the compaction that follows when changes were appended,
+        else saved by one write of its own."""
+        with self._mutex:
+            before = self.state
+        after = change(before)  # may ask the API: outside the mutex
+        if after is before:
+            return
+        with self._mutex:
+            self.state = replace(after, resources=self._resources)
+            if self._journalled and self.failure is None:
+                return  # `finish` writes the whole document, this included
+            self._whole = True
+            self._queued += 1
+            mine = self._queued
+        self._save(mine)
+
     def finish(self) -> None:
         """Compact appended changes into the backend's document: one whole write, the same
         serial (the changes were counted as they were appended)."""
@@ -657,12 +675,18 @@ def execute(
     options: ApplyOptions,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
     guard: Callable[[], None] = lambda: None,
+    settle: Callable[[State], State] | None = None,
 ) -> ApplyReport:
     """Apply `plan`. `guard` raises LockLostError when the lock is gone: asked before each
-    write request. A lost lock or a failed state write stops the apply and is raised."""
+    write request. A lost lock or a failed state write stops the apply and is raised.
+    `settle` makes a last change to the state once every resource is done (saved with the
+    final compaction: a 10,000-resource document is not written twice)."""
     recorder = StateRecorder(backend, state)
     try:
         report = Executor(plan, resources, recorder, client, options, on_outcome, guard).run()
+        if settle is not None:
+            recorder.settle(settle)
+            report = replace(report, state=recorder.state)
     finally:
         recorder.finish()  # also after a failure: the next read need not replay the journal
     return replace(report, state=recorder.state)

@@ -460,17 +460,23 @@ def apply_project(
         # before every write and stops at once when it is gone.
         guard = getattr(backend, "ensure_locked", lambda: None)
         report = execute(
-            plan, project.resources, backend, state, client, options, on_outcome, guard
+            plan,
+            project.resources,
+            backend,
+            state,
+            client,
+            options,
+            on_outcome,
+            guard,
+            settle=lambda done: with_workspace(plan, state, done, client),
         )
         final = record_unchanged(plan, report.state, backend, project.resources)
-        final = record_workspace(plan, state, final, backend, client)
         return plan, replace(report, state=final)
 
 
-def record_workspace(
-    plan: Plan, before: State, state: State, backend: StateBackend, client: Client
-) -> State:
-    """Remember which workspace this environment's resources live in, once the API says.
+def with_workspace(plan: Plan, before: State, state: State, client: Client) -> State:
+    """`state` knowing which workspace this environment's resources live in, once the API
+    says (apply saves it with its last write).
 
     Asked after an apply that wrote something, while state does not know it yet or after
     resources were re-created (they may now live elsewhere): one read, not one per plan.
@@ -485,7 +491,7 @@ def record_workspace(
     workspace = client.workspace_id()
     if workspace is None or workspace == state.workspace:
         return state
-    return backend.write(replace(state, workspace=workspace))
+    return replace(state, workspace=workspace)
 
 
 def record_unchanged(
