@@ -186,6 +186,23 @@ def test_a_bounded_read_cache_still_lists_everything(
             assert [agent["agentId"] for agent in listed] == ids
 
 
+def test_a_listing_larger_than_the_read_cache_keeps_nothing_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An embedded emulator shares apply's process: a listing of 10,000 agents that would
+    only cycle them all through the cache must not leave it full."""
+    workspace = store.DiskWorkspace("d" * 64, tmp_path)
+    names = [f"a{n}" for n in range(12)]
+    for name in names:
+        workspace.put("agents", name, {"agentName": name, "instructions": "x" * 500})
+    monkeypatch.setattr(store, "CACHE_BYTES", 2000)
+    assert [agent["agentName"] for agent in workspace.all("agents")] == names
+    assert workspace._cached_bytes == 0
+    monkeypatch.setattr(store, "CACHE_BYTES", 100_000)  # it fits: kept, read once
+    assert [agent["agentName"] for agent in workspace.all("agents")] == names
+    assert workspace._cached_bytes > 12 * 500
+
+
 def test_a_journal_kept_on_disk_only_holds_no_entries_in_memory(tmp_path: Path) -> None:
     """What `local:` base URLs use: a long apply must not keep every request body."""
     app = EmulatorApp(tmp_path, keep_journal=False)

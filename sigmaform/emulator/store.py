@@ -137,7 +137,7 @@ class DiskWorkspace(Workspace):
     def _path(self, collection: str, oid: str) -> Path:
         return self._root / collection / f"{oid}.json"
 
-    def _load(self, path: Path, stat: os.stat_result) -> JsonObject:
+    def _load(self, path: Path, stat: os.stat_result, keep: bool = True) -> JsonObject:
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         key = str(path)
         with self._cache_lock:
@@ -146,6 +146,8 @@ class DiskWorkspace(Workspace):
                 self._cache.move_to_end(key)
                 return cached[1]
         obj: JsonObject = json.loads(path.read_bytes())
+        if not keep:
+            return obj
         with self._cache_lock:
             self._forget(key)
             self._cache[key] = (signature, obj)
@@ -178,15 +180,23 @@ class DiskWorkspace(Workspace):
         # prompts need not hold every parsed agent at once (~150 MB in an embedded apply).
         items: list[tuple[int, str, T]] = []
         try:
-            entries = list(os.scandir(self._root / collection))
+            entries = [e for e in os.scandir(self._root / collection) if e.name.endswith(".json")]
         except FileNotFoundError:
             return []
+        found: list[tuple[os.DirEntry[str], os.stat_result]] = []
         for entry in entries:
-            if not entry.name.endswith(".json"):
-                continue
             try:
-                obj = self._load(Path(entry.path), entry.stat())
+                found.append((entry, entry.stat()))
             except FileNotFoundError:  # deleted by another process since the scan
+                continue
+        # A listing larger than the cache would only push every object through it (least
+        # recently used out first, in the order read) and leave it full: ~35 MB held in
+        # an embedded apply of 10,000 agents for no later hit. Such a listing keeps nothing.
+        keep = sum(stat.st_size for _, stat in found) <= CACHE_BYTES
+        for entry, stat in found:
+            try:
+                obj = self._load(Path(entry.path), stat, keep)
+            except FileNotFoundError:
                 continue
             items.append((obj.get("_order", 0), entry.name, summary(obj)))
         items.sort(key=lambda item: (item[0], item[1]))
