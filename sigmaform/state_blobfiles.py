@@ -16,6 +16,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from sigmaform import state_journal
+from sigmaform.errors import ConfigError
 from sigmaform.state_blobs import DIGEST_IN_TEXT, PREFIX, TextRef, checked, missing
 
 
@@ -23,6 +25,7 @@ class LocalBlobs:
     """The blob files of the state file `state_path`."""
 
     def __init__(self, state_path: Path, display: str) -> None:
+        self.state_path = state_path
         self.root = state_path.with_name(state_path.name + ".blobs")
         self.display = display + ".blobs"
         self._known: set[str] = set()  # digests seen on disk by this process
@@ -77,7 +80,7 @@ class LocalBlobs:
                 if path.exists():
                     self._known.add(digest)
                     continue
-                text = value if isinstance(value, str) else value.text
+                text = value if isinstance(value, str) else self._text_of(digest, value)
                 pending.append(self._start(path, text.encode()))
             for path, _, fd in pending:
                 try:
@@ -102,6 +105,19 @@ class LocalBlobs:
             _fsync_dir(self.root)
             _fsync_dir(self.root.parent)
         self._known.update(blobs)
+
+    def _text_of(self, digest: str, value: TextRef) -> str:
+        """A TextRef's text; for one the journal carried, the journal's copy when its
+        source cannot give it any more (apply's `!file` text edited after it was sent)."""
+        try:
+            return value.text
+        except ConfigError:
+            if digest not in self._journalled:
+                raise
+            text = state_journal.carried_text(self.state_path, digest)
+            if text is None:
+                raise
+            return text
 
     def _start(self, path: Path, data: bytes) -> tuple[Path, Path, int]:
         """A temporary file beside `path` holding `data`, still open (not yet fsynced)."""

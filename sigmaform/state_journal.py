@@ -184,6 +184,32 @@ def _apply(
         ) from None
 
 
+def carried_text(state_path: Path, digest: str) -> str | None:
+    """The text of blob `digest` as a journal line carried it, if one did.
+
+    For a text held by digest that its source can no longer give (apply's `!file` text,
+    the file edited after it was sent): the journal holds what was recorded. Lines are
+    read one at a time, and parsed only when they name the digest.
+    """
+    from sigmaform.state_blobs import checked
+
+    try:
+        journal = journal_path(state_path).open("rb")
+    except FileNotFoundError:
+        return None
+    with journal:
+        for line in journal:
+            if digest.encode() not in line:
+                continue
+            try:
+                text = json.loads(line).get("blobs", {}).get(digest)
+            except (ValueError, AttributeError):
+                continue  # a torn last line: what it carried was never reported as saved
+            if isinstance(text, str):
+                return checked(digest, text.encode(), f"{journal_path(state_path)}")
+    return None
+
+
 class JournalTexts:
     """A blob reader that knows the texts carried by journal lines, else asks `files`."""
 

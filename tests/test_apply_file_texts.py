@@ -8,6 +8,8 @@ plan was shown is never sent in place of the one shown.
 from __future__ import annotations
 
 from conftest import Project
+
+from sigmaform.apply import Outcome
 from test_cli_hints import apply_on_a_terminal
 
 SUPPORT_PROMPT = "agents/prompts/support.md"
@@ -68,3 +70,30 @@ def test_a_prompt_removed_before_it_is_sent_fails_that_agent_alone(example: Proj
     assert f"agent.support: failed: {SUPPORT_PROMPT}: the file changed (or is gone)" in output
     assert not any("Acme Support" in str(p["body"]) for p in _posts(example))
     assert len(example.agents()) == 2
+
+
+def test_a_prompt_edited_after_it_was_sent_is_recorded_as_sent(example: Project) -> None:
+    """The state keeps the text the server got, from the journal, even when its file no
+    longer holds it by the time the apply writes the state document."""
+    from sigmaform.operations import ApplyRequest, apply_project, open_project
+
+    path = example.root / SUPPORT_PROMPT
+    sent = path.read_text()
+
+    def edit_once_sent(outcome: Outcome) -> None:
+        if outcome.address == "agent.support":
+            path.write_text(sent + "\nEdited while the apply was still running.\n")
+
+    project = open_project(example.root, "local", lazy_files=True)
+    _, report = apply_project(
+        project, ApplyRequest(), confirm=lambda _: True, on_outcome=edit_once_sent
+    )
+    assert report is not None and not report.failures
+    marker = example.state()["resources"]["agent.support"]["applied"]["instructions"]
+    blobs = example.root / ".sigmaform" / "state" / "local.json.blobs" / "sha256"
+    digest = marker["$blob"].removeprefix("sha256:")
+    assert (blobs / digest[:2] / digest[2:]).read_text() == sent
+    # The next plan shows the edit as an update of what was sent.
+    again = example.run("plan", "--no-color", "--detailed-exitcode")
+    assert again.exit_code == 2, again.output
+    assert "+Edited while the apply was still running." in again.output
