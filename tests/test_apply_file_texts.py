@@ -8,9 +8,9 @@ plan was shown is never sent in place of the one shown.
 from __future__ import annotations
 
 from conftest import Project
+from test_cli_hints import apply_on_a_terminal
 
 from sigmaform.apply import Outcome
-from test_cli_hints import apply_on_a_terminal
 
 SUPPORT_PROMPT = "agents/prompts/support.md"
 
