@@ -11,6 +11,7 @@ exactly the recorded units.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -373,7 +374,8 @@ def _field_change(delta: UnitDelta) -> FieldChange:
             Detail(d.path, mask_tree(d.before), mask_tree(d.after))
             for d in details(delta.before, delta.after)
         )
-    return FieldChange(unit_name(delta.unit), before, after, sensitive, inner)
+    # One string per field name, not one per change: 10,000 creates list ~150,000 changes.
+    return FieldChange(sys.intern(unit_name(delta.unit)), before, after, sensitive, inner)
 
 
 def _references(resource: Resource) -> tuple[str, ...]:
