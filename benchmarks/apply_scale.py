@@ -4,8 +4,8 @@
     python benchmarks/apply_scale.py --http 100 1000     # an emulator over loopback HTTP
 
 Each size is a fresh project (environment `local`, base URL `local:.sigmaform/emulator`)
-and one real `sigmaform apply --auto-approve`; printed: wall seconds, peak RSS of that
-process, and the state document's size per resource afterwards. The issue's bar: 10x the
+and one real `sigmaform apply --auto-approve`; printed: wall seconds, CPU seconds and peak
+RSS of that process, and the state document's size per resource afterwards. The issue's bar: 10x the
 agents within 15x the time, peak RSS <= 300 MB.
 """
 
@@ -46,6 +46,7 @@ def apply_once(work: Path, count: int, http: bool) -> dict[str, float]:
     return {
         "agents": count,
         "seconds": round(result.seconds, 2),
+        "cpu_seconds": round(result.cpu_seconds, 2),  # the apply process's own user + system
         "peak_rss_mb": round(result.max_rss_mb, 1),
         "state_bytes_per_resource": round(state.stat().st_size / count),
     }
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         first, last = rows[0], rows[-1]
         print(
             f"time ratio {last['seconds'] / first['seconds']:.1f}x "
+            f"(CPU {last['cpu_seconds'] / first['cpu_seconds']:.1f}x) "
             f"for {last['agents'] / first['agents']:.0f}x the agents"
         )
     return 0

@@ -208,7 +208,7 @@ class Bench:
             for count in self.sizes.apply:
                 log(f"apply creating {count} agents, {how}")
                 rows.append(apply_once(self.work / ("http" if http else "embedded"), count, http))
-            shown = " / ".join(f"{r['seconds']:.1f} s" for r in rows)
+            shown = " / ".join(f"{r['seconds']:.1f} s (CPU {r['cpu_seconds']:.1f} s)" for r in rows)
             memory = " / ".join(f"{r['peak_rss_mb']:.0f}" for r in rows)
             sizes = " / ".join(f"{r['agents']:,}" for r in rows)
             self.rows.append(
