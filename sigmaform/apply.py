@@ -214,12 +214,12 @@ class StateRecorder:
                 changes = None
                 if self._appender is not None and not self._whole:
                     changes = [(a, self._resources.get(a)) for a in self._pending]
-                snapshot = self.state if changes else self._snapshot()
+                snapshot = self.state if changes is not None else self._snapshot()
                 self._pending, self._whole = {}, False
             if self.failure is not None:
                 raise StateNotSaved(f"state was not saved: {self.failure}")
             try:
-                if changes and self._appender is not None:
+                if changes is not None and self._appender is not None:
                     written = self._appender.append(snapshot, changes)
                     self._journalled = True
                 else:
@@ -242,8 +242,9 @@ class StateRecorder:
 
     def settle(self, change: Callable[[State], State]) -> None:
         """A last change to the state as a whole (the workspace, learnt once the writes
-        are done): carried by the compaction that follows when changes were appended,
-        else saved by one write of its own."""
+        are done), saved like a success: appended where the backend can (no resource
+        changes, the header only), so the local document is still written once, at
+        `finish`."""
         with self._mutex:
             before = self.state
         after = change(before)  # may ask the API: outside the mutex
@@ -251,9 +252,6 @@ class StateRecorder:
             return
         with self._mutex:
             self.state = replace(after, resources=self._resources)
-            if self._journalled and self.failure is None:
-                return  # `finish` writes the whole document, this included
-            self._whole = True
             self._queued += 1
             mine = self._queued
         self._save(mine)
@@ -685,7 +683,14 @@ def execute(
     try:
         report = Executor(plan, resources, recorder, client, options, on_outcome, guard).run()
         if settle is not None:
-            recorder.settle(settle)
+            try:
+                recorder.settle(settle)
+            except StateNotSaved:
+                # Every resource is done: the write's own error says it best (a lost
+                # lock, someone else's write), as when it was a write of its own.
+                if isinstance(recorder.failure, SigmaformError):
+                    raise recorder.failure from None
+                raise
             report = replace(report, state=recorder.state)
     finally:
         recorder.finish()  # also after a failure: the next read need not replay the journal
