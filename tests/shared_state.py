@@ -79,19 +79,6 @@ def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> N
     )
 
 
-@dataclass
-class PgProject(Project):
-    """The example project with its state in the database; `state()` reads the row."""
-
-    pg: Pg | None = None
-
-    def state(self, env: str | None = None) -> dict[str, Any]:
-        assert self.pg is not None
-        found = self.pg.backend(env=env or self.env).read()
-        assert found is not None, "no state in the database"
-        return found.to_dict()
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Server]:
     started = start_server()
@@ -156,19 +143,6 @@ def use_s3(project: Project, s3: S3) -> None:
 
 
 @dataclass
-class S3Project(Project):
-    """The example project with its state in the bucket; `state()` reads the object."""
-
-    s3: S3 | None = None
-
-    def state(self, env: str | None = None) -> dict[str, Any]:
-        assert self.s3 is not None
-        found = self.s3.backend(env or self.env).read()
-        assert found is not None, "no state in the bucket"
-        return found.to_dict()
-
-
-@dataclass
 class Shared:
     """A shared backend as the tests that run on both see it."""
 
@@ -200,3 +174,16 @@ def shared(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> S
         bucket.backend,
         lambda project: use_s3(project, bucket),
     )
+
+
+@dataclass
+class SharedProject(Project):
+    """The example project with its state in a shared backend; `state()` reads it there."""
+
+    shared: Shared | None = None
+
+    def state(self, env: str | None = None) -> dict[str, Any]:
+        assert self.shared is not None
+        found = self.shared.backend(env or self.env).read()
+        assert found is not None, f"no state in {self.shared.name}"
+        return found.to_dict()

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import Project
 from pg import Cluster
-from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
-from shared_state import URL_VAR, Pg, PgProject, use_postgres
+from shared_backends import a_resource, wait_for
+from shared_state import URL_VAR, Pg, use_postgres
 
 from sigmaform.errors import ConfigError, LockHeldError, LockLostError
 from sigmaform.state import LocalBackend, LockInfo, State
@@ -36,14 +36,6 @@ from sigmaform.state_postgres import (  # noqa: E402
 PASSWORD = "hunter2-Sup3rSecret"
 FIXTURE_V1 = Path(__file__).parent / "fixtures" / "state-v1" / "local.json"
 FIXTURE_V2 = Path(__file__).parent / "fixtures" / "state-v2"
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_plan_apply_scenarios_pass_with_the_postgres_backend(
-    scenario: str, example: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use_postgres(example, pg, monkeypatch)
-    run_scenario(scenario, PgProject(example.root, example.env, pg), monkeypatch)
 
 
 # -- the backend ------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from dataclasses import replace
 import pytest
 from conftest import Project
 from s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
-from shared_backends import SCENARIOS, a_resource, run_scenario, wait_for
-from shared_state import LOCAL_STATE_LINE, S3, S3Project, use_s3
+from shared_backends import a_resource, wait_for
+from shared_state import LOCAL_STATE_LINE, S3, use_s3
 
 from sigmaform.errors import ConfigError, LockHeldError, LockLostError, StalePlanError
 from sigmaform.state import LockInfo, State
@@ -29,16 +29,6 @@ boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (the s3 extr
 from botocore.exceptions import ClientError  # noqa: E402
 
 from sigmaform.state_s3 import S3Backend, StateStorageError  # noqa: E402
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_plan_apply_scenarios_pass_with_the_s3_backend(
-    scenario: str, example: Project, s3: S3, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use_s3(example, s3)
-    run_scenario(scenario, S3Project(example.root, example.env, s3), monkeypatch)
-    assert "agents/local.json.lock" not in s3.objects()
-
 
 # -- the backend ------------------------------------------------------------------------
 

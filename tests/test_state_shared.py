@@ -1,6 +1,7 @@
 """What every shared state backend promises, written once and run on PostgreSQL and S3
-(the `shared` fixture): a whole round trip, no lost update, a lock that names its holder,
-and `state push|pull` with the prompts kept out of line.
+(the `shared` fixture): the plan/apply scenarios of shared_backends.py, a whole round
+trip, no lost update, a lock that names its holder, and `state push|pull` with the
+prompts kept out of line.
 
 What only one backend has (postgres history rows and sessions, S3 ETags, lock objects and
 versioned buckets) stays in test_state_postgres.py and test_state_s3.py.
@@ -14,8 +15,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import Project
-from shared_backends import a_resource
-from shared_state import Shared
+from shared_backends import SCENARIOS, a_resource, run_scenario
+from shared_state import Shared, SharedProject
 
 from sigmaform.errors import LockHeldError, StalePlanError
 from sigmaform.state import LocalBackend, LockInfo, State
@@ -28,6 +29,15 @@ WHAT_TO_DO = {
     "s3": "wait for it to finish, retry with --lock-timeout (or, if it is gone, run "
     "`sigmaform state unlock`)",
 }
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_plan_apply_scenarios_pass(
+    scenario: str, example: Project, shared: Shared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared.point(example)
+    run_scenario(scenario, SharedProject(example.root, example.env, shared), monkeypatch)
+    assert shared.backend().lock_holder() is None  # every run released its lock
 
 
 def test_read_write_round_trip_keeps_the_whole_document(shared: Shared) -> None:
