@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 from conftest import Project
@@ -30,15 +30,27 @@ URL_VAR = "SIGMAFORM_STATE_URL"
 LOCAL_STATE_LINE = 'state: {backend: local, path: ".sigmaform/state/{environment}.json"}'
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    started = start_cluster()
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+Started = TypeVar("Started", bound=_Stoppable)
+
+
+def _serving(started: Started | str) -> Iterator[Started]:
+    """A started server for the session, stopped at its end; a skip when none could start
+    (the reason is the string)."""
     if isinstance(started, str):
         pytest.skip(started)
     try:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    yield from _serving(start_cluster())
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +93,7 @@ def use_postgres(project: Project, pg: Pg, monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Server]:
-    started = start_server()
-    if isinstance(started, str):
-        pytest.skip(started)
-    try:
-        yield started
-    finally:
-        started.stop()
+    yield from _serving(start_server())
 
 
 @dataclass

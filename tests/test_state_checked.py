@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Project
-from pg import Cluster, start_cluster
+from pg import Cluster
 
 from sigmaform.state import LocalBackend
 
@@ -161,15 +161,9 @@ URL_VAR = "SIGMAFORM_STATE_URL"
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    started = start_cluster()
-    if isinstance(started, str):
-        pytest.skip(started)
-    cluster: Cluster = started
-    try:
-        yield cluster.create_database("checked")
-    finally:
-        cluster.stop()
+def database(cluster: Cluster) -> str:
+    """This module's database in the session's cluster (tests/shared_state.py)."""
+    return cluster.create_database("checked")
 
 
 @dataclass
