@@ -220,3 +220,23 @@ def test_a_version_2_journal_line_is_replayed_in_the_current_form(tmp_path: Path
     assert support.config_digest == short_digest(record["configDigest"])
     assert all(V3_FINGERPRINT.fullmatch(f) for f in _fingerprints(support.to_dict()))
     assert support == State.from_dict(old, "fixture").resources["agent.support"]
+
+
+def test_an_array_blob_that_holds_no_array_is_named(example: Project) -> None:
+    """A blob whose text matches its digest but is not an array (a hand-made state): the
+    plan that must show the field's diff says which blob, exit 1, nothing sent."""
+    state_file = _v2_project(example)
+    assert example.run("state", "mv", "agent.support", "agent.help").exit_code == 0
+    assert example.run("state", "mv", "agent.help", "agent.support").exit_code == 0
+    data = json.loads(state_file.read_text())
+    text = '{"not": "an array"}'
+    digest = digest_of(text)
+    blob = state_file.with_name("local.json.blobs") / "sha256" / digest[7:9] / digest[9:]
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_text(text)
+    data["resources"]["agent.support"]["applied"]["tools"] = {"$json": digest}
+    state_file.write_text(json.dumps(data))
+    failed = example.run("plan", "--no-refresh")
+    assert failed.exit_code == 1, failed.output
+    assert f"state blob {digest} is not a JSON array" in failed.output
+    assert "Traceback" not in failed.output
