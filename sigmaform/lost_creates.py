@@ -29,10 +29,12 @@ Listing = tuple[str, tuple[tuple[str, str], ...]]
 def _owner_address(resource: Resource) -> str | None:
     """The address of the resource this one is scoped to (`agent.support`), if any."""
     kind = resource.kind_info
-    for spec_field in kind.scope.values():
-        owner_kind = KINDS[kind.references[spec_field][0]]
-        return f"{owner_kind.prefix}.{resource.spec.get(spec_field)}"
-    return None
+    # A scoped kind has one owner (a test case's agent): the first scope parameter's.
+    spec_field = next(iter(kind.scope.values()), None)
+    if spec_field is None:
+        return None
+    owner_kind = KINDS[kind.references[spec_field][0]]
+    return f"{owner_kind.prefix}.{resource.spec.get(spec_field)}"
 
 
 def scoped_unknowns(
