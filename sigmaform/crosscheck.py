@@ -63,7 +63,6 @@ def cross_check(
                 continue  # no agent on this side of the number
             if isinstance(target, str) and (target_kind, target) in known:
                 continue
-            mark = mark_of(item.document, path, env)
             names = {name for k, name in known if k == target_kind}
             if (target_kind, target) in excluded:
                 message = f"{target_kind} `{target}` is not in environment `{env}` (its `only:`)"
@@ -73,9 +72,7 @@ def cross_check(
                 message = f"no {target_kind} named `{target}`{suggest(target, names)}"
             else:
                 message = f"expected the name of an {target_kind}"
-            problems.append(
-                Problem(item.document.display, mark.line, mark.column, format_path(path), message)
-            )
+            problems.append(_problem_at(item, path, env, message))
     return problems
 
 
@@ -118,13 +115,11 @@ def _duplicate_fields(rendered: Sequence[RenderedResource], env: str) -> list[Pr
         if other is item:
             continue
         there = mark_of(other.document, path, env)
-        mark = mark_of(item.document, path, env)
         problems.append(
-            Problem(
-                item.document.display,
-                mark.line,
-                mark.column,
-                format_path(path),
+            _problem_at(
+                item,
+                path,
+                env,
                 f"{item.resource.kind} `{item.resource.name}` has the same {field} "
                 f"{_quoted(value)} as `{other.resource.name}` ({other.document.display}:"
                 f"{there.line}) in environment `{env}`; each must be unique",
@@ -147,13 +142,11 @@ def duplicate_webhooks(item: RenderedResource, env: str) -> list[Problem]:
             continue
         if name in seen:
             path = ("spec", "agentSettings", "webhooks", i, "name")
-            mark = mark_of(item.document, path, env)
             problems.append(
-                Problem(
-                    item.document.display,
-                    mark.line,
-                    mark.column,
-                    format_path(path),
+                _problem_at(
+                    item,
+                    path,
+                    env,
                     f"duplicate webhook name `{name}` (also webhooks[{seen[name]}]): "
                     "webhooks are matched by name",
                 )
@@ -165,3 +158,9 @@ def duplicate_webhooks(item: RenderedResource, env: str) -> list[Problem]:
 
 def _quoted(value: str) -> str:
     return '"' + (value if len(value) <= 60 else value[:57] + "...") + '"'
+
+
+def _problem_at(item: RenderedResource, path: JsonPath, env: str, message: str) -> Problem:
+    """A problem at `path` of the resource's file, where the environment's value is written."""
+    mark = mark_of(item.document, path, env)
+    return Problem(item.document.display, mark.line, mark.column, format_path(path), message)
