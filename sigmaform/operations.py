@@ -239,8 +239,11 @@ def make_plan(
     *,
     allow_delete: bool = False,
     allow_recreate: bool = False,
+    digests: bool = True,
 ) -> Plan:
     """Plan the project against state, refreshing from the API when a client is given.
+
+    `digests` off (a plan only shown as text or markdown): see `build_plan`.
 
     A refresh that finds the managed resources gone (a key of another workspace) or an
     adopted object missing is refused here, before any plan is shown or applied.
@@ -260,6 +263,7 @@ def make_plan(
                 targets=wanted,
                 moves=moves,
                 allow_delete=allow_delete,
+                digests=digests,
             )
     reach = (*wanted, *referenced_by_targets(project.resources, wanted))
     listing: list[Mapping[str, Any]] = []
@@ -308,6 +312,7 @@ def make_plan(
         moves=moves,
         allow_delete=allow_delete,
         agents=list_once() if any(r.kind == "Agent" for r in state.resources.values()) else None,
+        digests=digests,
     )
     if allow_delete or plan.destroy:
         from sigmaform.api_profile import profile_of

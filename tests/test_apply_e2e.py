@@ -228,6 +228,25 @@ def test_state_file_is_sorted_and_matches_its_schema(example: Project, repo_root
     jsonschema.Draft202012Validator(plan_schema).validate(plan_json)
 
 
+def test_json_and_saved_plans_carry_the_digests_a_shown_plan_skips(
+    example: Project, tmp_path: Path
+) -> None:
+    # A plan shown as text is built without its digests (build_plan(digests=False)); one
+    # that is written out must have them, or apply could not check it against the files.
+    shown = json.loads(example.run("plan", "--no-refresh", "--format", "json").output)
+    assert shown["configDigest"].startswith("sha256:")
+    assert all(r["configDigest"] for r in shown["resources"])
+    saved = tmp_path / "plan.json"
+    assert example.run("plan", "--no-refresh", "--out", str(saved)).exit_code == 0
+    written = json.loads(saved.read_text())
+    assert written["configDigest"].startswith("sha256:")  # keyed by a new state's lineage
+    digests = {r["address"]: r["configDigest"] for r in written["resources"]}
+    assert digests == {r["address"]: r["configDigest"] for r in shown["resources"]}
+    applied_run = example.run("apply", str(saved))
+    assert applied_run.exit_code == 0, applied_run.output
+    assert example.run("plan", "--detailed-exitcode").exit_code == 0
+
+
 def test_create_refused_when_agent_name_exists_remotely_unmanaged(example: Project) -> None:
     with example.api() as api:
         made = api.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -208,6 +209,20 @@ def test_plan_round_trips_through_its_dict() -> None:
     assert again.resources[0].changes[0].before == "Be brief."
     assert build_plan([], State.new("dev")).resources == ()
     assert MISSING is not None
+
+
+def test_a_plan_built_without_digests_differs_only_in_them_and_cannot_be_written() -> None:
+    state = applied(State.new("dev"), agent(), agent("sales"))
+    desired = [agent(instructions="New text"), agent("sales"), agent("billing")]
+    full = build_plan(desired, state)
+    bare = build_plan(desired, state, digests=False)
+    assert full.digested and full.config_digest.startswith("sha256:")
+    assert all(r.config_digest for r in full.resources if r.action is not Action.DELETE)
+    assert not bare.digested and {r.config_digest for r in bare.resources} == {""}
+    assert [replace(r, config_digest="") for r in full.resources] == list(bare.resources)
+    assert bare.summary == full.summary
+    with pytest.raises(ValueError, match="digests"):
+        bare.to_dict()
 
 
 def test_chat_agent_summary_object_and_prefixed_ids_map_to_names() -> None:

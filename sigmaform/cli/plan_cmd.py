@@ -101,6 +101,8 @@ def plan(
                 targets,
                 allow_delete=allow_delete,
                 allow_recreate=allow_recreate,
+                # Only a plan that is written out (saved, or JSON) needs its digests.
+                digests=out is not None or fmt == "json",
             )
     if out is not None:
         save_plan(result, out)

@@ -16,7 +16,6 @@ timestamps), is taken as ours; none means the create did not happen and it is se
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +70,6 @@ def to_canonical_names(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "agentSettings": renamed}
 
 
-@dataclass(frozen=True)
 class AgentKind(Kind):
     """Agents: create-page names, webhook ids echoed by name, lost creates looked up."""
 

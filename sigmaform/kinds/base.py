@@ -83,7 +83,11 @@ def created_since(text: Any, started: datetime) -> bool:
 
 @dataclass(frozen=True)
 class Kind:
-    """How one kind of resource maps onto the API (subclasses override the hooks)."""
+    """How one kind of resource maps onto the API (subclasses override the hooks).
+
+    A subclass adds methods, never fields, so it is not a `@dataclass` again: it inherits
+    this one's generated methods (generating them anew costs ~1 ms of start-up per kind).
+    """
 
     name: str  # as written in YAML: `kind: Agent`
     prefix: str  # state/plan address prefix: `agent.support`

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sigmaform.kinds.base import Kind
@@ -13,7 +12,6 @@ from sigmaform.kinds.base import Kind
 OPEN_SESSION = frozenset({"in_progress", "in-progress"})
 
 
-@dataclass(frozen=True)
 class ChatKind(Kind):
     def closed(self, body: Mapping[str, Any]) -> str | None:
         status = body.get("status")

@@ -7,14 +7,12 @@ The docs show no GET for one number: `GET /v1/phone-numbers/{number}` is tried a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sigmaform.errors import ApiError
 from sigmaform.kinds.base import MISSING, Api, Kind, as_object
 
 
-@dataclass(frozen=True)
 class PhoneNumberKind(Kind):
     def get(
         self, api: Api, remote_id: str, params: dict[str, str] | None = None

@@ -15,7 +15,6 @@ is assumed here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sigmaform.errors import ApiError
@@ -45,7 +44,6 @@ def mock_data_from_wire(value: Any) -> Any:
     return out
 
 
-@dataclass(frozen=True)
 class TestCaseKind(Kind):
     # Not a pytest test class, whatever its name says.
     __test__ = False
