@@ -29,6 +29,8 @@ def slim(doc: Document, spec_paths: Sequence[JsonPath], env: str) -> Document:
     for path in wanted:
         for end in range(len(path), -1, -1):
             prefix = path[:end]
+            if prefix in marks:
+                break  # and so are its ancestors: found on an earlier path's way up
             mark = doc.mark_at(prefix)
             if mark is not None:
                 marks[prefix] = mark

@@ -159,21 +159,16 @@ def resource_files(root: Path, pf: ProjectFile, paths: Sequence[Path] = ()) -> l
                         f"the glob `{pattern}` reaches outside the project directory; refused",
                     )
                 )
-            shown = _display(absolute_root, path)
             if mode is None:
-                refused.append(
-                    Problem(shown, message=f"cannot read: {failure} (a broken symlink?)")
-                )
+                why = f"cannot read: {failure} (a broken symlink?)"
             elif not within(realpaths.real(path), inside):
-                refused.append(
-                    Problem(shown, message="a symlink to outside the project directory; refused")
-                )
+                why = "a symlink to outside the project directory; refused"
             elif not stat.S_ISREG(mode):
-                refused.append(
-                    Problem(shown, message="not a regular file (a FIFO, socket or device); refused")
-                )
+                why = "not a regular file (a FIFO, socket or device); refused"
             else:
                 matched.add(path)
+                continue
+            refused.append(Problem(_display(absolute_root, path), message=why))
     if refused:
         raise ConfigError(refused)
     if not paths:

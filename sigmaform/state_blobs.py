@@ -208,16 +208,9 @@ def encode(value: Any, sink: dict[str, str | TextRef]) -> Any:
 def decode(value: Any, reader: BlobReader | None, where: str) -> Any:
     """A version-2 or 3 document's value with markers as TextRefs and JsonRefs (the inverse
     of `encode`)."""
-    if isinstance(value, Mapping):
-        for marker, ref in ((MARKER, TextRef), (JSON_MARKER, JsonRef)):
-            if marker not in value:
-                continue
-            digest = value[marker]
-            if len(value) != 1 or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-                raise ConfigError(
-                    Problem(where, message=f"damaged state: a malformed {marker} marker")
-                )
-            return ref(digest, reader)
+    if value.__class__ is dict or isinstance(value, Mapping):
+        if MARKER in value or JSON_MARKER in value:
+            return _reference(value, reader, where)
         out = {}
         for key, item in value.items():
             if key.startswith("$"):
@@ -226,11 +219,29 @@ def decode(value: Any, reader: BlobReader | None, where: str) -> Any:
                         Problem(where, message=f"damaged state: unescaped key {key!r}")
                     )
                 key = key[1:]
-            out[key] = decode(item, reader, where)
+            # Most values are text, numbers or booleans: kept without a call for each
+            # (a plan decodes every applied field of every resource).
+            kind = item.__class__
+            out[key] = decode(item, reader, where) if kind is dict or kind is list else item
         return out
     if isinstance(value, list):
-        return [decode(v, reader, where) for v in value]
+        return [
+            decode(v, reader, where) if v.__class__ is dict or v.__class__ is list else v
+            for v in value
+        ]
     return value
+
+
+def _reference(marked: Mapping[str, Any], reader: BlobReader | None, where: str) -> Any:
+    """The TextRef or JsonRef a marker object stands for."""
+    for marker, ref in ((MARKER, TextRef), (JSON_MARKER, JsonRef)):
+        if marker not in marked:
+            continue
+        digest = marked[marker]
+        if len(marked) != 1 or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise ConfigError(Problem(where, message=f"damaged state: a malformed {marker} marker"))
+        return ref(digest, reader)
+    raise AssertionError("not a marker object")  # decode calls it only for one
 
 
 def materialize(value: Any) -> Any:
