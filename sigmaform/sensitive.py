@@ -159,35 +159,47 @@ def _scrypt(value: str, salt: bytes) -> bytes:
 
 
 class _Stretching:
-    """One scrypt running on its own thread; `result()` waits for it.
+    """One scrypt, run on its own thread when a spare core is free; `result()` gives it.
 
     scrypt releases the GIL, so it runs beside the caller's own work. At most one runs
-    per spare core at a time (`_spare_cores`). A bare `_thread`: concurrent.futures (and
-    the logging it imports) costs more than the thread, and `threading.Thread.start`
-    waits until the new thread runs, which on a busy machine is a scheduler's slice.
-    Like a daemon thread, it does not keep a failing command from exiting.
+    per spare core at a time (`_spare_cores`), so the caller keeps a core while it loads
+    files. A caller that asks for a result its thread has not started yet computes it
+    itself instead of waiting idle: once the files are loaded, the scrypts still queued
+    run two at a time. A bare `_thread`: concurrent.futures (and the logging it imports)
+    costs more than the thread, and `threading.Thread.start` waits until the new thread
+    runs, which on a busy machine is a scheduler's slice. Like a daemon thread, it does
+    not keep a failing command from exiting.
     """
 
-    __slots__ = ("_done", "_error", "_result")
+    __slots__ = ("_claimed", "_done", "_error", "_result", "_salt", "_value")
 
     def __init__(self, value: str, salt: bytes) -> None:
+        self._value = value
+        self._salt = salt
+        self._claimed = _thread.allocate_lock()  # taken by whichever runs the scrypt
         self._done = _thread.allocate_lock()
-        self._done.acquire()  # released by the thread when the result is in
+        self._done.acquire()  # released when the result is in
         self._result = b""
         self._error: BaseException | None = None
-        _thread.start_new_thread(self._run, (value, salt))
+        _thread.start_new_thread(self._run_on_a_spare_core, ())
 
-    def _run(self, value: str, salt: bytes) -> None:
+    def _run_on_a_spare_core(self) -> None:
+        with _cores:
+            if self._claimed.acquire(blocking=False):
+                self._run()
+
+    def _run(self) -> None:
         try:
-            with _cores:
-                self._result = _scrypt(value, salt)
+            self._result = _scrypt(self._value, self._salt)
         except BaseException as error:  # handed to whoever waits for the result
             self._error = error
         finally:
             self._done.release()
 
     def result(self) -> bytes:
-        with self._done:  # held until the thread is done
+        if self._claimed.acquire(blocking=False):
+            self._run()  # not started yet: here, rather than wait for a core
+        with self._done:  # held until the result is in
             pass
         if self._error is not None:
             raise self._error

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sigmaform import sensitive
 from sigmaform.diff import share_equal
 from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.errors import ConfigError
@@ -25,6 +27,7 @@ from sigmaform.sensitive import (
     Sensitive,
     fingerprint,
     prefetch_fingerprints,
+    short_b64,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -67,6 +70,25 @@ def test_prefetched_fingerprints_are_the_ones_computed_in_turn() -> None:
     prefetch_fingerprints([*values, values[0]], key)
     assert [fingerprint(v, key) for v in values] == expected
     assert [fingerprint(v, key) for v in values] == expected  # from the cache now
+
+
+def test_a_stretch_no_core_has_started_is_computed_by_whoever_asks_for_it() -> None:
+    # Every spare core busy: the thread of a new stretch cannot start, and the caller
+    # that needs the fingerprint computes it itself instead of waiting for a core.
+    key = b"k" * 32
+    value = f"secret-{uuid.uuid4()}"  # stretched by no earlier test
+    stretched = hashlib.scrypt(value.encode(), salt=key, n=2**14, r=8, p=1, maxmem=2**26, dklen=32)
+    expected = FINGERPRINT_PREFIX + short_b64(hmac.new(key, stretched, "sha256").digest())
+    spare = sensitive._spare_cores()
+    for _ in range(spare):
+        assert sensitive._cores.acquire(timeout=5)
+    try:
+        sensitive.stretch_soon(value, key)
+        assert fingerprint(value, key) == expected
+    finally:
+        for _ in range(spare):
+            sensitive._cores.release()
+    assert fingerprint(value, key) == expected  # the thread, given a core, did nothing
 
 
 def test_one_encoding_gives_both_digests() -> None:
