@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import _thread
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -195,6 +196,7 @@ class _Stretching:
             self._error = error
         finally:
             self._done.release()
+        _give_back_memory()
 
     def result(self) -> bytes:
         if self._claimed.acquire(blocking=False):
@@ -204,6 +206,28 @@ class _Stretching:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+def _give_back_memory() -> None:
+    """Return the 16 MiB a scrypt freed to the system (glibc's `malloc_trim`).
+
+    Once one such block is freed, glibc raises its thresholds above 16 MiB, and the next
+    scrypts' blocks stay held by the threads' arenas after they end: 16 MiB each at the
+    peak of a 10,000-agent plan (284 MB against 234 MB when they are given back).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).malloc_trim
+    except (ImportError, OSError, AttributeError):  # not glibc: nothing to give back
+        return None
 
 
 # (secret, salt) -> its scrypt, or the work computing it on another thread.
