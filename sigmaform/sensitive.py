@@ -213,7 +213,7 @@ def _give_back_memory() -> None:
 
     Once one such block is freed, glibc raises its thresholds above 16 MiB, and the next
     scrypts' blocks stay held by the threads' arenas after they end: 16 MiB each at the
-    peak of a 10,000-agent plan (284 MB against 234 MB when they are given back).
+    peak of a 10,000-agent plan (284 MB against 235 MB when they are given back).
     """
     trim = _malloc_trim()
     if trim is not None:
