@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sigmaform.sensitive import Sensitive, short_b64, source_tree
-from sigmaform.state_blobs import TextRef
+from sigmaform.state_blobs import TextRef, materialize
 
 if TYPE_CHECKING:
     from sigmaform.resource import Resource
@@ -43,13 +43,11 @@ def short_digest(recorded: str) -> str:
 
 
 def _config(resource: Resource) -> bytes:
+    # A prompt apply holds by digest (spec_text.FileText) counts by its text, as it was
+    # read: the digest is the same however the project was loaded.
+    spec = materialize(source_tree(resource.spec))
     return _canonical(
-        {
-            "kind": resource.kind,
-            "name": resource.name,
-            "protect": resource.protect,
-            "spec": source_tree(resource.spec),
-        }
+        {"kind": resource.kind, "name": resource.name, "protect": resource.protect, "spec": spec}
     )
 
 

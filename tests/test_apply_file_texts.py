@@ -97,3 +97,20 @@ def test_a_prompt_edited_after_it_was_sent_is_recorded_as_sent(example: Project)
     again = example.run("plan", "--no-color", "--detailed-exitcode")
     assert again.exit_code == 2, again.output
     assert "+Edited while the apply was still running." in again.output
+
+
+def test_a_project_loaded_with_texts_held_by_digest_has_the_same_config_digests(
+    example: Project,
+) -> None:
+    # promote, import and `test` digest resources too: a prompt held by digest must count
+    # by its text there as well, not fail to encode.
+    from sigmaform.digest import config_digest, full_config_digest
+    from sigmaform.project import load_project
+    from sigmaform.spec_text import FileText
+
+    eager = load_project(example.root, "local")
+    lazy = load_project(example.root, "local", lazy_files=True)
+    assert any(isinstance(v, FileText) for r in lazy.resources for v in r.spec.values())
+    for plain, held in zip(eager.resources, lazy.resources, strict=True):
+        assert config_digest(held) == config_digest(plain)
+        assert full_config_digest(held) == full_config_digest(plain)
