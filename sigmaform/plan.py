@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -468,6 +469,7 @@ def build_plan(
         r.id: addr.split(".", 1)[1] for addr, r in state.resources.items() if r.kind in REFERENCED
     }
     plans: list[ResourcePlan] = []
+    left_alone: set[str] = set()
     created = {
         r.address
         for r in resources
@@ -578,6 +580,7 @@ def build_plan(
             )
             if remote_body is not None and (closed := kind.closed(remote_body)):
                 plans.append(_left_alone(common, str(remote_body.get(kind.id_field)), closed))
+                left_alone.add(resource.address)
                 continue
             changes = tuple(
                 _field_change(UnitDelta(unit, get_unit(held, unit), value))
@@ -624,6 +627,7 @@ def build_plan(
         if refreshed and remote_body is not None:
             if closed := kind.closed(remote_body):
                 plans.append(_left_alone(common, applied_state.id, closed))
+                left_alone.add(resource.address)
                 continue
             remote_spec = remote_to_spec(kind, remote_body, key, id_to_name, (applied, desired))
             current = observed(kind, remote_body, desired, key, id_to_name)
@@ -675,7 +679,7 @@ def build_plan(
             )
         )
 
-    plans = _follow_new_agent_ids([_with_move(p, moved_from) for p in plans], resources)
+    plans = _follow_new_agent_ids([_with_move(p, moved_from) for p in plans], resources, left_alone)
     plans.sort(key=_apply_order)
     duplicates: tuple[PossibleDuplicate, ...] = ()
     if agents is not None:
@@ -728,12 +732,13 @@ def _left_alone(common: Mapping[str, Any], remote_id: str, why: str) -> Resource
 
 
 def _follow_new_agent_ids(
-    plans: list[ResourcePlan], resources: Sequence[Resource]
+    plans: list[ResourcePlan], resources: Sequence[Resource], left_alone: AbstractSet[str]
 ) -> list[ResourcePlan]:
     """Resources that reference an agent getting a new id send the reference again.
 
     Their declared value (the agent's logical name) did not change, so no diff shows it;
     but the server holds the old id, which after a re-create names a deleted agent.
+    `left_alone`: the addresses of resources the plan leaves as they are (a closed chat).
     """
     renewed = {p.address for p in plans if p.kind == "Agent" and p.action is Action.CREATE}
     if not renewed:
@@ -745,7 +750,7 @@ def _follow_new_agent_ids(
         if (
             resource is None
             or rp.action not in (Action.UPDATE, Action.NOOP, Action.MOVE)
-            or not rp.config_digest
+            or rp.address in left_alone
         ):
             out.append(rp)
             continue

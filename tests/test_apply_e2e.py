@@ -228,15 +228,13 @@ def test_state_file_is_sorted_and_matches_its_schema(example: Project, repo_root
     jsonschema.Draft202012Validator(plan_schema).validate(plan_json)
 
 
-def test_json_and_saved_plans_carry_the_digests_a_shown_plan_skips(
-    example: Project, tmp_path: Path
-) -> None:
+def test_json_and_saved_plans_carry_the_digests_a_shown_plan_skips(example: Project) -> None:
     # A plan shown as text is built without its digests (build_plan(digests=False)); one
     # that is written out must have them, or apply could not check it against the files.
     shown = json.loads(example.run("plan", "--no-refresh", "--format", "json").output)
     assert shown["configDigest"].startswith("sha256:")
     assert all(r["configDigest"] for r in shown["resources"])
-    saved = tmp_path / "plan.json"
+    saved = example.root / "plan.json"
     assert example.run("plan", "--no-refresh", "--out", str(saved)).exit_code == 0
     written = json.loads(saved.read_text())
     assert written["configDigest"].startswith("sha256:")  # keyed by a new state's lineage
