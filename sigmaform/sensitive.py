@@ -226,7 +226,7 @@ def _malloc_trim() -> Any:
         import ctypes
 
         return ctypes.CDLL(None).malloc_trim
-    except (ImportError, OSError, AttributeError):  # not glibc: nothing to give back
+    except (ImportError, OSError, AttributeError, TypeError):  # not glibc: nothing to give back
         return None
 
 
