@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sigmaform.files import FileRef, Mark, dump_yaml
+from sigmaform.files import FileRef, Mark
+from sigmaform.yamldump import dump_yaml
 
 BENCH_KEY_VAR = "SIGMAFORM_BENCH_KEY"
 SECRET_NAMES = tuple(f"BENCH_WEBHOOK_SECRET_{i}" for i in range(4))

@@ -17,7 +17,7 @@ from typing import Any
 from sigmaform import invocation
 from sigmaform.digest import config_digest
 from sigmaform.errors import ConfigError
-from sigmaform.files import display_path, load_documents_many, write_atomic
+from sigmaform.files import display_path, write_atomic
 from sigmaform.import_cases import (
     FOLDER as CASES_FOLDER,
 )
@@ -47,6 +47,7 @@ from sigmaform.project import NAME_PATTERN, load_project, load_project_file, res
 from sigmaform.remote import comparable_desired, nested_ids, observed
 from sigmaform.resource import Project, Resource
 from sigmaform.state import LockInfo, ResourceState, State, utc_now
+from sigmaform.yamlload import load_documents_many
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform.errors import ApiError
-from sigmaform.files import dump_yaml
 from sigmaform.importer import known_only, ordered, slugify, unique_name
 from sigmaform.interpolate import escape_literal
 from sigmaform.kinds import TEST_CASE
 from sigmaform.remote import plain_spec
 from sigmaform.schemacheck import load_schema
+from sigmaform.yamldump import dump_yaml
 
 log = logging.getLogger("sigmaform.import")
 

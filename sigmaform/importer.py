@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sigmaform.errors import ConfigError
-from sigmaform.files import (
-    FileRef,
-    Mark,
-    dump_yaml,
-)
+from sigmaform.files import FileRef, Mark
 from sigmaform.interpolate import escape_literal
 from sigmaform.kinds import KINDS
 from sigmaform.schemacheck import load_schema
+from sigmaform.yamldump import dump_yaml
 
 AGENT = KINDS["Agent"]
 PROMPT_MAX_LINES = 3  # longer instructions go to prompts/NAME.md

@@ -16,14 +16,7 @@ from sigmaform import invocation
 from sigmaform.crosscheck import cross_check, duplicate_webhooks, slim
 from sigmaform.endpoint import DEFAULT_KEY_VAR
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import (
-    Document,
-    JsonPath,
-    display_path,
-    gc_paused,
-    load_documents,
-    relative_text,
-)
+from sigmaform.files import Document, JsonPath, display_path, gc_paused, relative_text
 from sigmaform.interpolate import Renderer, SecretsMode, deep_merge, suggest
 from sigmaform.kinds import KINDS
 from sigmaform.lifecycle import ignore_problems, ignored_of
@@ -31,6 +24,7 @@ from sigmaform.moves import collisions
 from sigmaform.projectfile import PROJECT_FILE, ProjectFile, parse_project_file
 from sigmaform.realpaths import RealPaths, within
 from sigmaform.resource import DEFAULT_BASE_URL, Environment, Project, Resource
+from sigmaform.yamlload import load_documents
 
 BASE_URL_VAR = "SIGMAMIND_BASE_URL"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sigmaform.endpoint import normalise_base_url
 from sigmaform.errors import ConfigError, Problem
-from sigmaform.files import Document, JsonPath, Mark, format_path, load_documents_many
+from sigmaform.files import Document, JsonPath, Mark, format_path
 from sigmaform.interpolate import deep_merge, mark_of
 from sigmaform.kinds import KINDS, SENSITIVE_KEYS
 from sigmaform.project import (
@@ -28,6 +28,7 @@ from sigmaform.project import (
 )
 from sigmaform.projectfile import ProjectFile
 from sigmaform.schemacheck import check_instance, load_schema, schema_exists
+from sigmaform.yamlload import load_documents_many
 
 __all__ = ["Report", "check_project", "load_schema", "schema_problems", "validate_project"]
 

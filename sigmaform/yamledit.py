@@ -1,7 +1,7 @@
 """Round-trip YAML for the commands that edit files (`pull`, `fmt`, `import`).
 
 The only module that imports ruamel.yaml. Reading for plan and validate stays with the
-C loader in `files.py`; this one keeps what a person wrote around the values it changes:
+C loader in `yamlload.py`; this one keeps what a person wrote around the values it changes:
 comments, key order, quoting style, blank lines and `!file` tags.
 """
 

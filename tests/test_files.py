@@ -14,19 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sigmaform import files
+from sigmaform import yamlload
 from sigmaform.errors import ConfigError
-from sigmaform.files import (
-    Document,
-    FileRef,
-    Mark,
-    dump_json,
-    dump_yaml,
-    format_path,
-    load_documents,
-    load_documents_many,
-    write_atomic,
-)
+from sigmaform.files import Document, FileRef, Mark, dump_json, format_path, write_atomic
+from sigmaform.yamldump import dump_yaml
+from sigmaform.yamlload import load_documents, load_documents_many
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "a.yaml") -> Path:
@@ -46,7 +38,7 @@ def _error(tmp_path: Path, text: str | bytes) -> str:
 
 def test_uses_the_c_loader_when_available() -> None:
     assert yaml.__with_libyaml__
-    assert issubclass(files._Loader, yaml.CSafeLoader)
+    assert issubclass(yamlload._Loader, yaml.CSafeLoader)
 
 
 def test_marks_for_every_value_and_key(tmp_path: Path) -> None:

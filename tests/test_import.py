@@ -13,13 +13,14 @@ from conftest import Project
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sigmaform.files import FileRef, Mark, dump_yaml
+from sigmaform.files import FileRef, Mark
 from sigmaform.importer import (
     imported_agent,
     secret_variable,
     slugify,
     unique_name,
 )
+from sigmaform.yamldump import dump_yaml
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "claude-sonnet-4-5-20250929"]
 PLACEHOLDER = re.compile(r"\$\{secret\.([A-Z0-9_]+)\}")
@@ -395,7 +396,7 @@ def test_imported_agent_drops_server_fields_nulls_and_unknown_keys() -> None:
 )
 @example("$${")
 def test_any_string_survives_the_yaml_round_trip(text: str) -> None:
-    from sigmaform.files import load_documents
+    from sigmaform.yamlload import load_documents
 
     agent = imported_agent({"agentId": "x", "agentName": "n", "welcomeMessage": text}, "n")
     written = dump_yaml({"kind": "Agent", "name": "n", "spec": agent.spec})

@@ -15,7 +15,8 @@ import pytest
 from conftest import Project
 
 from sigmaform.emulator import running
-from sigmaform.files import FileRef, load_documents
+from sigmaform.files import FileRef
+from sigmaform.yamlload import load_documents
 
 KEY = "sk-hostile-test-key"
 INJECTED = "\n---\nkind: Agent\nname: injected\nspec:\n  agentName: injected\n"

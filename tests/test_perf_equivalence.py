@@ -18,7 +18,7 @@ from sigmaform import sensitive
 from sigmaform.diff import share_equal
 from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.errors import ConfigError
-from sigmaform.files import Document, JsonPath, load_documents
+from sigmaform.files import Document, JsonPath
 from sigmaform.operations import open_project
 from sigmaform.remote import comparable_desired
 from sigmaform.resource import Resource
@@ -29,6 +29,7 @@ from sigmaform.sensitive import (
     prefetch_fingerprints,
     short_b64,
 )
+from sigmaform.yamlload import load_documents
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

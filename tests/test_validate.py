@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from sigmaform.cli import cli
 from sigmaform.errors import Problem
-from sigmaform.files import load_documents
 from sigmaform.validate import check_project, load_schema, validate_project
+from sigmaform.yamlload import load_documents
 
 PROJECT = """\
 version: 1

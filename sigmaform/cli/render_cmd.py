@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from sigmaform.cli.app import cli, load_project_for, target_option
-from sigmaform.files import dump_json, dump_yaml
+from sigmaform.files import dump_json
 from sigmaform.rendered_config import rendered_config
+from sigmaform.yamldump import dump_yaml
 
 
 @cli.command("render")
