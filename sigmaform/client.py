@@ -18,7 +18,10 @@ Assumptions about the service that its docs leave open (design.md section 9), ke
   spending time but not attempts, and gives up at once when the wait would outlast the
   budget (a 429 without the header backs off like a 503); 502/503/504, connection
   errors and timeouts retry with full-jitter exponential backoff, bounded by
-  `RetryPolicy.max_attempts` and `max_elapsed_s`. Every other status
+  `RetryPolicy.max_attempts` and `max_elapsed_s`. A connection refused (or a host name
+  not found) before the server has answered anything in this run is given
+  `FIRST_CONTACT_ATTEMPTS` tries only: that is a wrong address or a server that is not
+  running, and waiting out the whole budget would only delay saying so. Every other status
   (400, 401, 404, 409, 500, ...) fails at once with the server's `message`. Redirects are
   not followed: the key header would go wherever the redirect points.
 * Reads, PATCH and DELETE are idempotent and retried as they are. A DELETE whose earlier
@@ -55,7 +58,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from sigmaform import __version__
+from sigmaform import __version__, invocation
 from sigmaform.api_profile import ApiProfile, load_profile
 from sigmaform.endpoint import (
     LOCAL_API_KEY,
@@ -86,6 +89,8 @@ MAX_PAGES = 1_000  # 100,000 items: a server that always says hasNext must not l
 MAX_DEPTH = 64  # nesting of a JSON answer; agents are a few levels deep
 DEFAULT_REQUEST_TIMEOUT = 60.0
 _RETRY_STATUSES = frozenset({502, 503, 504})
+FIRST_CONTACT_ATTEMPTS = 5  # a server that never answered: ~1.5 s of tries (at most 3), not ~10 s
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 # Failures that prove the request never reached the server: safe to repeat any request.
 _UNSENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -157,6 +162,7 @@ class Client:
         self._key_label = key_label
         self._key_variable = key_variable or key_label
         self._retry = retry
+        self._answered = False  # any answer from the server in this run (see _request)
         self._request_timeout = request_timeout_s
         self._parallelism = max(1, parallelism)
         self.stats = RequestStats()
@@ -459,6 +465,7 @@ class Client:
             else:
                 log.debug("%s %s -> %s (%.0f ms)", method, path, type(outcome).__name__, elapsed_ms)
             if isinstance(outcome, httpx.Response):
+                self._answered = True
                 if outcome.status_code < 300:
                     return _parse(outcome, method, path)
                 if outcome.status_code == 404 and missing_ok:
@@ -477,6 +484,15 @@ class Client:
                 raise error()
             if verdict is _Verdict.FATAL:
                 raise error()
+            if (
+                isinstance(outcome, httpx.ConnectError)
+                and not self._answered
+                and budget.attempts >= FIRST_CONTACT_ATTEMPTS
+            ):
+                # Nothing has ever answered at this address: a wrong baseUrl or a server
+                # that is not running. Once it has answered, a refusal is a restart: the
+                # whole budget applies.
+                raise self._never_answered(error())
             if verdict is _Verdict.UNCERTAIN and method == "POST":
                 found = self._recover_or_fail(recover, error)
                 if found is not None:
@@ -507,6 +523,17 @@ class Client:
         raise ApiError(failure.method, failure.path, failure.status, f"{failure.message}; {reason}")
 
     # -- errors ------------------------------------------------------------------------
+
+    def _never_answered(self, failure: ApiError) -> ApiError:
+        hint = (
+            "; nothing has answered at this address in this run: check the environment's "
+            "baseUrl (or SIGMAMIND_BASE_URL) and that the server is running"
+        )
+        url = httpx.URL(self._base_url)
+        if url.host in _LOOPBACK:
+            port = ("--port", str(url.port)) if url.port else ()
+            hint += f" (the local emulator: `{invocation.command('emulator', *port)}`)"
+        return ApiError(failure.method, failure.path, failure.status, failure.message + hint)
 
     def _error(
         self, outcome: httpx.Response | httpx.TransportError, method: str, path: str, budget: Budget

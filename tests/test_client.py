@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +18,9 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from test_emulator_cli import first_line, free_port
 
-from sigmaform.client import Client, RetryPolicy
+from sigmaform.client import FIRST_CONTACT_ATTEMPTS, Client, RetryPolicy
 from sigmaform.emulator import EmulatorApp, JournalEntry, running
 from sigmaform.errors import ApiError
 from sigmaform.resource import Environment
@@ -289,6 +295,66 @@ def test_unreachable_server_is_a_clear_error_after_retries() -> None:
         f"could not reach http://127.0.0.1:{port}: connection refused (after 3 attempts over "
     )
     assert KEY not in str(error)
+
+
+def test_a_server_that_never_answered_gets_a_few_tries_and_a_hint() -> None:
+    # The default budget (8 attempts, ~10 s) is for a server that is having trouble; a
+    # refusal from one that has not answered once is a wrong address or no server at all.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with Client(f"http://127.0.0.1:{port}", KEY) as client:
+        with pytest.raises(ApiError) as caught:
+            client.list_agents()
+        assert client.stats.requests == FIRST_CONTACT_ATTEMPTS
+    assert caught.value.message.startswith(
+        f"could not reach http://127.0.0.1:{port}: connection refused (after "
+        f"{FIRST_CONTACT_ATTEMPTS} attempts over "
+    )
+    assert caught.value.message.endswith(
+        "nothing has answered at this address in this run: check the environment's baseUrl "
+        "(or SIGMAMIND_BASE_URL) and that the server is running (the local emulator: "
+        f"`sigmaform emulator --port {port}`)"
+    )
+
+
+def _emulator_process(port: int) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "sigmaform", "emulator", "--port", str(port)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    assert "listening" in first_line(process.stdout)
+    return process
+
+
+def test_a_server_that_answered_once_is_waited_for_while_it_restarts() -> None:
+    # Refused after it answered: a restart (a deploy, the emulator started again), not a
+    # wrong address. The whole budget applies, and the request goes through once it is up.
+    port = free_port()
+    first = _emulator_process(port)
+    retry = RetryPolicy(max_elapsed_s=30, base_delay_s=0.05, max_delay_s=0.2, max_attempts=60)
+    client = Client(f"http://127.0.0.1:{port}", KEY, retry=retry)
+    try:
+        assert client.list_agents() == []
+    finally:
+        first.kill()  # its connections go with it, as in a real restart
+        first.communicate(timeout=30)
+    second: list[subprocess.Popen[str]] = []
+
+    def restart() -> None:
+        time.sleep(1.0)
+        second.append(_emulator_process(port))
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        with client:
+            assert client.list_agents() == []
+        assert client.stats.retries > FIRST_CONTACT_ATTEMPTS  # refused, and tried again
+    finally:
+        thread.join()
+        for process in second:
+            process.kill()
+            process.communicate(timeout=30)
 
 
 # -- secrets -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from sigmaform.cli import cli
+from sigmaform.client import FIRST_CONTACT_ATTEMPTS
 
 KEY = "sk-hostile-test-7f3a9c"
 SECRET = "whsec-Hostile-Secret-51d0"
@@ -375,6 +376,26 @@ def test_a_malformed_api_key_is_a_clean_error_that_never_shows_it(
     assert f"Error: the API key in HOSTILE_KEY {message}" in result.output
     assert KEY[:6] not in result.output and KEY[6:] not in result.output
     assert server.requests == []
+
+
+def test_an_address_where_nothing_listens_fails_soon_and_says_what_to_check(
+    project: Path,
+) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: the connection is refused
+    result = run(project, f"http://127.0.0.1:{port}", "plan")
+    assert result.exit_code == 1
+    assert (
+        f"Error: GET /v1/agents: could not reach http://127.0.0.1:{port}: connection refused "
+        f"(after {FIRST_CONTACT_ATTEMPTS} attempts over "
+    ) in result.output
+    assert (
+        "nothing has answered at this address in this run: check the environment's baseUrl "
+        "(or SIGMAMIND_BASE_URL) and that the server is running (the local emulator: "
+        f"`sigmaform -C {project} emulator --port {port}`)"
+    ) in result.output
 
 
 def test_a_password_in_the_base_url_is_never_shown(project: Path) -> None:
