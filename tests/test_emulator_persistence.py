@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -201,6 +202,52 @@ def test_a_listing_larger_than_the_read_cache_keeps_nothing_in_it(
     monkeypatch.setattr(store, "CACHE_BYTES", 100_000)  # it fits: kept, read once
     assert [agent["agentName"] for agent in workspace.all("agents")] == names
     assert workspace._cached_bytes > 12 * 500
+
+
+def test_a_page_of_a_listing_reads_only_its_own_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each object's place comes from an index of creation orders (kept by stat), so a
+    page reads its own objects: parsing every agent for each page made a full listing of
+    10,000 agents (100 pages) take a minute."""
+    monkeypatch.setattr(store, "CACHE_BYTES", 2000)  # nothing stays parsed: each read counts
+    reads: list[str] = []
+    load = store.DiskWorkspace._load
+
+    def counted(self: store.DiskWorkspace, path: Path, *args: Any) -> Any:
+        reads.append(path.name)
+        return load(self, path, *args)
+
+    monkeypatch.setattr(store.DiskWorkspace, "_load", counted)
+    with client_for(EmulatorApp(tmp_path)) as client:
+        ids = [
+            client.post(
+                "/v1/agents", json={"agentName": f"a{n}", "instructions": "x" * 500}
+            ).json()["agentId"]
+            for n in range(12)
+        ]
+
+    def page(client: httpx.Client, number: int) -> list[str]:
+        reads.clear()
+        body = client.get("/v1/agents", params={"page": number, "size": 5}).json()
+        assert body["totalCount"] == len(ids)
+        return [agent["agentId"] for agent in body["data"]]
+
+    other = EmulatorApp(tmp_path)  # another process: it knows no order yet
+    with client_for(other) as client:
+        assert page(client, 0) == ids[:5] and len(reads) == 12 + 5  # each placed once
+        assert page(client, 1) == ids[5:10] and len(reads) == 5
+        assert page(client, 2) == ids[10:] and len(reads) == 2
+    with client_for(EmulatorApp(tmp_path)) as writer:  # a third one edits and deletes
+        writer.patch(f"/v1/agents/{ids[7]}", json={"welcomeMessage": "Hi"})
+        assert writer.delete(f"/v1/agents/{ids[0]}").status_code == 204
+    ids.remove(ids[0])
+    with client_for(other) as client:
+        assert page(client, 1) == ids[5:10]
+        # The edited file was read again to place it, then for the page; nothing else.
+        assert sorted(reads) == sorted([f"{ids[6]}.json", *(f"{i}.json" for i in ids[5:10])])
+        edited = client.get("/v1/agents", params={"page": 1, "size": 5}).json()["data"][1]
+        assert edited["welcomeMessage"] == "Hi"
 
 
 def test_a_journal_kept_on_disk_only_holds_no_entries_in_memory(tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def create_agent(ctx: Context, request: Request, _: str) -> Response:
 
 
 def list_agents(ctx: Context, request: Request, _: str) -> Response:
-    return Response(200, paginate(ctx.ws.all("agents"), request.query, present))
+    return Response(200, paginate(ctx.ws.listing("agents"), request.query, present))
 
 
 def _get(ctx: Context, agent_id: str) -> JsonObject:

@@ -18,10 +18,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from sigmaform.emulator.wire import JsonObject
 
@@ -75,6 +75,11 @@ class Workspace(ABC):
         """`summary` of every object of a collection, in creation order (it must not mutate)."""
         return [summary(obj) for obj in self.all(collection)]
 
+    def listing(self, collection: str) -> Sequence[JsonObject]:
+        """`all`, but an object may be read only when it is indexed: a page of a list
+        needs its own objects, not every one (shared objects: do not mutate)."""
+        return self.all(collection)
+
     @abstractmethod
     def put(self, collection: str, oid: str, obj: JsonObject) -> None: ...
 
@@ -125,6 +130,10 @@ class DiskWorkspace(Workspace):
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], JsonObject]] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
+        # path -> (stat signature, creation order): what a page of a list needs to place
+        # every object without parsing it. Parsing every agent for each page made a full
+        # listing of 10,000 agents (100 pages) take a minute.
+        self._orders: dict[str, tuple[tuple[int, int, int], int]] = {}
         root.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -146,6 +155,8 @@ class DiskWorkspace(Workspace):
                 self._cache.move_to_end(key)
                 return cached[1]
         obj: JsonObject = json.loads(path.read_bytes())
+        with self._cache_lock:
+            self._orders[key] = (signature, obj.get("_order", 0))
         if not keep:
             return obj
         with self._cache_lock:
@@ -175,10 +186,8 @@ class DiskWorkspace(Workspace):
     def all(self, collection: str) -> list[JsonObject]:
         return self.summaries(collection, lambda obj: obj)
 
-    def summaries(self, collection: str, summary: Callable[[JsonObject], T]) -> list[T]:
-        # Only the summaries are kept: listing the webhooks of 10,000 agents with long
-        # prompts need not hold every parsed agent at once (~150 MB in an embedded apply).
-        items: list[tuple[int, str, T]] = []
+    def _scan(self, collection: str) -> list[tuple[os.DirEntry[str], os.stat_result]]:
+        """Every object file of a collection with its stat, in no order."""
         try:
             entries = [e for e in os.scandir(self._root / collection) if e.name.endswith(".json")]
         except FileNotFoundError:
@@ -189,6 +198,13 @@ class DiskWorkspace(Workspace):
                 found.append((entry, entry.stat()))
             except FileNotFoundError:  # deleted by another process since the scan
                 continue
+        return found
+
+    def summaries(self, collection: str, summary: Callable[[JsonObject], T]) -> list[T]:
+        # Only the summaries are kept: listing the webhooks of 10,000 agents with long
+        # prompts need not hold every parsed agent at once (~150 MB in an embedded apply).
+        items: list[tuple[int, str, T]] = []
+        found = self._scan(collection)
         # A listing larger than the cache would only push every object through it (least
         # recently used out first, in the order read) and leave it full: ~35 MB held in
         # an embedded apply of 10,000 agents for no later hit. Such a listing keeps nothing.
@@ -202,6 +218,34 @@ class DiskWorkspace(Workspace):
         items.sort(key=lambda item: (item[0], item[1]))
         return [value for _, _, value in items]
 
+    def listing(self, collection: str) -> Sequence[JsonObject]:
+        # Placed by the order index; a file is parsed here only when its order is not
+        # known yet (or it changed since).
+        placed: list[tuple[int, str, str, os.stat_result]] = []
+        found = self._scan(collection)
+        keep = sum(stat.st_size for _, stat in found) <= CACHE_BYTES
+        for entry, stat in found:
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            with self._cache_lock:
+                known = self._orders.get(entry.path)
+            if known is None or known[0] != signature:
+                try:
+                    order = self._load(Path(entry.path), stat, keep).get("_order", 0)
+                except FileNotFoundError:
+                    continue
+            else:
+                order = known[1]
+            placed.append((order, entry.name, entry.path, stat))
+        placed.sort(key=lambda item: (item[0], item[1]))
+        return _Listing(self, [(path, stat) for _, _, path, stat in placed], keep)
+
+    def read_listed(self, path: str, stat: os.stat_result, keep: bool) -> JsonObject | None:
+        """An object of a listing, or None when it was deleted since."""
+        try:
+            return self._load(Path(path), stat, keep)
+        except FileNotFoundError:
+            return None
+
     def put(self, collection: str, oid: str, obj: JsonObject) -> None:
         stored = self._stamp(copy.deepcopy(obj))
         path = self._path(collection, oid)
@@ -213,16 +257,51 @@ class DiskWorkspace(Workspace):
         except BaseException:
             temp.unlink(missing_ok=True)  # a full disk leaves no half-written object behind
             raise
+        stat = path.stat()
+        with self._cache_lock:
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            self._orders[str(path)] = (signature, stored["_order"])
 
     def delete(self, collection: str, oid: str) -> bool:
         path = self._path(collection, oid)
         with self._cache_lock:
             self._forget(str(path))
+            self._orders.pop(str(path), None)
         try:
             path.unlink()
         except FileNotFoundError:
             return False
         return True
+
+
+class _Listing(Sequence[JsonObject]):
+    """A collection in creation order whose objects are read when indexed (a page)."""
+
+    def __init__(
+        self, ws: DiskWorkspace, files: list[tuple[str, os.stat_result]], keep: bool
+    ) -> None:
+        self._ws = ws
+        self._files = files
+        self._keep = keep
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @overload
+    def __getitem__(self, index: int) -> JsonObject: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[JsonObject]: ...
+
+    def __getitem__(self, index: int | slice) -> JsonObject | list[JsonObject]:
+        if isinstance(index, slice):
+            read = [self._ws.read_listed(p, s, self._keep) for p, s in self._files[index]]
+            return [obj for obj in read if obj is not None]
+        path, stat = self._files[index]
+        obj = self._ws.read_listed(path, stat, self._keep)
+        if obj is None:
+            raise IndexError(index)  # deleted since the listing was made
+        return obj
 
 
 class Store:
