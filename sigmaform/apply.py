@@ -351,10 +351,14 @@ class _Fence:
         )
 
     def list_all(
-        self, path: str, id_field: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        id_field: str,
+        params: dict[str, Any] | None = None,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         self.check(writing=False)
-        return self._client.list_all(path, id_field, params)
+        return self._client.list_all(path, id_field, params, each)
 
 
 def _request_body(

@@ -274,10 +274,15 @@ class Client:
         )
 
     def list_all(
-        self, path: str, id_field: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        id_field: str,
+        params: dict[str, Any] | None = None,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a list endpoint, paged or a bare array."""
-        return self._list_all(path, id_field, params)
+        """Every item of a list endpoint, paged or a bare array; `each` is applied to each
+        item as its page arrives."""
+        return self._list_all(path, id_field, params, each)
 
     def create_agent(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an agent; a lost response is resolved by looking the agent up, not resent."""
@@ -292,8 +297,10 @@ class Client:
     def delete_agent(self, agent_id: str) -> None:
         AGENT.delete(self, agent_id)
 
-    def list_agents(self) -> list[dict[str, Any]]:
-        return AGENT.list(self)
+    def list_agents(
+        self, then: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        return AGENT.list(self, then=then)
 
     def find_agents_by_name(self, agent_name: str) -> list[dict[str, Any]]:
         return [a for a in self.list_agents() if a.get("agentName") == agent_name]
@@ -376,7 +383,11 @@ class Client:
     # -- the request loop --------------------------------------------------------------
 
     def _list_all(
-        self, path: str, id_field: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        id_field: str,
+        params: dict[str, Any] | None = None,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -403,7 +414,7 @@ class Client:
                 if key in seen:
                     continue
                 seen.add(key)
-                items.append(item)
+                items.append(item if each is None else each(item))
                 added += 1
             if not has_next:
                 return items

@@ -8,9 +8,11 @@ import hmac
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from conftest import Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from sigmaform.diff import share_equal
 from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.errors import ConfigError
 from sigmaform.files import Document, JsonPath
-from sigmaform.operations import open_project
+from sigmaform.operations import client_for, make_plan, open_project, open_project_and_state
 from sigmaform.remote import comparable_desired
 from sigmaform.resource import Resource
 from sigmaform.sensitive import (
@@ -29,6 +31,7 @@ from sigmaform.sensitive import (
     prefetch_fingerprints,
     short_b64,
 )
+from sigmaform.state_blobs import TextRef, digest_of
 from sigmaform.yamlload import load_documents
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -146,6 +149,35 @@ def test_share_equal_keeps_the_value_and_shares_equal_text() -> None:
     assert shared["instructions"] is desired["instructions"]
     assert shared["agentSettings"]["a"] == "other"
     assert share_equal([True, 1], [1, True]) == [True, 1]  # only text is shared
+    # A text held by digest is shared too, unless only plain text may be (a server's
+    # answer that is still read as one: refresh).
+    prompt = "y" * 400
+    held = {"instructions": TextRef(digest_of(prompt), None, prompt)}
+    answer = json.loads(json.dumps({"instructions": prompt}))
+    assert share_equal(answer, held)["instructions"] is held["instructions"]
+    kept = share_equal(answer, held, refs=False)["instructions"]
+    assert kept is answer["instructions"] and isinstance(kept, str)
+
+
+def test_a_refreshed_plan_holds_each_listed_prompt_once(example: Project) -> None:
+    # The listing that refresh and the duplicate check share is read page by page, each
+    # agent's texts equal to its file's kept as the file's own objects.
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    project, state = open_project_and_state(example.root, "local")
+    with client_for(project, 4) as client:
+        listed: list[dict[str, Any]] = []
+        original = client.list_agents
+
+        def spy(then: Any = None) -> list[dict[str, Any]]:
+            listed.extend(original(then=then))
+            return listed
+
+        client.list_agents = spy  # type: ignore[method-assign]
+        plan = make_plan(project, state, client)
+    assert not plan.has_changes and listed
+    specs = {r.spec["agentName"]: r.spec for r in project.resources if r.kind == "Agent"}
+    for agent in listed:
+        assert agent["instructions"] is specs[agent["agentName"]]["instructions"]
 
 
 def _load_both(path: Path) -> tuple[list[Document] | str, list[Document] | str]:

@@ -46,7 +46,11 @@ class Api(Protocol):
     ) -> Any: ...
 
     def list_all(
-        self, path: str, id_field: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        id_field: str,
+        params: dict[str, Any] | None = None,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]: ...
 
 
@@ -205,6 +209,13 @@ class Kind:
     def delete(self, api: Api, remote_id: str, params: dict[str, str] | None = None) -> None:
         api.request("DELETE", self.item_path(remote_id), params=params or None, missing_ok=True)
 
-    def list(self, api: Api, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        items = api.list_all(self.path, self.list_id_field or self.id_field, params or None)
-        return [self.from_wire(item) for item in items]
+    def list(
+        self,
+        api: Api,
+        params: dict[str, str] | None = None,
+        then: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every object, as the specs name its fields; `then` is applied to each as its
+        page arrives (a caller that keeps less than the whole answer)."""
+        convert = self.from_wire if then is None else (lambda item: then(self.from_wire(item)))
+        return api.list_all(self.path, self.list_id_field or self.id_field, params or None, convert)
