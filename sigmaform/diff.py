@@ -142,20 +142,17 @@ def _same_type(a: Any, b: Any) -> bool:
     return type(a) is type(b) or _same_number(a, b) or _text(a, b)
 
 
-def share_equal(value: Any, like: Any, *, refs: bool = True) -> Any:
+def share_equal(value: Any, like: Any) -> Any:
     """`value` with each text equal to the text at the same place in `like` replaced by
     `like`'s object: what a server echoes back (a 10 KB prompt) is then held once, not
     twice, in the state of a 10,000-agent apply. Equal by `==`, so nothing else changes.
-    A text `like` holds by digest (a lazily loaded `!file`) is kept by digest too, unless
-    `refs` is off: then only plain text is shared (for a server's answer that is still
-    read as one)."""
+    A text `like` holds by digest (a lazily loaded `!file`) is kept by digest too."""
     if isinstance(value, str):
-        held = (str, TextRef) if refs else str
-        return like if isinstance(like, held) and value == like else value
+        return like if isinstance(like, (str, TextRef)) and value == like else value
     if isinstance(value, dict) and isinstance(like, dict):
-        return {k: share_equal(v, like[k], refs=refs) if k in like else v for k, v in value.items()}
+        return {k: share_equal(v, like[k]) if k in like else v for k, v in value.items()}
     if isinstance(value, list) and isinstance(like, list) and len(value) == len(like):
-        return [share_equal(v, w, refs=refs) for v, w in zip(value, like, strict=True)]
+        return [share_equal(v, w) for v, w in zip(value, like, strict=True)]
     return value
 
 

@@ -268,7 +268,8 @@ def make_plan(
     reach = (*wanted, *referenced_by_targets(project.resources, wanted))
     listing: list[Mapping[str, Any]] = []
     # A listed agent's texts equal to its file's are held as the file's objects, page by
-    # page: a listing of 10,000 agents would otherwise hold ~100 MB of prompts twice.
+    # page (apply's prompts held by digest too): a listing of 10,000 agents would otherwise
+    # hold ~100 MB of prompts twice.
     declared = {
         held.id: r.spec
         for r in project.resources
@@ -277,7 +278,7 @@ def make_plan(
 
     def held_once(agent: dict[str, Any]) -> dict[str, Any]:
         like = declared.get(str(agent.get("agentId")))
-        return agent if like is None else share_equal(agent, like, refs=False)
+        return agent if like is None else share_equal(agent, like)
 
     def list_once() -> list[Mapping[str, Any]]:
         # Refresh and the duplicate-name check share one listing.

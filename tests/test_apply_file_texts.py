@@ -7,9 +7,11 @@ plan was shown is never sent in place of the one shown.
 
 from __future__ import annotations
 
+import pytest
 from conftest import Project
 from test_cli_hints import apply_on_a_terminal
 
+from sigmaform import operations
 from sigmaform.apply import Outcome
 
 SUPPORT_PROMPT = "agents/prompts/support.md"
@@ -114,3 +116,27 @@ def test_a_project_loaded_with_texts_held_by_digest_has_the_same_config_digests(
     for plain, held in zip(eager.resources, lazy.resources, strict=True):
         assert config_digest(held) == config_digest(plain)
         assert full_config_digest(held) == full_config_digest(plain)
+
+
+def test_a_listing_that_holds_the_files_prompts_shares_them_by_digest(
+    example: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # apply holds prompts by digest; an agent listed with the same text holds the same
+    # FileText (a 10,000-agent apply would otherwise hold every prompt again: 299 against
+    # 207 MB). Refreshed from the listing, an agent changed outside sigmaform to what the
+    # files now say shows as drift, is shown and written as text, and needs no update.
+    monkeypatch.setattr(operations, "LIST_REFRESH_MIN", 1)  # refresh from the listing
+    assert example.run("apply", "--auto-approve").exit_code == 0
+    path = example.root / SUPPORT_PROMPT
+    edited = path.read_text() + "\nAlways confirm the caller's name.\n"
+    path.write_text(edited)
+    support = example.state()["resources"]["agent.support"]["id"]
+    with example.api() as api:
+        assert api.patch(f"/v1/agents/{support}", json={"instructions": edited}).is_success
+    before = len(example.journal())
+    done = example.run("apply", "--auto-approve", "--no-color")
+    assert done.exit_code == 0, done.output
+    assert "+Always confirm the caller's name." in done.output  # the drift, as text
+    assert not [w for w in example.writes(before) if support in w["path"]]  # nothing sent
+    again = example.run("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output

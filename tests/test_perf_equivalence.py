@@ -22,6 +22,7 @@ from sigmaform.digest import config_digest, plan_digest, plan_digests
 from sigmaform.errors import ConfigError
 from sigmaform.files import Document, JsonPath
 from sigmaform.operations import client_for, make_plan, open_project, open_project_and_state
+from sigmaform.project import load_project
 from sigmaform.remote import comparable_desired
 from sigmaform.resource import Resource
 from sigmaform.sensitive import (
@@ -31,6 +32,7 @@ from sigmaform.sensitive import (
     prefetch_fingerprints,
     short_b64,
 )
+from sigmaform.spec_text import FileText
 from sigmaform.state_blobs import TextRef, digest_of
 from sigmaform.yamlload import load_documents
 
@@ -149,21 +151,21 @@ def test_share_equal_keeps_the_value_and_shares_equal_text() -> None:
     assert shared["instructions"] is desired["instructions"]
     assert shared["agentSettings"]["a"] == "other"
     assert share_equal([True, 1], [1, True]) == [True, 1]  # only text is shared
-    # A text held by digest is shared too, unless only plain text may be (a server's
-    # answer that is still read as one: refresh).
+    # A text held by digest (apply's FileText) is shared as itself: equal by digest.
     prompt = "y" * 400
     held = {"instructions": TextRef(digest_of(prompt), None, prompt)}
     answer = json.loads(json.dumps({"instructions": prompt}))
     assert share_equal(answer, held)["instructions"] is held["instructions"]
-    kept = share_equal(answer, held, refs=False)["instructions"]
-    assert kept is answer["instructions"] and isinstance(kept, str)
 
 
-def test_a_refreshed_plan_holds_each_listed_prompt_once(example: Project) -> None:
+@pytest.mark.parametrize("lazy", [False, True], ids=["plan", "apply"])
+def test_a_refreshed_plan_holds_each_listed_prompt_once(example: Project, lazy: bool) -> None:
     # The listing that refresh and the duplicate check share is read page by page, each
-    # agent's texts equal to its file's kept as the file's own objects.
+    # agent's texts equal to its file's kept as the file's own objects: plan's text, or
+    # apply's FileText (a prompt held by digest).
     assert example.run("apply", "--auto-approve").exit_code == 0
-    project, state = open_project_and_state(example.root, "local")
+    _, state = open_project_and_state(example.root, "local")
+    project = load_project(example.root, "local", lazy_files=lazy)
     with client_for(project, 4) as client:
         listed: list[dict[str, Any]] = []
         original = client.list_agents
@@ -177,7 +179,9 @@ def test_a_refreshed_plan_holds_each_listed_prompt_once(example: Project) -> Non
     assert not plan.has_changes and listed
     specs = {r.spec["agentName"]: r.spec for r in project.resources if r.kind == "Agent"}
     for agent in listed:
-        assert agent["instructions"] is specs[agent["agentName"]]["instructions"]
+        held = specs[agent["agentName"]]["instructions"]
+        assert agent["instructions"] is held
+        assert isinstance(held, FileText) is lazy
 
 
 def _load_both(path: Path) -> tuple[list[Document] | str, list[Document] | str]:
