@@ -300,9 +300,7 @@ def test_unreachable_server_is_a_clear_error_after_retries() -> None:
 def test_a_server_that_never_answered_gets_a_few_tries_and_a_hint() -> None:
     # The default budget (8 attempts, ~10 s) is for a server that is having trouble; a
     # refusal from one that has not answered once is a wrong address or no server at all.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there once it is returned
     with Client(f"http://127.0.0.1:{port}", KEY) as client:
         with pytest.raises(ApiError) as caught:
             client.list_agents()

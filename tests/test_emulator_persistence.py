@@ -171,17 +171,21 @@ def test_a_corrupt_file_is_a_500_with_the_error_body(tmp_path: Path) -> None:
     assert body["message"] == "emulator error: JSONDecodeError"
 
 
+def _twelve_agents(client: httpx.Client) -> list[str]:
+    """Twelve agents of 500-byte prompts (together over a 2,000-byte read cache): their ids."""
+    made = [
+        client.post("/v1/agents", json={"agentName": f"a{n}", "instructions": "x" * 500})
+        for n in range(12)
+    ]
+    return [response.json()["agentId"] for response in made]
+
+
 def test_a_bounded_read_cache_still_lists_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store, "CACHE_BYTES", 2000)
     with client_for(EmulatorApp(tmp_path)) as client:
-        ids = [
-            client.post(
-                "/v1/agents", json={"agentName": f"a{n}", "instructions": "x" * 500}
-            ).json()["agentId"]
-            for n in range(12)
-        ]
+        ids = _twelve_agents(client)
         for _ in range(2):
             listed = client.get("/v1/agents", params={"size": 100}).json()["data"]
             assert [agent["agentId"] for agent in listed] == ids
@@ -220,12 +224,7 @@ def test_a_page_of_a_listing_reads_only_its_own_objects(
 
     monkeypatch.setattr(store.DiskWorkspace, "_load", counted)
     with client_for(EmulatorApp(tmp_path)) as client:
-        ids = [
-            client.post(
-                "/v1/agents", json={"agentName": f"a{n}", "instructions": "x" * 500}
-            ).json()["agentId"]
-            for n in range(12)
-        ]
+        ids = _twelve_agents(client)
 
     def page(client: httpx.Client, number: int) -> list[str]:
         reads.clear()

@@ -378,13 +378,18 @@ def test_a_malformed_api_key_is_a_clean_error_that_never_shows_it(
     assert server.requests == []
 
 
+def _closed_port() -> int:
+    """A loopback port nobody listens on: a connection to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def test_an_address_where_nothing_listens_fails_soon_and_says_what_to_check(
     project: Path,
 ) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now: the connection is refused
+    port = _closed_port()
     result = run(project, f"http://127.0.0.1:{port}", "plan")
     assert result.exit_code == 1
     assert (
@@ -399,10 +404,7 @@ def test_an_address_where_nothing_listens_fails_soon_and_says_what_to_check(
 
 
 def test_a_password_in_the_base_url_is_never_shown(project: Path) -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now: the connection is refused
+    port = _closed_port()
     result = run(project, f"https://bob:Url-Pass-8812@127.0.0.1:{port}", "plan")
     assert result.exit_code == 1
     assert f"could not reach https://***@127.0.0.1:{port}: connection refused" in result.output
